@@ -1,0 +1,171 @@
+"""ACL declarations and `if|unless` conditions, as they appear in proxy statements.
+
+`acl NAME CRITERION [FLAGS] [OPERATOR] [VALUE]...` records the criterion (fetch and
+converters), the flags and the values; the sample fetch and match semantics belong to the
+rules engine (haproxy_py/sample). A condition is parsed here into OR-ed groups of AND-ed
+terms; every named ACL it uses must be declared earlier in the proxy (or be predefined), as
+HAProxy requires, so an unknown name is reported at the line of the rule that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from haproxy_py.config.builder import ParseContext
+from haproxy_py.config.diagnostics import ConfigError, Where
+from haproxy_py.config.keywords.registry import Statement
+from haproxy_py.config.model import Acl, AclTerm, Condition
+
+# HAProxy's predefined ACLs (configuration manual, 7.4).
+PREDEFINED_ACLS = frozenset(
+    {
+        "FALSE",
+        "HTTP",
+        "HTTP_1.0",
+        "HTTP_1.1",
+        "HTTP_2.0",
+        "HTTP_CONTENT",
+        "HTTP_URL_ABS",
+        "HTTP_URL_SLASH",
+        "HTTP_URL_STAR",
+        "LOCALHOST",
+        "METH_CONNECT",
+        "METH_DELETE",
+        "METH_GET",
+        "METH_HEAD",
+        "METH_OPTIONS",
+        "METH_POST",
+        "METH_PUT",
+        "METH_TRACE",
+        "RDP_COOKIE",
+        "REQ_CONTENT",
+        "TRUE",
+        "WAIT_END",
+    }
+)
+
+_ACL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_FLAGS = {"-i", "-n", "-M", "-u", "--", "-m", "-f"}
+_INT_OPERATORS = {"eq", "ne", "lt", "le", "gt", "ge"}
+# Suffixes of derived fetch names and the match method they imply (path_beg -> beg).
+_DERIVED = ("_beg", "_end", "_sub", "_dir", "_dom", "_reg", "_len", "_str", "_found", "_cnt")
+
+
+def parse_acl_body(words: Sequence[str], where: Where, name: str) -> Acl:
+    """Parse the criterion, flags, operator and values that follow an ACL's name."""
+    if not words:
+        raise ConfigError(f"missing fetch method in ACL expression '{name}'.")
+    fetch = words[0]
+    flags: list[str] = []
+    files: list[str] = []
+    match = ""
+    index = 1
+    while index < len(words) and words[index].startswith("-") and words[index] in _FLAGS:
+        flag = words[index]
+        index += 1
+        if flag == "--":
+            break
+        flags.append(flag)
+        if flag in ("-m", "-f"):
+            if index >= len(words):
+                raise ConfigError(f"'{flag}' expects an argument in ACL '{name}'.")
+            value = words[index]
+            index += 1
+            flags.append(value)
+            if flag == "-m":
+                match = value
+            else:
+                files.append(value)
+    operator = ""
+    if index < len(words) and words[index] in _INT_OPERATORS:
+        operator = words[index]
+        index += 1
+    if not match:
+        base = fetch.split(",", 1)[0].split("(", 1)[0]
+        for suffix in _DERIVED:
+            if base.endswith(suffix):
+                match = suffix[1:]
+                break
+    return Acl(
+        where=where,
+        name=name,
+        fetch=fetch,
+        flags=tuple(flags),
+        match=match,
+        operator=operator,
+        values=tuple(words[index:]),
+        files=tuple(files),
+    )
+
+
+def parse_acl(stmt: Statement, ctx: ParseContext) -> None:
+    name = stmt.arg(0, "<name>")
+    bad = _ACL_NAME.sub("", name)
+    if bad:
+        raise ConfigError(f"character '{bad[0]}' is not permitted in acl name '{name}'.")
+    if name in PREDEFINED_ACLS:
+        ctx.warn(f"acl '{name}' will never match because it masks a predefined ACL.")
+    acl = parse_acl_body(stmt.args[1:], stmt.where, name)
+    ctx.section.append("acls", acl)
+    ctx.section.scratch.setdefault("acl_names", set()).add(name)
+
+
+def split_condition(args: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Split arguments at the first 'if' or 'unless': (before, condition words or None)."""
+    for index, word in enumerate(args):
+        if word in ("if", "unless"):
+            return list(args[:index]), list(args[index:])
+    return list(args), None
+
+
+def parse_condition(words: Sequence[str], ctx: ParseContext, rule_kind: str) -> Condition:
+    """Parse `if|unless TERM...`; `rule_kind` names the rule in messages."""
+    if not words or words[0] not in ("if", "unless"):
+        raise ConfigError(f"{rule_kind}: expected 'if' or 'unless'.")
+    unless = words[0] == "unless"
+    known: set[str] = ctx.section.scratch.get("acl_names", set())
+    groups: list[tuple[AclTerm, ...]] = []
+    current: list[AclTerm] = []
+    index = 1
+    negate = False
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word in ("||", "or"):
+            if negate or not current:
+                raise ConfigError(f"{rule_kind}: missing condition before '{word}'.")
+            groups.append(tuple(current))
+            current = []
+            continue
+        if word == "!":
+            negate = not negate
+            continue
+        if word == "{":
+            close = _closing_brace(words, index, rule_kind)
+            acl = parse_acl_body(words[index:close], ctx.where, "")
+            current.append(AclTerm("", negate, acl))
+            index = close + 1
+        else:
+            if word.startswith("!"):
+                negate, word = not negate, word[1:]
+            if word not in known and word not in PREDEFINED_ACLS:
+                raise ConfigError(
+                    f"error detected while parsing {rule_kind} : no ACL named '{word}'"
+                    " (no such ACL declared before this line in the proxy)."
+                )
+            current.append(AclTerm(word, negate))
+        negate = False
+    if negate or not current:
+        raise ConfigError(f"{rule_kind}: missing condition after '{words[-1]}'.")
+    groups.append(tuple(current))
+    return Condition(unless, tuple(groups))
+
+
+def _closing_brace(words: Sequence[str], start: int, rule_kind: str) -> int:
+    for index in range(start, len(words)):
+        if words[index] == "}":
+            if index == start:
+                raise ConfigError(f"{rule_kind}: empty anonymous ACL '{{ }}'.")
+            return index
+    raise ConfigError(f"{rule_kind}: missing closing '}}' in anonymous ACL.")

@@ -1,0 +1,539 @@
+"""The `global` section's keywords: process, security, limits, logging and tuning settings.
+
+Typed fields of the Global model (daemon, maxconn, chroot, uid...) are set directly; every
+other keyword lands in `Global.settings` under its own name. `setenv` and friends change the
+environment seen by the lines that follow, as HAProxy does.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+
+from haproxy_py.config.address import SOCKET_RULES, parse_address
+from haproxy_py.config.builder import ParseContext
+from haproxy_py.config.diagnostics import ConfigError
+from haproxy_py.config.keywords.bind_kw import BIND_OPTIONS
+from haproxy_py.config.keywords.common import joined, one_int, one_size, one_time, parse_log
+from haproxy_py.config.keywords.registry import (
+    Keyword,
+    Statement,
+    choice,
+    make_table,
+    no_args,
+    one_arg,
+    store,
+    store_in,
+)
+from haproxy_py.config.keywords.suboptions import parse_suboptions
+from haproxy_py.config.model import Bind
+
+
+def _setting(name: str, convert) -> object:  # type: ignore[no-untyped-def]
+    return store_in("settings", name, convert)
+
+
+def _user(stmt: Statement, ctx: ParseContext) -> None:
+    name = one_arg("<user name>")(stmt)
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ConfigError(f"'user' : unknown user '{name}'.") from None
+    ctx.section.set("user", name, stmt.where)
+    ctx.section.set("uid", entry.pw_uid, stmt.where)
+
+
+def _group(stmt: Statement, ctx: ParseContext) -> None:
+    name = one_arg("<group name>")(stmt)
+    try:
+        entry = grp.getgrnam(name)
+    except KeyError:
+        raise ConfigError(f"'group' : unknown group '{name}'.") from None
+    ctx.section.set("group", name, stmt.where)
+    ctx.section.set("gid", entry.gr_gid, stmt.where)
+
+
+def _master_worker(stmt: Statement, ctx: ParseContext) -> None:
+    stmt.no_more_than(1)
+    if stmt.args and stmt.args[0] != "no-exit-on-failure":
+        raise ConfigError("'master-worker' only accepts 'no-exit-on-failure' as an argument.")
+    ctx.section.set("master_worker", True, stmt.where)
+    ctx.section.set_item("settings", "no-exit-on-failure", bool(stmt.args), stmt.where)
+
+
+def _stats_socket(stmt: Statement, ctx: ParseContext) -> None:
+    spec = stmt.arg(0, "<address>")
+    address = parse_address(spec, "stats socket", SOCKET_RULES)
+    options = parse_suboptions(stmt.args[1:], BIND_OPTIONS, f"'stats socket {spec}'")
+    ctx.section.append("stats_sockets", Bind(stmt.where, (address,), options))
+
+
+def _setenv(stmt: Statement, ctx: ParseContext) -> None:
+    name, value = stmt.exactly(2, "<name> and <value>")
+    if stmt.keyword == "setenv" or name not in ctx.env:
+        ctx.env[name] = value
+
+
+def _unsetenv(stmt: Statement, ctx: ParseContext) -> None:
+    if not stmt.args:
+        raise ConfigError("'unsetenv' expects at least one variable name.")
+    for name in stmt.args:
+        ctx.env.pop(name, None)
+
+
+def _resetenv(stmt: Statement, ctx: ParseContext) -> None:
+    keep = set(stmt.args)
+    for name in [n for n in ctx.env if n not in keep and not n.startswith(".")]:
+        del ctx.env[name]
+
+
+def _positive(field: str, minimum: int = 1) -> object:
+    return store(field, one_int(minimum))
+
+
+_OUT = "out of haproxy-py's scope"
+_TLS = "TLS is not supported yet"
+_LUA = "Lua is not supported"
+
+GLOBAL_TABLE = make_table(
+    "global",
+    [
+        Keyword(
+            "daemon",
+            "daemon",
+            "detaches from the terminal (like -D)",
+            store("daemon", no_args),
+            "process",
+        ),
+        Keyword(
+            "master-worker",
+            "master-worker [no-exit-on-failure]",
+            "runs a master process supervising the workers (like -W)",
+            _master_worker,
+            "process",
+        ),
+        Keyword(
+            "nbproc",
+            "nbproc <n>",
+            "number of worker processes (haproxy-py keeps this pre-2.5 keyword)",
+            _positive("nbproc"),
+            "process",
+        ),
+        Keyword(
+            "nbthread",
+            "nbthread <n>",
+            "number of worker processes (workers are processes here)",
+            _positive("nbthread"),
+            "process",
+        ),
+        Keyword(
+            "maxconn",
+            "maxconn <n>",
+            "process-wide limit of concurrent connections",
+            store("maxconn", one_int(1)),
+            "tcp",
+        ),
+        Keyword(
+            "ulimit-n",
+            "ulimit-n <n>",
+            "file descriptor limit to set",
+            store("ulimit_n", one_int(1)),
+            "process",
+        ),
+        Keyword(
+            "chroot",
+            "chroot <dir>",
+            "directory the workers lock themselves into",
+            store("chroot", one_arg("<directory>")),
+            "process",
+        ),
+        Keyword(
+            "uid", "uid <number>", "user id the workers run as", store("uid", one_int(0)), "process"
+        ),
+        Keyword(
+            "gid",
+            "gid <number>",
+            "group id the workers run as",
+            store("gid", one_int(0)),
+            "process",
+        ),
+        Keyword("user", "user <name>", "user the workers run as", _user, "process"),
+        Keyword("group", "group <name>", "group the workers run as", _group, "process"),
+        Keyword(
+            "pidfile",
+            "pidfile <file>",
+            "where the master's pid is written (like -p)",
+            store("pidfile", one_arg("<file>")),
+            "process",
+        ),
+        Keyword(
+            "log",
+            "log <target> [len <n>] [format <fmt>] [sample <r>:<s>] <facility> [<level> [<minlevel>]]",
+            "a syslog target for proxies that say 'log global'",
+            parse_log,
+            "logs",
+        ),
+        Keyword(
+            "log-tag",
+            "log-tag <tag>",
+            "program name in syslog headers",
+            _setting("log-tag", one_arg("<tag>")),
+            "logs",
+        ),
+        Keyword(
+            "log-send-hostname",
+            "log-send-hostname [<name>]",
+            "puts a host name in syslog headers",
+            _setting("log-send-hostname", lambda s: s.args[0] if s.args else ""),
+            "logs",
+        ),
+        Keyword(
+            "stats socket",
+            "stats socket <address> [<bind options>]",
+            "a runtime API socket",
+            _stats_socket,
+            "stats",
+        ),
+        Keyword(
+            "stats timeout",
+            "stats timeout <time>",
+            "idle timeout of runtime API sessions (default 10s)",
+            _setting("stats timeout", one_time()),
+            "stats",
+        ),
+        Keyword(
+            "stats maxconn",
+            "stats maxconn <n>",
+            "concurrent runtime API sessions (default 10)",
+            _setting("stats maxconn", one_int(1)),
+            "stats",
+        ),
+        Keyword(
+            "node",
+            "node <name>",
+            "node name shown in stats",
+            _setting("node", one_arg("<name>")),
+            "stats",
+        ),
+        Keyword(
+            "description",
+            "description <text>",
+            "text shown in stats",
+            _setting("description", joined),
+            "stats",
+        ),
+        Keyword(
+            "hard-stop-after",
+            "hard-stop-after <time>",
+            "longest time a stopping worker may linger",
+            _setting("hard-stop-after", one_time()),
+            "process",
+        ),
+        Keyword(
+            "close-spread-time",
+            "close-spread-time <time>|infinite",
+            "spreads idle-connection closing over a soft stop",
+            _setting(
+                "close-spread-time", lambda s: -1 if s.args[:1] == ("infinite",) else one_time()(s)
+            ),
+            "process",
+        ),
+        Keyword(
+            "grace",
+            "grace <time>",
+            "delay between a soft-stop signal and the stop",
+            _setting("grace", one_time()),
+            "process",
+        ),
+        Keyword(
+            "mworker-max-reloads",
+            "mworker-max-reloads <n>",
+            "old workers alive after more reloads get SIGTERM",
+            _setting("mworker-max-reloads", one_int(1)),
+            "process",
+        ),
+        Keyword(
+            "insecure-setuid-wanted",
+            "insecure-setuid-wanted",
+            "does not set PR_SET_NO_NEW_PRIVS in the workers",
+            _setting("insecure-setuid-wanted", no_args),
+            "process",
+        ),
+        Keyword(
+            "insecure-fork-wanted",
+            "insecure-fork-wanted",
+            "allows workers to start programs",
+            _setting("insecure-fork-wanted", no_args),
+            "process",
+        ),
+        Keyword(
+            "maxpipes",
+            "maxpipes <n>",
+            "size of the splice pipe pool",
+            _setting("maxpipes", one_int(0)),
+            "tcp",
+        ),
+        Keyword(
+            "nosplice",
+            "nosplice",
+            "never uses splice (like -dS)",
+            _setting("nosplice", no_args),
+            "tcp",
+        ),
+        Keyword(
+            "maxconnrate",
+            "maxconnrate <n>",
+            "accepted connections per second",
+            _setting("maxconnrate", one_int(0)),
+            "tcp",
+        ),
+        Keyword(
+            "maxsessrate",
+            "maxsessrate <n>",
+            "new sessions per second",
+            _setting("maxsessrate", one_int(0)),
+            "tcp",
+        ),
+        Keyword(
+            "noreuseport",
+            "noreuseport",
+            "does not set SO_REUSEPORT (like -dR)",
+            _setting("noreuseport", no_args),
+            "tcp",
+        ),
+        Keyword(
+            "strict-limits",
+            "strict-limits",
+            "refuses to start when limits cannot be raised",
+            _setting("strict-limits", no_args),
+            "process",
+        ),
+        Keyword(
+            "fd-hard-limit",
+            "fd-hard-limit <n>",
+            "upper bound for the computed fd limit",
+            _setting("fd-hard-limit", one_int(1)),
+            "process",
+        ),
+        Keyword(
+            "spread-checks",
+            "spread-checks <0-50>",
+            "random spread of check intervals, in percent",
+            _setting("spread-checks", one_int(0, 50)),
+            "checks",
+        ),
+        Keyword(
+            "max-spread-checks",
+            "max-spread-checks <time>",
+            "longest delay before the first checks",
+            _setting("max-spread-checks", one_time()),
+            "checks",
+        ),
+        Keyword(
+            "tune.bufsize",
+            "tune.bufsize <size>",
+            "buffer size; bounds HTTP header sections (default 16384)",
+            _setting("tune.bufsize", one_size),
+            "http",
+        ),
+        Keyword(
+            "tune.http.maxhdr",
+            "tune.http.maxhdr <n>",
+            "most header lines in a message (default 101)",
+            _setting("tune.http.maxhdr", one_int(1, 32767)),
+            "http",
+        ),
+        Keyword(
+            "setenv",
+            "setenv <name> <value>",
+            "sets an environment variable for the lines that follow",
+            _setenv,
+        ),
+        Keyword(
+            "presetenv",
+            "presetenv <name> <value>",
+            "sets an environment variable unless already set",
+            _setenv,
+        ),
+        Keyword("unsetenv", "unsetenv <name>...", "removes environment variables", _unsetenv),
+        Keyword(
+            "resetenv",
+            "resetenv [<name>...]",
+            "removes every environment variable but those named",
+            _resetenv,
+        ),
+        Keyword(
+            "localpeer",
+            "localpeer <name>",
+            "this node's name in peers sections (like -L)",
+            _setting("localpeer", one_arg("<name>")),
+        ),
+        Keyword(
+            "quiet", "quiet", "prints nothing at start-up (like -q)", _setting("quiet", no_args)
+        ),
+        Keyword(
+            "zero-warning",
+            "zero-warning",
+            "warnings are fatal (like -dW)",
+            _setting("zero-warning", no_args),
+        ),
+        Keyword(
+            "expose-experimental-directives",
+            "expose-experimental-directives",
+            "accepted for compatibility; haproxy-py has no experimental directives",
+            _setting("expose-experimental-directives", no_args),
+        ),
+        Keyword(
+            "h1-case-adjust",
+            "h1-case-adjust <from> <to>",
+            "header name spelling on HTTP/1 output",
+            _setting("h1-case-adjust", lambda s: s.exactly(2, "<from> <to>")),
+            "http",
+        ),
+        Keyword(
+            "profiling.tasks",
+            "profiling.tasks on|off|auto",
+            "accepted; task profiling is 'show activity' here",
+            _setting("profiling.tasks", choice("on", "off", "auto")),
+            "stats",
+        ),
+    ],
+    unsupported={
+        **{
+            k: _TLS
+            for k in (
+                "ca-base",
+                "crt-base",
+                "ssl-default-bind-ciphers",
+                "ssl-default-bind-ciphersuites",
+                "ssl-default-bind-curves",
+                "ssl-default-bind-options",
+                "ssl-default-server-ciphers",
+                "ssl-default-server-ciphersuites",
+                "ssl-default-server-options",
+                "ssl-dh-param-file",
+                "ssl-engine",
+                "ssl-mode-async",
+                "ssl-server-verify",
+                "ssl-propquery",
+                "ssl-provider",
+                "ssl-provider-path",
+                "ssl-skip-self-issued-ca",
+                "ssl-load-extra-files",
+                "ssl-load-extra-del-ext",
+                "issuers-chain-path",
+                "maxsslconn",
+                "maxsslrate",
+                "tune.ssl.cachesize",
+                "tune.ssl.lifetime",
+                "tune.ssl.maxrecord",
+                "tune.ssl.default-dh-param",
+                "tune.ssl.force-private-cache",
+                "httpclient.ssl.ca-file",
+                "httpclient.ssl.verify",
+            )
+        },
+        **{
+            k: _LUA
+            for k in (
+                "lua-load",
+                "lua-load-per-thread",
+                "lua-prepend-path",
+                "tune.lua.forced-yield",
+                "tune.lua.maxmem",
+                "tune.lua.session-timeout",
+                "tune.lua.task-timeout",
+                "tune.lua.service-timeout",
+            )
+        },
+        **{
+            k: _OUT
+            for k in (
+                "51degrees-data-file",
+                "51degrees-property-name-list",
+                "51degrees-property-separator",
+                "51degrees-cache-size",
+                "deviceatlas-json-file",
+                "deviceatlas-log-level",
+                "deviceatlas-separator",
+                "deviceatlas-properties-cookie",
+                "wurfl-data-file",
+                "wurfl-information-list",
+                "wurfl-information-list-separator",
+                "wurfl-cache-size",
+                "cpu-map",
+                "numa-cpu-mapping",
+                "thread-group",
+                "thread-groups",
+                "busy-polling",
+                "set-dumpable",
+                "external-check",
+                "cluster-secret",
+                "unix-bind",
+                "default-path",
+                "h2-workaround-bogus-websocket-clients",
+                "h1-case-adjust-file",
+                "h1-accept-payload-with-any-method",
+                "pp2-never-send-local",
+                "server-state-base",
+                "server-state-file",
+                "set-var",
+                "set-var-fmt",
+                "maxcomprate",
+                "maxcompcpuusage",
+                "maxzlibmem",
+                "no-memory-trimming",
+                "noepoll",
+                "noevports",
+                "nokqueue",
+                "nopoll",
+                "nogetaddrinfo",
+                "httpclient.resolvers.id",
+                "httpclient.resolvers.prefer",
+                "presetenv-file",
+                "stats bind-process",
+                "node-id",
+            )
+        },
+        **{
+            k: "tuning knob without meaning in haproxy-py"
+            for k in (
+                "tune.buffers.limit",
+                "tune.buffers.reserve",
+                "tune.comp.maxlevel",
+                "tune.fail-alloc",
+                "tune.fd.edge-triggered",
+                "tune.h2.header-table-size",
+                "tune.h2.initial-window-size",
+                "tune.h2.max-concurrent-streams",
+                "tune.http.cookielen",
+                "tune.http.logurilen",
+                "tune.idle-pool.shared",
+                "tune.idletimer",
+                "tune.maxaccept",
+                "tune.maxpollevents",
+                "tune.maxrewrite",
+                "tune.pattern.cache-size",
+                "tune.peers.max-updates-at-once",
+                "tune.pipesize",
+                "tune.pool-high-fd-ratio",
+                "tune.pool-low-fd-ratio",
+                "tune.rcvbuf.client",
+                "tune.rcvbuf.server",
+                "tune.recv_enough",
+                "tune.runqueue-depth",
+                "tune.sched.low-latency",
+                "tune.sndbuf.client",
+                "tune.sndbuf.server",
+                "tune.vars.global-max-size",
+                "tune.vars.proc-max-size",
+                "tune.vars.reqres-max-size",
+                "tune.vars.sess-max-size",
+                "tune.vars.txn-max-size",
+                "tune.zlib.memlevel",
+                "tune.zlib.windowsize",
+                "tune.listener.multi-queue",
+            )
+        },
+    },
+)

@@ -1,0 +1,265 @@
+"""`server` and `default-server` lines and their options.
+
+`server NAME ADDR[:PORT] [OPTION...]` starts from the proxy's `default-server` options (which
+a defaults section may set too) and applies its own on top; `no-X` options undo a default.
+Names must be unique within a backend. Host names are kept as written: they are resolved
+once at start-up by the data plane, not while parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from haproxy_py.config.address import SERVER_RULES, parse_address
+from haproxy_py.config.builder import ParseContext
+from haproxy_py.config.diagnostics import ConfigError
+from haproxy_py.config.keywords.registry import Statement
+from haproxy_py.config.keywords.suboptions import (
+    SubOption,
+    flag,
+    integer,
+    make_suboption_table,
+    one_of,
+    parse_suboptions,
+    time_ms,
+    word,
+)
+from haproxy_py.config.model import Server
+
+_TLS = "TLS is not supported yet"
+
+
+def _weight(name: str, args: Sequence[str]) -> int:
+    text = args[0]
+    if not text.isdigit() or int(text) > 256:
+        raise ConfigError(f"weight of server is not within 0 and 256 ({text}).")
+    return int(text)
+
+
+SERVER_OPTIONS = make_suboption_table(
+    "server",
+    [
+        SubOption(
+            "weight", 1, _weight, "weight <0-256>", "share of the traffic (default 1)", "tcp"
+        ),
+        SubOption(
+            "maxconn",
+            1,
+            integer(0),
+            "maxconn <n>",
+            "concurrent connections; more wait in the queue",
+            "tcp",
+        ),
+        SubOption(
+            "maxqueue", 1, integer(0), "maxqueue <n>", "longest queue before redispatching", "tcp"
+        ),
+        SubOption(
+            "minconn", 1, integer(0), "minconn <n>", "dynamic maxconn floor (with fullconn)", "tcp"
+        ),
+        SubOption("backup", 0, flag(), "backup", "used only when no active server is up", "tcp"),
+        SubOption(
+            "no-backup",
+            0,
+            flag(False),
+            "no-backup",
+            "undoes a default-server 'backup'",
+            "tcp",
+            store_as="backup",
+        ),
+        SubOption("disabled", 0, flag(), "disabled", "starts in maintenance", "tcp"),
+        SubOption(
+            "enabled",
+            0,
+            flag(False),
+            "enabled",
+            "undoes a default-server 'disabled'",
+            "tcp",
+            store_as="disabled",
+        ),
+        SubOption("id", 1, integer(1), "id <n>", "the server's numeric id", "stats"),
+        SubOption(
+            "cookie", 1, word, "cookie <value>", "persistence cookie value of this server", "rules"
+        ),
+        SubOption(
+            "init-addr",
+            1,
+            word,
+            "init-addr last|libc|none|<ip>[,...]",
+            "how the address is found at start-up",
+            "tcp",
+        ),
+        SubOption("check", 0, flag(), "check", "enables health checks", "checks"),
+        SubOption(
+            "no-check",
+            0,
+            flag(False),
+            "no-check",
+            "undoes a default-server 'check'",
+            "checks",
+            store_as="check",
+        ),
+        SubOption(
+            "inter", 1, time_ms, "inter <time>", "interval between checks (default 2s)", "checks"
+        ),
+        SubOption(
+            "fastinter",
+            1,
+            time_ms,
+            "fastinter <time>",
+            "interval while a state change is pending",
+            "checks",
+        ),
+        SubOption(
+            "downinter",
+            1,
+            time_ms,
+            "downinter <time>",
+            "interval while the server is down",
+            "checks",
+        ),
+        SubOption(
+            "rise", 1, integer(1), "rise <n>", "successes needed to go UP (default 2)", "checks"
+        ),
+        SubOption(
+            "fall", 1, integer(1), "fall <n>", "failures needed to go DOWN (default 3)", "checks"
+        ),
+        SubOption(
+            "port", 1, integer(1, 65535), "port <port>", "port the checks connect to", "checks"
+        ),
+        SubOption("addr", 1, word, "addr <ip>", "address the checks connect to", "checks"),
+        SubOption(
+            "slowstart",
+            1,
+            time_ms,
+            "slowstart <time>",
+            "ramps the weight up after recovery",
+            "checks",
+        ),
+        SubOption(
+            "track",
+            1,
+            word,
+            "track [<backend>/]<server>",
+            "follows another server's state",
+            "checks",
+        ),
+        SubOption(
+            "observe",
+            1,
+            one_of("layer4", "layer7"),
+            "observe layer4|layer7",
+            "counts live traffic errors as check failures",
+            "checks",
+        ),
+        SubOption(
+            "error-limit",
+            1,
+            integer(1),
+            "error-limit <n>",
+            "errors before 'on-error' applies",
+            "checks",
+        ),
+        SubOption(
+            "on-error",
+            1,
+            one_of("fastinter", "fail-check", "sudden-death", "mark-down"),
+            "on-error <action>",
+            "what observed errors do",
+            "checks",
+        ),
+        SubOption(
+            "on-marked-down",
+            1,
+            one_of("shutdown-sessions"),
+            "on-marked-down shutdown-sessions",
+            "closes sessions when marked down",
+            "checks",
+        ),
+        SubOption(
+            "on-marked-up",
+            1,
+            one_of("shutdown-backup-sessions"),
+            "on-marked-up shutdown-backup-sessions",
+            "moves sessions off backups",
+            "checks",
+        ),
+        SubOption(
+            "agent-check", 0, flag(), "agent-check", "asks an agent for state and weight", "checks"
+        ),
+        SubOption(
+            "no-agent-check",
+            0,
+            flag(False),
+            "no-agent-check",
+            "undoes a default-server 'agent-check'",
+            "checks",
+            store_as="agent-check",
+        ),
+        SubOption(
+            "agent-port", 1, integer(1, 65535), "agent-port <port>", "the agent's port", "checks"
+        ),
+        SubOption(
+            "agent-inter",
+            1,
+            time_ms,
+            "agent-inter <time>",
+            "interval between agent checks",
+            "checks",
+        ),
+        SubOption(
+            "agent-send", 1, word, "agent-send <string>", "what is sent to the agent", "checks"
+        ),
+        SubOption("agent-addr", 1, word, "agent-addr <addr>", "the agent's address", "checks"),
+    ],
+    unsupported={
+        "ssl": _TLS,
+        "verify": _TLS,
+        "ca-file": _TLS,
+        "crt": _TLS,
+        "sni": _TLS,
+        "check-ssl": _TLS,
+        "alpn": _TLS,
+        "ciphers": _TLS,
+        "no-ssl": _TLS,
+        "check-send-proxy": "PROXY protocol on checks is not supported yet",
+        "send-proxy": "the PROXY protocol towards servers is not supported yet",
+        "send-proxy-v2": "the PROXY protocol towards servers is not supported yet",
+        "resolvers": "run-time DNS resolution is out of scope (names resolve once at start)",
+        "resolve-prefer": "run-time DNS resolution is out of scope (names resolve once at start)",
+        "namespace": "network namespaces are out of scope",
+        "source": "choosing the source address is out of scope",
+        "proto": "protocol selection is out of scope",
+        "redir": "redirect-to-server is out of scope",
+    },
+)
+
+
+def parse_default_server(stmt: Statement, ctx: ParseContext) -> None:
+    defaults = dict(ctx.section.get("default_server", {}))
+    parse_suboptions(stmt.args, SERVER_OPTIONS, "'default-server'", into=defaults)
+    ctx.section.set("default_server", defaults, stmt.where)
+
+
+def parse_server(stmt: Statement, ctx: ParseContext) -> None:
+    section = ctx.section
+    name = stmt.arg(0, "<name> and <addr>")
+    label = f"'server {section.name}/{name}'"
+    if len(stmt.args) < 2:
+        raise ConfigError(f"{label} : expects <name> and <addr>[:<port>] as arguments.")
+    seen = section.scratch.setdefault("server_lines", {})
+    if name in seen:
+        raise ConfigError(
+            f"{section.label}, another server named '{name}' was already defined at"
+            f" {seen[name].relative_to(stmt.where)}, please use distinct names."
+        )
+    address = parse_address(stmt.args[1], "server", SERVER_RULES)
+    options = dict(section.get("default_server", {}))
+    try:
+        parse_suboptions(stmt.args[2:], SERVER_OPTIONS, label, into=options)
+    except ConfigError as exc:
+        if exc.message.startswith("weight of server"):
+            detail = exc.message.replace("server", f"server {name}", 1)
+            raise ConfigError(f"{label} : {detail}") from None
+        raise
+    seen[name] = stmt.where
+    section.append("servers", Server(stmt.where, name, address, options))
