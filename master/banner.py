@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import ssl
 import sys
 
 from haproxy_py.features import feature_line
@@ -27,6 +26,8 @@ def version_banner() -> str:
 
 
 def build_banner() -> str:
+    import ssl  # imported here: only -vv needs these, and they cost start-up time
+
     import trio
 
     try:
