@@ -327,7 +327,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(USAGE)
         sys.exit(1)
     try:
-        command.main(args=args, prog_name="haproxy-py", standalone_mode=True)
+        status = command.main(args=args, prog_name="haproxy-py", standalone_mode=False)
+    except click.UsageError as exc:
+        # HAProxy answers a bad command line with its usage and status 1; scripts that run
+        # `-c` read 2 as "valid but no listener", so click's usual 2 would mislead them.
+        sys.stderr.write(f"[ALERT]    ({os.getpid()}) : {exc.format_message()}\n{USAGE}")
+        sys.exit(1)
+    except click.Abort:
+        sys.exit(1)
     except SystemExit:
         raise
     except Exception as exc:  # a bug: say what happened without a traceback
@@ -336,3 +343,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             " (please report it)\n"
         )
         sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

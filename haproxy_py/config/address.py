@@ -9,6 +9,7 @@ is a UNIX socket. Parsing is pure: nothing is resolved or bound here.
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 from enum import Enum
@@ -75,8 +76,18 @@ _PREFIXES = {
 }
 
 
+# The most common form, checked first in one step: large generated configurations are mostly
+# `server NAME IPv4:PORT` lines. Anything it does not settle takes the general path.
+_IPV4_PORT = re.compile(r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}):([0-9]{1,5})")
+
+
 def parse_address(text: str, keyword: str, rules: AddressRules) -> Address:
     """Parse one address; raise ConfigError naming the keyword and what is wrong."""
+    simple = _IPV4_PORT.fullmatch(text)
+    if simple is not None and rules.port != "none":
+        host, port = simple[1], int(simple[2])
+        if (1 <= port <= 65535 or (port == 0 and rules.port != "required")) and _is_ipv4(host):
+            return Address(Family.IPV4, host, port, port, False, datagram=False, text=text)
     if not text:
         raise ConfigError(f"'{keyword}' : missing address")
     prefix, sep, rest = text.partition("@")
@@ -163,6 +174,14 @@ def _family_of(
     return Family.HOSTNAME
 
 
+def _is_ipv4(host: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        return False
+    return True
+
+
 def _looks_like_hostname(host: str) -> bool:
     if len(host) > 253 or host.endswith("-") or host.startswith("-"):
         return False
@@ -187,6 +206,10 @@ def _parse_ports(
         return 0, 0, False
     if rules.port == "none":
         raise ConfigError(f"'{keyword}' : no port is expected in '{text}'")
+    if port_text.isdigit() and port_text.isascii():  # the usual case, checked the short way
+        value = int(port_text)
+        if 1 <= value <= 65535 or (value == 0 and rules.port != "required"):
+            return value, value, False
     if port_text[0] in "+-":
         if not rules.offsets:
             raise ConfigError(f"'{keyword}' : port offsets are not allowed in '{text}'")

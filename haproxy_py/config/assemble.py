@@ -24,7 +24,10 @@ _TIMEOUT_HINT = (
 
 
 def _fields(builder: SectionBuilder) -> dict[str, object]:
-    return {key: freeze_value(value) for key, value in builder.values.items()}
+    return {
+        key: freeze_value(value) if isinstance(value, (list, dict)) else value
+        for key, value in builder.values.items()
+    }
 
 
 def assemble(

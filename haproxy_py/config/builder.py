@@ -1,16 +1,24 @@
 """Mutable builders that keyword parsers fill in, and the context they are given.
 
 A builder holds one section's values by model field name while the section is being read;
-`freeze()` turns it into the frozen model object, so keyword parsers never construct model
+`assemble` turns it into the frozen model object, so keyword parsers never construct model
 objects by hand and the model stays the only shape the rest of the code sees. A proxy builder
 starts as a copy of its defaults section's builder: that copy is how defaults are inherited.
+
+Builders hold plain dicts, lists and sets of immutable values (strings, numbers, Where, frozen
+model objects), which is what lets `inherit` and `freeze_value` be short purpose-made walks
+instead of generic deep copies: with 10,000 proxies they run 10,000 times each.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from haproxy_py.config.diagnostics import Diagnostics, Where
@@ -55,27 +63,70 @@ class SectionBuilder:
             kind=kind,
             name=name,
             where=where,
-            values=copy.deepcopy(self.values),
+            values=copy_value(self.values),
             set_at=dict(self.set_at),
-            scratch=copy.deepcopy(self.scratch),
+            scratch=copy_value(self.scratch),
             parent=self.name,
         )
 
 
+# Types whose instances are never changed once made, so copies may share them; frozen
+# dataclasses (the model's objects, Where, Address) and enums are shared too.
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None), frozenset, MappingProxyType})
+
+
+@functools.cache  # a pure function of the type: remembering the answer changes nothing
+def _is_shared(cls: type) -> bool:
+    if cls in _IMMUTABLE or issubclass(cls, Enum):
+        return True
+    params = getattr(cls, "__dataclass_params__", None)
+    return params is not None and params.frozen and dataclasses.is_dataclass(cls)
+
+
+def copy_value(value: Any) -> Any:
+    """A copy of builder data in which every dict, list, set and tuple is new, and immutable
+    values are shared; anything unforeseen falls back to copy.deepcopy."""
+    cls = type(value)
+    if cls is dict:
+        return {
+            key: item if type(item) in _IMMUTABLE else copy_value(item)
+            for key, item in value.items()
+        }
+    if cls is list:
+        return [item if type(item) in _IMMUTABLE else copy_value(item) for item in value]
+    if cls is set:
+        return set(value)  # members are names and other hashable values
+    if cls is tuple:
+        return tuple([item if type(item) in _IMMUTABLE else copy_value(item) for item in value])
+    if _is_shared(cls):
+        return value
+    return copy.deepcopy(value)
+
+
 def freeze_value(value: Any) -> Any:
     """Lists become tuples and dicts read-only mappings, recursively, for the frozen model."""
-    from types import MappingProxyType
-
     if isinstance(value, list):
-        return tuple(freeze_value(item) for item in value)
+        return tuple(
+            [freeze_value(item) if isinstance(item, (list, dict)) else item for item in value]
+        )
     if isinstance(value, dict):
-        return MappingProxyType({key: freeze_value(item) for key, item in value.items()})
+        return MappingProxyType(
+            {
+                key: freeze_value(item) if isinstance(item, (list, dict)) else item
+                for key, item in value.items()
+            }
+        )
     return value
 
 
 @dataclass
 class ParseContext:
-    """What a keyword parser may look at and act on besides its own statement."""
+    """What a keyword parser may look at and act on besides its own statement.
+
+    The loader makes one context per configuration and moves its `section` and `where` from
+    statement to statement, so a parser must not keep `ctx` for later: a deferred action
+    copies what it needs (the builder, `stmt.where`) when it is created.
+    """
 
     section: SectionBuilder
     diagnostics: Diagnostics

@@ -16,7 +16,11 @@ from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.features import FEATURES
 from haproxy_py.version import VERSION
 
-_TOKEN = re.compile(r"\s*(?:(&&|\|\||[!()])|([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)|(-?\d+)|(\S+))")
+_TOKEN = re.compile(
+    r"\s*(?:(&&|\|\||[!()])|([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)|([+-]?\d\w*)|(\S+))"
+)
+# Integers are read as C's strtol(base 0) reads them: 0x1A, 017 (octal), 42, with a sign.
+_C_INTEGER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 _PRE_RELEASE = {"dev": 0, "pre": 1, "rc": 2}
 _RELEASE = 3
@@ -80,6 +84,15 @@ def _tokenize(text: str) -> list[tuple[str, ...]]:
     return tokens
 
 
+def _c_integer(text: str, expression: str) -> int:
+    if _C_INTEGER.fullmatch(text) is None:
+        raise ConfigError(f"unparsable conditional expression '{expression}'")
+    digits = text.lstrip("+-")
+    if digits[:2] in ("0x", "0X"):
+        return int(text, 16)
+    return int(text, 8 if digits.startswith("0") else 10)
+
+
 class _Parser:
     def __init__(self, tokens: list[tuple[str, ...]], env: Mapping[str, str], text: str) -> None:
         self.tokens = tokens
@@ -125,7 +138,7 @@ class _Parser:
             self.index += 1
             return result
         if kind == "int":
-            return int(token[1]) != 0
+            return _c_integer(token[1], self.text) != 0
         if kind == "call":
             return self._call(token[1], token[2])
         raise self._fail()

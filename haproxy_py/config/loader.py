@@ -3,11 +3,14 @@
 `load_configuration()` is the single path from `-f` arguments to a frozen `Config`. It never
 raises for bad input: every problem becomes a Diagnostic, parsing carries on to report all of
 them, and `config` is None when there was any ALERT. Per-line work is kept small (one lexer
-call, at most three dict look-ups) because `-c` must stay fast on very large files.
+call, one or two table look-ups, one ParseContext for the whole load) because `-c` must stay
+fast on very large files (see docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
 
+import difflib
+import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +71,8 @@ class _State:
     order: list[SectionBuilder] = field(default_factory=list)
     deferred: list[Any] = field(default_factory=list)
     last_defaults: SectionBuilder | None = None
+    # The one context handed to keyword parsers; its section and where follow the statements.
+    context: ParseContext | None = None
 
 
 def load_configuration(
@@ -81,6 +86,21 @@ def load_configuration(
     `setenv` and friends change a private copy. `cmdline` carries command-line settings
     keywords may consult: "diagnostic" (-dD), "nosplice" (-dS), "maxconn_per_proxy" (-N).
     """
+    # Loading allocates hundreds of thousands of objects that all live on in the model, and
+    # makes no reference cycles worth collecting: the cyclic collector's repeated passes over
+    # them are pure cost (about a tenth of `-c` on a large file), so it pauses meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(paths, env, cmdline)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(
+    paths: list[str], env: Mapping[str, str] | None, cmdline: Mapping[str, Any] | None
+) -> LoadResult:
     diagnostics = Diagnostics()
     try:
         files = expand_paths(paths)
@@ -110,28 +130,29 @@ def _read_file(source: SourceFile, state: _State) -> None:
     blocks: list[_Block] = []
     section: SectionBuilder | None = None
     env = state.env
+    name = source.name
+    number = 0
     for number, text in enumerate(source.lines, 1):
-        where = Where(source.name, number)
-        active = blocks[-1].active if blocks else True
         stripped = text.lstrip(" \t")
         if not stripped or stripped[0] == "#":
             continue
-        if not active and stripped[0] != ".":
-            continue
+        where = Where(name, number)
         # Pseudo variables; assemble() leaves them out of the model's environment.
-        env[".FILE"], env[".LINE"] = source.name, str(number)
+        env[".FILE"], env[".LINE"] = name, str(number)
         env[".SECTION"] = section.name or section.kind if section else ""
         try:
+            # Like HAProxy, every line is cut into words, even in a skipped .if branch.
             words = split_words(text, env)
         except LexError as exc:
-            if active:
-                _lex_alert(state.diagnostics, exc, text, where)
+            _lex_alert(state.diagnostics, exc, text, where)
             continue
         if not words:
             continue
         if words[0].startswith("."):
             if not _directive(words, where, blocks, state):
                 return  # a broken .if structure makes the rest of the file meaningless
+            continue
+        if blocks and not blocks[-1].active:
             continue
         section = _statement(tuple(words), where, section, state)
     if blocks:
@@ -183,17 +204,23 @@ def _directive(words: list[str], where: Where, blocks: list[_Block], state: _Sta
         return True
     if not active:
         return True
-    message = " ".join(args)
+    if len(args) > 1:
+        diagnostics.alert(
+            f"Unexpected argument '{args[1]}' for '{name}'. Use quotes if the message should"
+            " contain spaces.",
+            where,
+            TIGHT,
+        )
+        return True
+    message = args[0] if args else ""
     levels = {".diag": Severity.DIAG, ".notice": Severity.NOTICE}
     levels.update({".warning": Severity.WARNING, ".alert": Severity.ALERT})
     severity = levels.get(name)
     if severity is None:
         diagnostics.alert(f"unknown directive '{name}'.", where, TIGHT)
         return True
-    if severity == Severity.DIAG:
-        if not state.cmdline.get("diagnostic"):
-            return True
-        severity = Severity.NOTICE
+    if severity == Severity.DIAG and not state.cmdline.get("diagnostic"):
+        return True
     diagnostics.add(severity, f"'{message}'.", where, TIGHT)
     return True
 
@@ -275,11 +302,14 @@ def _open_proxy(
                 where,
             )
             return SectionBuilder("broken", kind, where)
-    else:
+    elif kind != DEFAULTS:
         parent = state.last_defaults
+    else:
+        parent = None  # an anonymous-parent defaults section starts from HAProxy's defaults
     if kind != DEFAULTS:
         for other in PROXY_KINDS[1:]:
-            clash = state.sections.get(other, {}).get(name)
+            known = state.sections.get(other)
+            clash = known.get(name) if known else None
             if clash is not None and (kind == "listen" or other == "listen" or other == kind):
                 state.diagnostics.alert(
                     f"{kind} '{name}' already declared at {clash.where.relative_to(where)}"
@@ -323,37 +353,68 @@ def _run_keyword(
         if entry is not None and entry.negatable:
             negated, defaulted = words[0] == "no", words[0] == "default"
             words = words[1:]
+        elif entry is not None and name.startswith("option "):
+            option = name.removeprefix("option ")
+            diagnostics.alert(
+                f"negation/default is not supported for option '{option}'.", where, TIGHT
+            )
+            return
         elif entry is not None:
             diagnostics.alert(f"'{words[0]} {name}' : this keyword cannot be negated.", where)
             return
     if entry is None:
         if reason is not None:
-            if not reason.startswith("The "):  # removed from HAProxy: its own advice is given
-                reason = f"'{name}' is not supported by haproxy-py: {reason}."
-            diagnostics.alert(reason, where)
+            diagnostics.alert(_refusal(name, reason), where)
             return
-        label = "global" if section.kind == "global" else section.kind
-        message = f"unknown keyword '{words[0]}' in '{label}' section"
-        suggestion = table.suggest(words[0])
-        if suggestion:
-            message += f"; did you mean '{suggestion}' maybe ?"
-        diagnostics.alert(message, where)
+        diagnostics.alert(_unknown_keyword(table, words, section), where)
         return
     if entry.sections and section.kind not in entry.sections:
         shown = entry.name.removeprefix("option ")  # HAProxy names options without "option"
         _wrong_proxy_kind(shown, entry.fatal_outside, section, where, diagnostics)
         return
-    size = len(name.split())
+    size = name.count(" ") + 1  # table names are words joined by single spaces
     stmt = Statement(where, words, name, words[size:], negated, defaulted)
-    ctx = ParseContext(
-        section, diagnostics, state.env, where, state.sections, state.cmdline, state.deferred
-    )
+    ctx = state.context
+    if ctx is None:
+        ctx = state.context = ParseContext(
+            section, diagnostics, state.env, where, state.sections, state.cmdline, state.deferred
+        )
+    else:
+        ctx.section, ctx.where = section, where
     try:
         entry.parse(stmt, ctx)
     except ConfigError as exc:
         diagnostics.alert(exc.message, where)
     except ConfigWarning as exc:
         diagnostics.warning(exc.message, where)
+
+
+def _refusal(name: str, reason: str) -> str:
+    if reason.startswith("The "):  # removed from HAProxy: HAProxy's own advice is given
+        return reason
+    return f"'{name}' is not supported by haproxy-py: {reason}."
+
+
+def _unknown_keyword(table: KeywordTable, words: tuple[str, ...], section: SectionBuilder) -> str:
+    """Say what is wrong with a statement no table entry matches, and what was meant."""
+    first = words[0]
+    forms = table.forms(first)
+    if not forms:  # a plain unknown (or misspelt) first word
+        label = "global" if section.kind == "global" else section.kind
+        message = f"unknown keyword '{first}' in '{label}' section"
+        suggestion = table.suggest(first)
+        return message + (f"; did you mean '{suggestion}' maybe ?" if suggestion else "")
+    # A known first word with a second word that no name continues with: 'timeout bogus'.
+    got = words[1] if len(words) > 1 else ""
+    refused = table.unsupported.get(f"{first} {got.split('(', 1)[0]}")
+    if refused is not None:
+        return _refusal(f"{first} {got}", refused)
+    close = difflib.get_close_matches(got, forms, n=1, cutoff=0.7)
+    if first == "option":  # HAProxy's own wording for options
+        return f"unknown option '{got}'" + (f"; did you mean '{close[0]}' maybe ?" if close else "")
+    hint = f"; did you mean '{first} {close[0]}' maybe ?" if close else ""
+    listed = ", ".join(f"'{form}'" for form in forms)
+    return f"'{first}' expects one of {listed} (got '{got}'){hint}."
 
 
 def _wrong_proxy_kind(

@@ -46,6 +46,37 @@ PREDEFINED_ACLS = frozenset(
 )
 
 _ACL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+MATCH_METHODS = ("found", "bool", "int", "ip", "bin", "len", "str", "sub", "reg", "beg", "end",
+                 "dir", "dom")  # fmt: skip
+# Sample fetches of features that have not landed: refused by name instead of failing later.
+_TLS_FETCHES = ("ssl_", "req.ssl_", "req_ssl_", "res.ssl_")
+_STICK_FETCHES = ("sc_", "sc0_", "sc1_", "sc2_", "table_", "src_")
+_NOT_STICK = ("src_port", "src_is_local")
+_SAMPLE_IN_FORMAT = re.compile(r"%\[([^\],(\s]+)")
+
+
+def refused_fetch(expression: str) -> str | None:
+    """Why the sample fetch starting `expression` is refused (TLS, stick tables), if it is."""
+    name = re.split(r"[(,\s]", expression, maxsplit=1)[0]
+    if name.startswith(_TLS_FETCHES):
+        return f"sample fetch '{name}' is not supported by haproxy-py: TLS is not supported yet"
+    if name.startswith(_STICK_FETCHES) and name not in _NOT_STICK:
+        return (
+            f"sample fetch '{name}' is not supported by haproxy-py: stick tables are not"
+            " supported yet"
+        )
+    return None
+
+
+def check_fetches(text: str, is_format: bool = False) -> None:
+    """Refuse placeholder fetches in a sample expression, or in the %[...] of a format."""
+    expressions = _SAMPLE_IN_FORMAT.findall(text) if is_format else [text]
+    for expression in expressions:
+        reason = refused_fetch(expression)
+        if reason is not None:
+            raise ConfigError(reason + ".")
+
+
 _FLAGS = {"-i", "-n", "-M", "-u", "--", "-m", "-f"}
 _INT_OPERATORS = {"eq", "ne", "lt", "le", "gt", "ge"}
 # Suffixes of derived fetch names and the match method they imply (path_beg -> beg).
@@ -57,6 +88,9 @@ def parse_acl_body(words: Sequence[str], where: Where, name: str) -> Acl:
     if not words:
         raise ConfigError(f"missing fetch method in ACL expression '{name}'.")
     fetch = words[0]
+    reason = refused_fetch(fetch)
+    if reason is not None:
+        raise ConfigError(f"ACL '{name}' : {reason}.")
     flags: list[str] = []
     files: list[str] = []
     match = ""
@@ -74,6 +108,12 @@ def parse_acl_body(words: Sequence[str], where: Where, name: str) -> Acl:
             index += 1
             flags.append(value)
             if flag == "-m":
+                if value not in MATCH_METHODS:
+                    listed = ", ".join(MATCH_METHODS)
+                    raise ConfigError(
+                        f"unknown matching method '{value}' in ACL '{name}' (expects one of"
+                        f" {listed})."
+                    )
                 match = value
             else:
                 files.append(value)

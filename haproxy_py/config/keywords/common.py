@@ -86,6 +86,7 @@ def parse_log_target(stmt: Statement, ctx: ParseContext) -> LogTarget | None:
             if not colon or not ranges:
                 raise ConfigError(f"'log' : 'sample' expects <ranges>:<size>, got '{value}'.")
             sample, sample_size = ranges, parse_int(size, "log sample", 1)
+            _check_sample_ranges(ranges, sample_size)
     if not rest:
         raise ConfigError(f"'log {target}' expects a syslog facility.")
     facility = rest.pop(0)
@@ -109,6 +110,24 @@ def parse_log_target(stmt: Statement, ctx: ParseContext) -> LogTarget | None:
         sample_ranges=sample,
         sample_size=sample_size,
     )
+
+
+def _check_sample_ranges(ranges: str, size: int) -> None:
+    """`1,3-5` within a sample of `size` lines: ranges start at 1 and end within the size."""
+    highest = 0
+    for item in ranges.split(","):
+        low, dash, high = item.partition("-")
+        if (
+            not low.isdigit()
+            or int(low) < 1
+            or (dash and (not high.isdigit() or int(high) < int(low)))
+        ):
+            raise ConfigError(f"'log' : wrong sample range '{item}'.")
+        highest = max(highest, int(high) if dash else int(low))
+    if size < highest:
+        raise ConfigError(
+            f"'log' : sample size {size} must be at least {highest}, the highest line of the ranges."
+        )
 
 
 def parse_log(stmt: Statement, ctx: ParseContext) -> None:

@@ -15,6 +15,7 @@ from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.bind_kw import BIND_OPTIONS
 from haproxy_py.config.keywords.common import joined, one_int, one_size, one_time, parse_log
+from haproxy_py.config.keywords.global_unsupported import UNSUPPORTED_GLOBAL_KEYWORDS
 from haproxy_py.config.keywords.registry import (
     Keyword,
     Statement,
@@ -87,13 +88,32 @@ def _resetenv(stmt: Statement, ctx: ParseContext) -> None:
         del ctx.env[name]
 
 
-def _positive(field: str, minimum: int = 1) -> object:
-    return store(field, one_int(minimum))
+# HAProxy's limit on threads (and formerly processes); here, on worker processes.
+MAX_WORKERS = 64
 
 
-_OUT = "out of haproxy-py's scope"
-_TLS = "TLS is not supported yet"
-_LUA = "Lua is not supported"
+def _workers(field: str) -> object:
+    return store(field, one_int(1, MAX_WORKERS))
+
+
+def _positive_time(stmt: Statement) -> int:
+    value = one_time()(stmt)
+    if value <= 0:
+        raise ConfigError(f"'{stmt.keyword}' expects a positive time.")
+    return value
+
+
+def _optional_name(stmt: Statement) -> str:
+    stmt.no_more_than(1)
+    return stmt.args[0] if stmt.args else ""
+
+
+def _close_spread_time(stmt: Statement) -> int:
+    if stmt.args[:1] == ("infinite",):
+        stmt.no_more_than(1)
+        return -1
+    return one_time()(stmt)
+
 
 GLOBAL_TABLE = make_table(
     "global",
@@ -116,14 +136,14 @@ GLOBAL_TABLE = make_table(
             "nbproc",
             "nbproc <n>",
             "number of worker processes (haproxy-py keeps this pre-2.5 keyword)",
-            _positive("nbproc"),
+            _workers("nbproc"),
             "process",
         ),
         Keyword(
             "nbthread",
             "nbthread <n>",
             "number of worker processes (workers are processes here)",
-            _positive("nbthread"),
+            _workers("nbthread"),
             "process",
         ),
         Keyword(
@@ -184,7 +204,7 @@ GLOBAL_TABLE = make_table(
             "log-send-hostname",
             "log-send-hostname [<name>]",
             "puts a host name in syslog headers",
-            _setting("log-send-hostname", lambda s: s.args[0] if s.args else ""),
+            _setting("log-send-hostname", _optional_name),
             "logs",
         ),
         Keyword(
@@ -198,7 +218,7 @@ GLOBAL_TABLE = make_table(
             "stats timeout",
             "stats timeout <time>",
             "idle timeout of runtime API sessions (default 10s)",
-            _setting("stats timeout", one_time()),
+            _setting("stats timeout", _positive_time),
             "stats",
         ),
         Keyword(
@@ -233,9 +253,7 @@ GLOBAL_TABLE = make_table(
             "close-spread-time",
             "close-spread-time <time>|infinite",
             "spreads idle-connection closing over a soft stop",
-            _setting(
-                "close-spread-time", lambda s: -1 if s.args[:1] == ("infinite",) else one_time()(s)
-            ),
+            _setting("close-spread-time", _close_spread_time),
             "process",
         ),
         Keyword(
@@ -398,142 +416,5 @@ GLOBAL_TABLE = make_table(
             "stats",
         ),
     ],
-    unsupported={
-        **{
-            k: _TLS
-            for k in (
-                "ca-base",
-                "crt-base",
-                "ssl-default-bind-ciphers",
-                "ssl-default-bind-ciphersuites",
-                "ssl-default-bind-curves",
-                "ssl-default-bind-options",
-                "ssl-default-server-ciphers",
-                "ssl-default-server-ciphersuites",
-                "ssl-default-server-options",
-                "ssl-dh-param-file",
-                "ssl-engine",
-                "ssl-mode-async",
-                "ssl-server-verify",
-                "ssl-propquery",
-                "ssl-provider",
-                "ssl-provider-path",
-                "ssl-skip-self-issued-ca",
-                "ssl-load-extra-files",
-                "ssl-load-extra-del-ext",
-                "issuers-chain-path",
-                "maxsslconn",
-                "maxsslrate",
-                "tune.ssl.cachesize",
-                "tune.ssl.lifetime",
-                "tune.ssl.maxrecord",
-                "tune.ssl.default-dh-param",
-                "tune.ssl.force-private-cache",
-                "httpclient.ssl.ca-file",
-                "httpclient.ssl.verify",
-            )
-        },
-        **{
-            k: _LUA
-            for k in (
-                "lua-load",
-                "lua-load-per-thread",
-                "lua-prepend-path",
-                "tune.lua.forced-yield",
-                "tune.lua.maxmem",
-                "tune.lua.session-timeout",
-                "tune.lua.task-timeout",
-                "tune.lua.service-timeout",
-            )
-        },
-        **{
-            k: _OUT
-            for k in (
-                "51degrees-data-file",
-                "51degrees-property-name-list",
-                "51degrees-property-separator",
-                "51degrees-cache-size",
-                "deviceatlas-json-file",
-                "deviceatlas-log-level",
-                "deviceatlas-separator",
-                "deviceatlas-properties-cookie",
-                "wurfl-data-file",
-                "wurfl-information-list",
-                "wurfl-information-list-separator",
-                "wurfl-cache-size",
-                "cpu-map",
-                "numa-cpu-mapping",
-                "thread-group",
-                "thread-groups",
-                "busy-polling",
-                "set-dumpable",
-                "external-check",
-                "cluster-secret",
-                "unix-bind",
-                "default-path",
-                "h2-workaround-bogus-websocket-clients",
-                "h1-case-adjust-file",
-                "h1-accept-payload-with-any-method",
-                "pp2-never-send-local",
-                "server-state-base",
-                "server-state-file",
-                "set-var",
-                "set-var-fmt",
-                "maxcomprate",
-                "maxcompcpuusage",
-                "maxzlibmem",
-                "no-memory-trimming",
-                "noepoll",
-                "noevports",
-                "nokqueue",
-                "nopoll",
-                "nogetaddrinfo",
-                "httpclient.resolvers.id",
-                "httpclient.resolvers.prefer",
-                "presetenv-file",
-                "stats bind-process",
-                "node-id",
-            )
-        },
-        **{
-            k: "tuning knob without meaning in haproxy-py"
-            for k in (
-                "tune.buffers.limit",
-                "tune.buffers.reserve",
-                "tune.comp.maxlevel",
-                "tune.fail-alloc",
-                "tune.fd.edge-triggered",
-                "tune.h2.header-table-size",
-                "tune.h2.initial-window-size",
-                "tune.h2.max-concurrent-streams",
-                "tune.http.cookielen",
-                "tune.http.logurilen",
-                "tune.idle-pool.shared",
-                "tune.idletimer",
-                "tune.maxaccept",
-                "tune.maxpollevents",
-                "tune.maxrewrite",
-                "tune.pattern.cache-size",
-                "tune.peers.max-updates-at-once",
-                "tune.pipesize",
-                "tune.pool-high-fd-ratio",
-                "tune.pool-low-fd-ratio",
-                "tune.rcvbuf.client",
-                "tune.rcvbuf.server",
-                "tune.recv_enough",
-                "tune.runqueue-depth",
-                "tune.sched.low-latency",
-                "tune.sndbuf.client",
-                "tune.sndbuf.server",
-                "tune.vars.global-max-size",
-                "tune.vars.proc-max-size",
-                "tune.vars.reqres-max-size",
-                "tune.vars.sess-max-size",
-                "tune.vars.txn-max-size",
-                "tune.zlib.memlevel",
-                "tune.zlib.windowsize",
-                "tune.listener.multi-queue",
-            )
-        },
-    },
+    unsupported=UNSUPPORTED_GLOBAL_KEYWORDS,
 )

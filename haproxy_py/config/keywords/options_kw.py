@@ -8,12 +8,14 @@ removes the setting so that the built-in default applies again.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.registry import Keyword, Statement, caps
+from haproxy_py.config.units import parse_int
 
 # The three HTTP connection modes exclude each other: setting one clears the others.
 _HTTP_MODES = ("http-keep-alive", "http-server-close", "httpclose")
@@ -28,41 +30,52 @@ def _httplog(stmt: Statement) -> Any:
     stmt.no_more_than(1)
     if stmt.args and stmt.args[0] != "clf":
         raise ConfigError(f"'option httplog' only accepts 'clf', got '{stmt.args[0]}'.")
-    if stmt.negated:
-        return False
     return {"clf": True} if stmt.args else True
 
 
 def _httpchk(stmt: Statement) -> Any:
     stmt.no_more_than(3)
-    if stmt.negated:
-        return False
     args = list(stmt.args)
     if len(args) == 1:  # a lone argument is the URI
         args = ["OPTIONS", args[0]]
     method = args[0] if args else "OPTIONS"
+    if not method.isascii() or not method.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"'option httpchk' : invalid HTTP method '{method}'.")
     uri = args[1] if len(args) > 1 else "/"
     version = args[2] if len(args) > 2 else "HTTP/1.0"
     return {"method": method, "uri": uri, "version": version}
+
+
+def _network(text: str, keyword: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ConfigError(
+            f"'{keyword}' expects <address>[/mask] as argument, got '{text}'."
+        ) from None
 
 
 def _keyword_args(allowed: dict[str, int]) -> Callable[[Statement], Any]:
     """Options taking `name value` pairs, e.g. forwardfor [except NET] [header NAME] [if-none]."""
 
     def convert(stmt: Statement) -> Any:
-        if stmt.negated:
-            stmt.no_more_than(0)
-            return False
         result: dict[str, Any] = {}
         args = list(stmt.args)
         while args:
             name = args.pop(0)
             if name not in allowed:
-                raise ConfigError(f"'{stmt.keyword}' : unknown argument '{name}'.")
+                listed = ", ".join(f"'{a}'" for a in allowed)
+                raise ConfigError(
+                    f"'{stmt.keyword}' only supports optional values: {listed} (got '{name}')."
+                )
             if allowed[name]:
                 if not args:
-                    raise ConfigError(f"'{stmt.keyword}' : '{name}' expects a value.")
-                result[name] = args.pop(0)
+                    what = "<address>[/mask]" if name == "except" else "<header name>"
+                    raise ConfigError(f"'{stmt.keyword} {name}' expects {what} as argument.")
+                value = args.pop(0)
+                result[name] = (
+                    _network(value, f"{stmt.keyword} {name}") if name == "except" else value
+                )
             else:
                 result[name] = True
         return result or True
@@ -70,8 +83,61 @@ def _keyword_args(allowed: dict[str, int]) -> Callable[[Statement], Any]:
     return convert
 
 
-def _words(stmt: Statement) -> Any:
-    return False if stmt.negated else (tuple(stmt.args) or True)
+def _redispatch(stmt: Statement) -> Any:
+    stmt.no_more_than(1)
+    if stmt.negated:
+        return False
+    if not stmt.args:
+        return True
+    return {"interval": parse_int(stmt.args[0], "option redispatch")}
+
+
+def _mysql_check(stmt: Statement) -> Any:
+    if not stmt.args:
+        return True
+    if stmt.args[0] != "user":
+        raise ConfigError(
+            f"'option mysql-check' only supports optional values: 'user' (got '{stmt.args[0]}')."
+        )
+    user = stmt.arg(1, "'user <username>'")
+    stmt.no_more_than(3)
+    protocol = stmt.args[2] if len(stmt.args) > 2 else "post-41"
+    if protocol not in ("post-41", "pre-41"):
+        raise ConfigError(f"'option mysql-check' expects 'post-41' or 'pre-41' (got '{protocol}').")
+    return {"user": user, "protocol": protocol}
+
+
+def _pgsql_check(stmt: Statement) -> Any:
+    if len(stmt.args) != 2 or stmt.args[0] != "user":
+        stmt.no_more_than(2)
+        raise ConfigError("'option pgsql-check' expects 'user <username>' as argument.")
+    return {"user": stmt.args[1]}
+
+
+def _smtpchk(stmt: Statement) -> Any:
+    stmt.no_more_than(2)
+    if not stmt.args:
+        return True
+    if len(stmt.args) != 2:
+        raise ConfigError("'option smtpchk' expects <hello> and <domain> together.")
+    hello, domain = stmt.args
+    # As HAProxy does, anything but EHLO is sent as HELO.
+    return {"hello": "EHLO" if hello == "EHLO" else "HELO", "domain": domain}
+
+
+# Options HAProxy lets a "no" or "default" prefix undo (marked "(*)" in its keyword matrix).
+# The others select a log format, a check type or carry arguments: negating them is refused.
+NEGATABLE_OPTIONS = frozenset(
+    {
+        "abortonclose", "accept-invalid-http-request", "accept-invalid-http-response",
+        "allbackups", "checkcache", "clitcpka", "contstats", "dontlog-normal", "dontlognull",
+        "http-buffer-request", "http-ignore-probes", "http-keep-alive", "http-no-delay",
+        "http-pretend-keepalive", "http-server-close", "httpclose", "idle-close-on-response",
+        "independent-streams", "log-health-checks", "log-separate-errors", "logasap",
+        "nolinger", "persist", "prefer-last-server", "redispatch", "socket-stats",
+        "splice-auto", "splice-request", "splice-response", "srvtcpka",
+    }
+)  # fmt: skip
 
 
 def _option(
@@ -96,12 +162,12 @@ def _option(
 
     return Keyword(
         f"option {name}",
-        usage or f"[no] option {name}",
+        usage or (f"[no] option {name}" if name in NEGATABLE_OPTIONS else f"option {name}"),
         summary,
         parse,
         runtime,
         caps(letters),
-        negatable=True,
+        negatable=name in NEGATABLE_OPTIONS,
     )
 
 
@@ -165,7 +231,7 @@ OPTION_KEYWORDS = [
         "dlb",
         "retries on another server after a failed connect",
         "tcp",
-        lambda s: False if s.negated else (int(s.args[0]) if s.args else True),
+        _redispatch,
         "[no] option redispatch [<interval>]",
     ),
     _option("persist", "dlb", "keeps persistent clients on a down server", "rules"),
@@ -201,8 +267,8 @@ OPTION_KEYWORDS = [
         "dlb",
         "MySQL handshake health checks",
         "checks",
-        _words,
-        "option mysql-check [user <name> [post-41]]",
+        _mysql_check,
+        "option mysql-check [user <name> [post-41|pre-41]]",
     ),
     _option("redis-check", "dlb", "Redis PING health checks", "checks"),
     _option(
@@ -210,7 +276,7 @@ OPTION_KEYWORDS = [
         "dlb",
         "SMTP HELO health checks",
         "checks",
-        _words,
+        _smtpchk,
         "option smtpchk [<hello> <domain>]",
     ),
     _option("ldap-check", "dlb", "LDAP bind health checks", "checks"),
@@ -219,7 +285,7 @@ OPTION_KEYWORDS = [
         "dlb",
         "PostgreSQL startup health checks",
         "checks",
-        _words,
+        _pgsql_check,
         "option pgsql-check user <name>",
     ),
     _option(
@@ -243,7 +309,6 @@ OPTION_KEYWORDS = [
     _option("accept-invalid-http-request", "dfl", "relaxes request checks (dangerous)", "http"),
     _option("accept-invalid-http-response", "dlb", "relaxes response checks (dangerous)", "http"),
     _option("http-pretend-keepalive", "dlb", "asks servers for keep-alive while closing", "http"),
-    _option("http-use-htx", "dflb", "accepted for old configurations (HTX is always on)", "http"),
     _option("checkcache", "dlb", "blocks cacheable responses that set cookies", "http"),
     _option("independent-streams", "dflb", "separate read and write timeouts", "tcp"),
 ]

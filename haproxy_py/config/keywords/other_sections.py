@@ -17,6 +17,7 @@ from haproxy_py.config.address import PEER_RULES, Address, parse_address
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError, Where
 from haproxy_py.config.keywords.registry import Keyword, KeywordTable, Statement, make_table
+from haproxy_py.config.keywords.replies import handled_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +100,9 @@ def _peer(stmt: Statement, ctx: ParseContext) -> None:
 
 
 def _errorfile(stmt: Statement, ctx: ParseContext) -> None:
-    code, path = stmt.exactly(2, "<code> <file>")
-    if not code.isdigit() or not 200 <= int(code) <= 599:
-        raise ConfigError(f"'errorfile' : invalid status code '{code}'.")
-    ctx.section.append("entries", ErrorFile(stmt.where, int(code), path))
+    code, path = stmt.exactly(2, "<status code> and <file> as arguments")
+    status = handled_status(code, "errorfile")
+    ctx.section.append("entries", ErrorFile(stmt.where, status, path))
 
 
 def _command(stmt: Statement, ctx: ParseContext) -> None:

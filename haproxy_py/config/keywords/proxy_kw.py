@@ -3,7 +3,11 @@
 Each entry says which of the four section kinds accepts it (letters d, f, l, b, from HAProxy's
 keyword matrix). Using a keyword in a proxy that lacks the capability gives HAProxy's
 "ignored because ... has no backend capability" warning, or an alert where HAProxy gives
-one (`server` in a frontend). `option` keywords live in options_kw, rule sets in rules_kw.
+one (`server` in a frontend). The table is assembled here from the other modules: `option`
+keywords (options_kw), rule sets (rules_kw), health-check steps (checks_kw), persistence,
+captures, error pages and log formats (http_kw), the stats page (stats_kw). A few one-word
+entries ("timeout", "option", "stats"...) only exist to name the valid forms when a
+statement uses an unknown second word.
 """
 
 from __future__ import annotations
@@ -12,9 +16,16 @@ import difflib
 
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
-from haproxy_py.config.keywords.acl import parse_acl, parse_condition, split_condition
+from haproxy_py.config.keywords.acl import (
+    check_fetches,
+    parse_acl,
+    parse_condition,
+    split_condition,
+)
 from haproxy_py.config.keywords.bind_kw import parse_bind
+from haproxy_py.config.keywords.checks_kw import CHECK_KEYWORDS
 from haproxy_py.config.keywords.common import joined, one_int, one_time, parse_log
+from haproxy_py.config.keywords.http_kw import HTTP_KEYWORDS
 from haproxy_py.config.keywords.options_kw import OPTION_KEYWORDS
 from haproxy_py.config.keywords.registry import (
     Keyword,
@@ -27,22 +38,22 @@ from haproxy_py.config.keywords.registry import (
     store_in,
 )
 from haproxy_py.config.keywords.removed import REMOVED_PROXY_KEYWORDS
-from haproxy_py.config.keywords.rules_kw import RULE_KEYWORDS
+from haproxy_py.config.keywords.rules_kw import RULE_KEYWORDS, named_defaults_only
 from haproxy_py.config.keywords.server_kw import parse_default_server, parse_server
+from haproxy_py.config.keywords.stats_kw import STATS_KEYWORDS
 from haproxy_py.config.model import BackendSwitch
 
-BALANCE_ALGORITHMS = {
-    "roundrobin": 0,
-    "static-rr": 0,
-    "leastconn": 0,
-    "first": 0,
-    "source": 0,
-    "random": 0,
-    "uri": 0,
-    "url_param": 1,
+BALANCE_ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "random",
+                      "uri", "url_param", "hdr")  # fmt: skip
+_BALANCE_REFUSED = {
+    "rdp-cookie": "RDP cookies are out of haproxy-py's scope",
+    "hash": "'balance hash <expr>' is not implemented yet",
 }
-# Algorithms written with their argument in parentheses: hdr(name), random(draws).
-_BALANCE_CALLS = ("hdr", "random", "rdp-cookie")
+_LATER = "not implemented yet"
+RETRY_ON = ("none", "conn-failure")
+_RETRY_ON_LATER = ("empty-response", "junk-response", "response-timeout", "0rtt-rejected",
+                   "401", "403", "404", "408", "425", "500", "501", "502", "503", "504",
+                   "all-retryable-errors")  # fmt: skip
 
 
 def _mode(stmt: Statement) -> str:
@@ -58,46 +69,87 @@ def _mode(stmt: Statement) -> str:
 def _balance(stmt: Statement) -> dict[str, object]:
     algorithm = stmt.arg(0, "a load-balancing algorithm")
     base, paren, inner = algorithm.partition("(")
-    if paren:
-        if base not in _BALANCE_CALLS or not inner.endswith(")"):
-            raise _unknown_algorithm(algorithm)
-        argument = inner[:-1]
-        if base == "rdp-cookie":
-            raise ConfigError("balance 'rdp-cookie' is not supported by haproxy-py.")
-        if base == "random":
-            draws = int(argument) if argument.isdigit() and int(argument) > 0 else None
-            if draws is None:
-                raise ConfigError(
-                    f"balance 'random' expects a positive number of draws: '{algorithm}'"
-                )
-            return {"algorithm": "random", "draws": draws}
+    if base in _BALANCE_REFUSED:
+        raise ConfigError(
+            f"balance '{base}' is not supported by haproxy-py: {_BALANCE_REFUSED[base]}."
+        )
+    if paren and (base not in ("hdr", "random") or not inner.endswith(")")):
+        raise _unknown_algorithm(algorithm)
+    if base not in BALANCE_ALGORITHMS or (base == "hdr" and not paren):
+        raise _unknown_algorithm(algorithm)
+    argument = inner[:-1]
+    rest = list(stmt.args[1:])
+    if base == "random":
+        stmt.no_more_than(1)
+        if paren and (not argument.isdigit() or int(argument) < 1):
+            raise ConfigError(f"balance 'random' expects a positive number of draws: '{algorithm}'")
+        return {"algorithm": "random", "draws": int(argument) if paren else 2}
+    if base == "hdr":
         if not argument:
             raise ConfigError("balance 'hdr()' expects a header name.")
-        return {"algorithm": "hdr", "header": argument, "options": stmt.args[1:]}
-    if algorithm not in BALANCE_ALGORITHMS:
-        raise _unknown_algorithm(algorithm)
-    result: dict[str, object] = {"algorithm": algorithm}
-    rest = list(stmt.args[1:])
-    if algorithm == "url_param":
+        if rest:
+            _refuse_option(f"balance {algorithm}", rest[0], ("use_domain_only",))
+        return {"algorithm": "hdr", "header": argument}
+    if base == "url_param":
         if not rest:
             raise ConfigError("balance 'url_param' expects a parameter name.")
-        result["param"] = rest.pop(0)
-    if algorithm == "random":
-        result["draws"] = 2
-    if algorithm in ("uri", "url_param"):
-        result["options"] = tuple(rest)
-    elif rest:
-        stmt.no_more_than(1)
+        param = rest.pop(0)
+        if rest:
+            _refuse_option("balance url_param", rest[0], ("check_post",))
+        return {"algorithm": "url_param", "param": param}
+    if base == "uri":
+        return {"algorithm": "uri", **_uri_options(rest)}
+    stmt.no_more_than(1)
+    return {"algorithm": base}
+
+
+def _refuse_option(owner: str, word: str, later: tuple[str, ...]) -> None:
+    if word in later:
+        raise ConfigError(f"{owner} : '{word}' is not supported by haproxy-py: {_LATER}.")
+    raise ConfigError(f"{owner} cannot handle unexpected argument '{word}'.")
+
+
+def _uri_options(words: list[str]) -> dict[str, object]:
+    result: dict[str, object] = {"whole": False}
+    while words:
+        word = words.pop(0)
+        if word == "whole":
+            result["whole"] = True
+        elif word in ("len", "depth"):
+            text = words.pop(0) if words else ""
+            if not text.isdigit() or int(text) < 1:
+                raise ConfigError(
+                    f"balance uri : '{word}' expects a positive integer (got '{text}')."
+                )
+            result[word] = int(text)
+        else:
+            _refuse_option("balance uri", word, ("path-only",))
     return result
 
 
 def _unknown_algorithm(algorithm: str) -> ConfigError:
-    known = [*BALANCE_ALGORITHMS, "hdr(<name>)", "random(<draws>)"]
+    known = [*BALANCE_ALGORITHMS[:-1], "hdr(<name>)", "random(<draws>)"]
     close = difflib.get_close_matches(algorithm, list(BALANCE_ALGORITHMS), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}' maybe ?" if close else ""
     return ConfigError(
         f"unknown balance algorithm '{algorithm}'{hint} (supported: {', '.join(known)})"
     )
+
+
+def _retry_on(stmt: Statement) -> tuple[str, ...]:
+    if not stmt.args:
+        raise ConfigError("'retry-on' needs at least one keyword to specify when to retry.")
+    for word in stmt.args:
+        if word in _RETRY_ON_LATER:
+            raise ConfigError(
+                f"'retry-on {word}' is not supported by haproxy-py: only connection failures are"
+                " retried ('conn-failure' or 'none')."
+            )
+        if word not in RETRY_ON:
+            raise ConfigError(f"'retry-on' : unknown keyword '{word}'.")
+    if "none" in stmt.args and len(stmt.args) > 1:
+        raise ConfigError("'retry-on' : 'none' cannot be combined with other keywords.")
+    return tuple(stmt.args)
 
 
 def _hash_type(stmt: Statement) -> tuple[str, ...]:
@@ -126,6 +178,7 @@ def _use_backend(stmt: Statement, ctx: ParseContext) -> None:
     condition = (
         parse_condition(cond_words, ctx, "switching rule") if cond_words is not None else None
     )
+    check_fetches(name, is_format=True)
     switch = BackendSwitch(stmt.where, name, dynamic="%[" in name, condition=condition)
     ctx.section.append("backend_switches", switch)
 
@@ -143,10 +196,6 @@ def _timeout(name: str, letters: str, summary: str, runtime: str) -> Keyword:
         runtime,
         caps(letters),
     )
-
-
-def _setting(name: str, convert):  # type: ignore[no-untyped-def]
-    return store_in("settings", name, convert)
 
 
 PROXY_TABLE = make_table(
@@ -222,7 +271,7 @@ PROXY_TABLE = make_table(
             "acl",
             "acl <name> <criterion> [<flags>] [<operator>] [<value>...]",
             "declares a named condition",
-            parse_acl,
+            named_defaults_only(parse_acl),
             "rules",
             caps("dflb"),
         ),
@@ -262,7 +311,7 @@ PROXY_TABLE = make_table(
             "retry-on",
             "retry-on <condition>...",
             "what failures are retried",
-            store("retry_on", lambda s: s.args or ("none",)),
+            store("retry_on", _retry_on),
             "tcp",
             caps("dlb"),
         ),
@@ -320,6 +369,9 @@ PROXY_TABLE = make_table(
         _timeout("tarpit", "dflb", "how long a tarpitted request is held", "rules"),
         *OPTION_KEYWORDS,
         *RULE_KEYWORDS,
+        *CHECK_KEYWORDS,
+        *HTTP_KEYWORDS,
+        *STATS_KEYWORDS,
     ],
     unsupported=REMOVED_PROXY_KEYWORDS,
 )

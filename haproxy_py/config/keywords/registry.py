@@ -105,18 +105,47 @@ class KeywordTable:
     # HAProxy keyword -> why haproxy-py rejects it (out of scope, or removed from HAProxy).
     unsupported: Mapping[str, str] = field(default_factory=dict)
     max_words: int = 1
+    # First word of a multi-word name -> the most words a name starting with it has. Most
+    # statements ("server", "bind") start with no such word and are found with one look-up.
+    _longest: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        longest: dict[str, int] = {}
+        for name in [*self.keywords, *self.unsupported]:
+            first, *rest = name.split(" ")
+            if rest:
+                longest[first] = max(longest.get(first, 1), len(rest) + 1)
+        object.__setattr__(self, "_longest", MappingProxyType(longest))
 
     def lookup(self, words: tuple[str, ...]) -> tuple[str, Keyword | None, str | None]:
         """Find the keyword a statement starts with: (name, entry, unsupported reason)."""
-        for size in range(min(self.max_words, len(words)), 0, -1):
-            name = " ".join(words[:size])
-            entry = self.keywords.get(name)
-            if entry is not None:
-                return name, entry, None
-            reason = self.unsupported.get(name)
-            if reason is not None:
-                return name, None, reason
-        return words[0], None, None
+        first = words[0]
+        longest = self._longest.get(first if " " not in first else first.split(" ", 1)[0], 1)
+        # The longest name wins. N words joined with spaces have at least N space-separated
+        # parts, so no size above `longest` (the most parts of a name starting like `first`)
+        # can match.
+        if longest > 1:
+            for size in range(min(longest, len(words)), 1, -1):
+                name = " ".join(words[:size])
+                entry = self.keywords.get(name)
+                if entry is not None:
+                    return name, entry, None
+                reason = self.unsupported.get(name)
+                if reason is not None:
+                    return name, None, reason
+        entry = self.keywords.get(first)
+        if entry is not None:
+            return first, entry, None
+        return first, None, self.unsupported.get(first)
+
+    def forms(self, first: str) -> tuple[str, ...]:
+        """What may follow `first` in a supported multi-word name ("timeout" -> "client"...)."""
+        if first not in self._longest:
+            return ()
+        prefix = first + " "
+        return tuple(
+            sorted(name[len(prefix) :] for name in self.keywords if name.startswith(prefix))
+        )
 
     def suggest(self, word: str) -> str | None:
         """The supported keyword closest to a misspelt one, if one is close enough."""

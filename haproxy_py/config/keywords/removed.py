@@ -23,6 +23,12 @@ def _since_21(keyword: str, advice: str) -> str:
     return f"The '{keyword}' directive is not supported anymore since HAProxy 2.1. {advice}"
 
 
+def _old_option(name: str, version: str, advice: str) -> str:
+    return (
+        f"The 'option {name}' directive is not supported anymore since HAProxy {version}. {advice}"
+    )
+
+
 _REMOVED_21 = {
     "reqrep": _REQREP, "reqirep": _REQREP, "reqadd": _ADD_REQ, "reqdel": _DEL_REQ,
     "reqidel": _DEL_REQ, "reqdeny": _DENY_REQ, "reqideny": _DENY_REQ, "reqpass": _ALLOW_REQ,
@@ -32,6 +38,11 @@ _REMOVED_21 = {
     "rspideny": _DENY_RSP,
     "reqsetbe": "Use 'use_backend' instead.", "reqisetbe": "Use 'use_backend' instead.",
     "block": "Use 'http-request deny' instead.",
+    "clitimeout": "Use 'timeout client' instead.", "contimeout": "Use 'timeout connect' instead.",
+    "srvtimeout": "Use 'timeout server' instead.", "redispatch": "Use 'option redispatch' instead.",
+    "timeout clitimeout": "Use 'timeout client' instead.",
+    "timeout contimeout": "Use 'timeout connect' instead.",
+    "timeout srvtimeout": "Use 'timeout server' instead.",
 }  # fmt: skip
 
 _OUT = "out of haproxy-py's scope"
@@ -59,7 +70,14 @@ REMOVED_PROXY_KEYWORDS: dict[str, str] = {
     "option transparent": _OUT,
     "source": _OUT,
     "bind-process": "workers are chosen by the master, not per proxy",
-    "persist rdp-cookie": _OUT,
+    "persist": "'persist rdp-cookie' is " + _OUT,
+    "hash-balance-factor": "bounded-load consistent hashing is not implemented yet",
+    "option forceclose": _old_option("forceclose", "2.0", "Remove it, or use 'option httpclose'."),
+    "option http-tunnel": _old_option("http-tunnel", "2.1", "Remove it: it is not needed."),
+    "option http_proxy": _old_option(
+        "http_proxy", "2.5", "Use 'http-request set-dst' and 'http-request set-uri' instead."
+    ),
+    "stats show-modules": "not implemented yet",
     "rate-limit sessions": "not implemented yet",
     "declare capture": "not implemented yet",
     "capture cookie": "not implemented yet",

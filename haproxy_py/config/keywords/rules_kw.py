@@ -1,69 +1,78 @@
-"""Rule sets and the proxy keywords of persistence, stats pages, captures and error pages.
+"""Rule sets of proxies: http-request/-response/-after-response, tcp-request/-response,
+`redirect`, and the server switching rules (use-server, force-persist, ignore-persist).
 
-A rule (`http-request ACTION [ARGS] [if|unless COND]`, `tcp-request content ...`, `redirect`,
-`http-check expect ...`) becomes a `Rule` in `Proxy.rules[<ruleset>]`, in file order. The
-action must be one the ruleset knows (ACTIONS); its arguments are kept as words for the rules
-engine, which compiles them. Conditions are parsed and their ACL names checked here.
+A rule (`http-request ACTION [ARGS] [if|unless COND]`) becomes a `Rule` in
+`Proxy.rules[<ruleset>]`, in file order, with the action's arguments checked and typed by
+keywords/actions.py. The `redirect` keyword has a rule set of its own ("redirect"), since
+HAProxy evaluates those after the http-request rules. As in HAProxy 2.6, TCP/HTTP rules in a
+defaults section need a named one, and such a section may not serve both frontends and
+backends; that last check runs once the whole configuration is read.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 
-from haproxy_py.config.builder import ParseContext
+from haproxy_py.config.builder import ParseContext, SectionBuilder
 from haproxy_py.config.diagnostics import ConfigError
-from haproxy_py.config.keywords.acl import parse_condition, split_condition
-from haproxy_py.config.keywords.common import joined, one_int, one_time
-from haproxy_py.config.keywords.registry import Keyword, Statement, caps, no_args, store_in
+from haproxy_py.config.keywords.acl import check_fetches, parse_condition, split_condition
+from haproxy_py.config.keywords.actions import ACTIONS, TrailingWord, check_action, split_action
+from haproxy_py.config.keywords.common import one_time
+from haproxy_py.config.keywords.registry import Keyword, Statement, caps, store_in
+from haproxy_py.config.keywords.replies import check_http_errors_later, parse_redirect
 from haproxy_py.config.model import Rule, ServerSwitch
 
-_STICK = "stick tables are not supported yet"
-_HEADER_ACTIONS = ("add-header", "set-header", "del-header", "replace-header", "replace-value")
-
-# ruleset -> action -> None (supported) or the reason it is refused.
-ACTIONS: Mapping[str, Mapping[str, str | None]] = {
-    "http-request": {
-        **dict.fromkeys(
-            ("allow", "deny", "reject", "tarpit", "auth", "redirect", "return",
-             *_HEADER_ACTIONS, "set-path", "set-pathq", "set-query", "set-uri", "replace-path",
-             "replace-pathq", "replace-uri", "set-method", "set-var", "unset-var",
-             "set-log-level", "capture", "set-dst", "set-dst-port", "normalize-uri",
-             "set-src", "set-src-port", "wait-for-body", "use-service", "set-header"),
-        ),
-        "track-sc0": _STICK, "track-sc1": _STICK, "track-sc2": _STICK,
-        "sc-inc-gpc0": _STICK, "sc-set-gpt0": _STICK, "lua": "Lua is not supported",
-        "cache-use": "caching is not implemented yet", "do-resolve": "DNS resolution is out of scope",
-    },
-    "http-response": {
-        **dict.fromkeys(
-            ("allow", "deny", "redirect", "return", *_HEADER_ACTIONS, "set-status", "set-var",
-             "unset-var", "capture", "set-log-level"),
-        ),
-        "cache-store": "caching is not implemented yet",
-    },
-    "http-after-response": dict.fromkeys(
-        ("allow", *_HEADER_ACTIONS, "set-status", "set-var", "unset-var", "capture",
-         "set-log-level"),
-    ),
-    "tcp-request connection": {
-        **dict.fromkeys(("accept", "reject", "set-var", "unset-var", "set-src", "set-dst",
-                         "expect-proxy", "capture")),
-        "track-sc0": _STICK, "track-sc1": _STICK, "track-sc2": _STICK,
-    },
-    "tcp-request content": {
-        **dict.fromkeys(("accept", "reject", "set-var", "unset-var", "capture",
-                         "set-log-level", "use-service", "switch-mode", "set-dst",
-                         "set-dst-port")),
-        "track-sc0": _STICK, "track-sc1": _STICK, "track-sc2": _STICK,
-    },
-    "tcp-response content": dict.fromkeys(("accept", "reject", "close", "set-var", "unset-var")),
-    "http-check": dict.fromkeys(("connect", "send", "expect", "disable-on-404")),
-    "tcp-check": dict.fromkeys(("connect", "send", "send-binary", "expect")),
-}  # fmt: skip
+_PROXY_KINDS_WITH_RULES = ("frontend", "listen", "backend")
 
 
-def _rule(ruleset: str, split_action: bool = True):  # type: ignore[no-untyped-def]
+def named_defaults_only(parse):  # type: ignore[no-untyped-def]
+    """Wrap a parser of a keyword HAProxy accepts only in named defaults sections."""
+
+    def wrapped(stmt: Statement, ctx: ParseContext) -> None:
+        section = ctx.section
+        if section.kind == "defaults" and not section.name:
+            raise ConfigError(f"'{stmt.keyword}' not allowed in anonymous 'defaults' section.")
+        parse(stmt, ctx)
+
+    return wrapped
+
+
+def _watch_defaults_users(ctx: ParseContext) -> None:
+    """A defaults section with TCP/HTTP rules may serve frontends or backends, not both."""
+    section = ctx.section
+    if section.kind != "defaults" or section.scratch.get("rules owner") == id(section):
+        return
+    section.scratch["rules owner"] = id(section)
+    sections, diagnostics = ctx.sections, ctx.diagnostics
+
+    def check() -> None:
+        users = [
+            builder
+            for kind in _PROXY_KINDS_WITH_RULES
+            for builder in sections.get(kind, {}).values()
+            if builder.parent == section.name
+        ]
+        users.sort(key=lambda b: (b.where.file, b.where.line))
+        seen: set[str] = set()
+        for user in users:
+            side = "frontend" if user.kind == "frontend" else "backend"
+            if user.kind == "listen" or (seen and side not in seen):
+                diagnostics.alert(
+                    f"{user.label} cannot use defaults section '{section.name}' (at"
+                    f" {section.where.relative_to(user.where)}): a defaults section with TCP/HTTP"
+                    " rules may be used by frontends or by backends, not by both nor by a listen.",
+                    user.where,
+                )
+            seen.add(side)
+
+    ctx.deferred.append(check)
+
+
+def _add_rule(section: SectionBuilder, rule: Rule) -> None:
+    section.values.setdefault("rules", {}).setdefault(rule.ruleset, []).append(rule)
+
+
+def _rule(ruleset: str):  # type: ignore[no-untyped-def]
     """Parser for `<ruleset> ACTION [ARGS...] [if|unless COND]`."""
     known = ACTIONS[ruleset]
 
@@ -72,229 +81,159 @@ def _rule(ruleset: str, split_action: bool = True):  # type: ignore[no-untyped-d
         if not before:
             raise ConfigError(f"'{ruleset}' expects an action.")
         action_word = before[0]
-        action = action_word.split("(", 1)[0] if split_action else action_word
-        if action not in known:
+        action, param = split_action(action_word)
+        entry = known.get(action)
+        if entry is None:
             close = difflib.get_close_matches(action, sorted(known), n=1, cutoff=0.7)
             hint = f"; did you mean '{close[0]}' maybe ?" if close else ""
             raise ConfigError(f"'{ruleset}' : unknown action '{action}'{hint}")
-        reason = known[action]
-        if reason is not None:
-            raise ConfigError(f"'{ruleset} {action}' is not supported by haproxy-py: {reason}.")
+        if isinstance(entry, str):
+            raise ConfigError(f"'{ruleset} {action}' is not supported by haproxy-py: {entry}.")
+        label = f"'{ruleset} {action_word}'"
+        try:
+            options = check_action(ruleset, action, param, before[1:])
+            _check_samples(before[1:], options)
+        except TrailingWord as exc:
+            raise ConfigError(
+                f"{label} expects either 'if' or 'unless' followed by a condition but found"
+                f" '{exc.message}'."
+            ) from None
+        except ConfigError as exc:
+            raise ConfigError(
+                f"error detected in proxy '{ctx.section.name}' while parsing {label} rule :"
+                f" {exc.message}"
+            ) from None
         condition = (
-            parse_condition(cond_words, ctx, f"'{ruleset} {action}' rule")
-            if cond_words is not None
-            else None
+            parse_condition(cond_words, ctx, f"{label} rule") if cond_words is not None else None
         )
-        args = (action_word, *before[1:]) if action_word != action else tuple(before[1:])
-        rule = Rule(stmt.where, ruleset, action, args, condition=condition)
-        ctx.section.values.setdefault("rules", {}).setdefault(ruleset, []).append(rule)
+        if options.get("payload") == "errorfiles":
+            check_http_errors_later(options["source"], f"{label} rule", stmt.where, ctx)
+        args = (action_word, *before[1:]) if param is not None else tuple(before[1:])
+        _add_rule(ctx.section, Rule(stmt.where, ruleset, action, args, options, condition))
+        _watch_defaults_users(ctx)
 
-    return parse
+    return named_defaults_only(parse)
+
+
+def _check_samples(words: list[str], options: dict[str, object]) -> None:
+    """Refuse placeholder sample fetches in an action's expression or formats."""
+    for key in ("expr", "sample"):
+        value = options.get(key)
+        if isinstance(value, str):
+            check_fetches(value)
+    for word in words:
+        check_fetches(word, is_format=True)
 
 
 def _redirect(stmt: Statement, ctx: ParseContext) -> None:
     before, cond_words = split_condition(stmt.args)
-    if not before or before[0] not in ("location", "prefix", "scheme"):
-        raise ConfigError("'redirect' expects 'location', 'prefix' or 'scheme'.")
-    if len(before) < 2:
-        raise ConfigError(f"'redirect {before[0]}' expects a target.")
+    try:
+        options = parse_redirect(before, in_rule=False)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"error detected in proxy '{ctx.section.name}' while parsing redirect rule :"
+            f" {exc.message}"
+        ) from None
     condition = parse_condition(cond_words, ctx, "'redirect' rule") if cond_words else None
-    rule = Rule(stmt.where, "redirect", before[0], tuple(before[1:]), condition=condition)
-    ctx.section.values.setdefault("rules", {}).setdefault("http-request", []).append(rule)
+    _add_rule(
+        ctx.section, Rule(stmt.where, "redirect", "redirect", tuple(before), options, condition)
+    )
 
 
 def _server_switch(field: str):  # type: ignore[no-untyped-def]
     def parse(stmt: Statement, ctx: ParseContext) -> None:
         before, cond_words = split_condition(stmt.args)
         if field == "use-server" and len(before) != 1:
-            raise ConfigError("'use-server' expects a server name and an optional condition.")
+            raise ConfigError("'use-server' expects a server name and a condition.")
         if field != "use-server" and before:
             raise ConfigError(f"'{field}' expects only a condition.")
         if cond_words is None:
-            raise ConfigError(f"'{field}' requires a condition.")
+            raise ConfigError(
+                f"'{field}' requires either 'if' or 'unless' followed by a condition."
+            )
         condition = parse_condition(cond_words, ctx, f"'{field}' rule")
         name = before[0] if before else field
         ctx.section.append("server_switches", ServerSwitch(stmt.where, name, condition))
+        if field == "use-server":
+            _check_server_later(name, stmt, ctx)
 
     return parse
 
 
-def _cookie(stmt: Statement) -> dict[str, object]:
-    name = stmt.arg(0, "<cookie name>")
-    result: dict[str, object] = {"name": name}
-    flags = ("rewrite", "insert", "prefix", "indirect", "nocache", "postonly", "preserve",
-             "httponly", "secure", "dynamic")  # fmt: skip
-    valued = ("domain", "maxidle", "maxlife", "attr")
-    args = list(stmt.args[1:])
-    while args:
-        word = args.pop(0)
-        if word in flags:
-            result[word] = True
-        elif word in valued:
-            if not args:
-                raise ConfigError(f"'cookie' : '{word}' expects a value.")
-            value = args.pop(0)
-            result[word] = value
-        else:
-            raise ConfigError(
-                f"'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache',"
-                f" 'postonly', 'domain', 'maxidle', 'maxlife' and 'dynamic' options; got '{word}'."
+def _check_server_later(name: str, stmt: Statement, ctx: ParseContext) -> None:
+    section, diagnostics = ctx.section, ctx.diagnostics
+
+    def check() -> None:
+        if name not in section.scratch.get("server_lines", {}):
+            diagnostics.alert(
+                f"{section.label} : unable to find server '{name}' referenced in a"
+                " 'use-server' rule.",
+                stmt.where,
             )
-    modes = [m for m in ("rewrite", "insert", "prefix") if result.get(m)]
-    if len(modes) > 1:
-        raise ConfigError(f"'cookie' : '{modes[0]}' and '{modes[1]}' are mutually exclusive.")
-    return result
+
+    ctx.deferred.append(check)
 
 
-def _capture(stmt: Statement, ctx: ParseContext) -> None:
-    args = stmt.args
-    if len(args) != 3 or args[1] != "len":
-        raise ConfigError(f"'{stmt.keyword}' expects <header> len <length>.")
-    length = one_int(1)(Statement(stmt.where, stmt.words, stmt.keyword, (args[2],)))
-    field = "request_captures" if "request" in stmt.keyword else "response_captures"
-    ctx.section.values.setdefault("settings", {}).setdefault(field, []).append((args[0], length))
-
-
-def _errorfile(stmt: Statement, ctx: ParseContext) -> None:
-    code, path = stmt.exactly(2, "<code> <file>")
-    if code not in ("200", "400", "401", "403", "404", "405", "407", "408", "410", "413",
-                    "425", "429", "500", "501", "502", "503", "504"):  # fmt: skip
-        raise ConfigError(f"'errorfile' : status code '{code}' cannot be customized.")
-    ctx.section.set_item("errorfiles", code, path, stmt.where)
-
-
-def _stats_auth(stmt: Statement, ctx: ParseContext) -> None:
-    credentials = stmt.arg(0, "<user>:<password>")
-    stmt.no_more_than(1)
-    user, colon, password = credentials.partition(":")
-    if not colon or not user:
-        raise ConfigError("'stats auth' expects <user>:<password>.")
-    ctx.section.values.setdefault("settings", {}).setdefault("stats auth", []).append(
-        (user, password)
-    )
-    ctx.section.set_item("settings", "stats enable", True, stmt.where)
-
-
-def _stats_value(name: str, convert):  # type: ignore[no-untyped-def]
-    def parse(stmt: Statement, ctx: ParseContext) -> None:
-        ctx.section.set_item("settings", name, convert(stmt), stmt.where)
-        ctx.section.set_item("settings", "stats enable", True, stmt.where)
-
-    return parse
-
-
-def _setting(name: str, convert):  # type: ignore[no-untyped-def]
-    return store_in("settings", name, convert)
-
-
-def _condition_only(name: str):  # type: ignore[no-untyped-def]
-    def parse(stmt: Statement, ctx: ParseContext) -> None:
-        condition = parse_condition(stmt.args, ctx, f"'{name}'")
-        ctx.section.set_item("settings", name, condition, stmt.where)
-
-    return parse
-
-
-def _http_error(stmt: Statement, ctx: ParseContext) -> None:
-    if len(stmt.args) < 2 or stmt.args[0] != "status":
-        raise ConfigError("'http-error' expects 'status <code>' and an answer.")
-    ctx.section.values.setdefault("settings", {}).setdefault("http-error", []).append(stmt.args)
-
-
-def _stats_scope(stmt: Statement, ctx: ParseContext) -> None:
-    ctx.section.values.setdefault("settings", {}).setdefault("stats scope", []).append(_one(stmt))
-
-
-def _one(stmt: Statement) -> str:
-    value = stmt.arg(0, "an argument")
-    stmt.no_more_than(1)
-    return value
+def _rules_keyword(ruleset: str, usage: str, summary: str, letters: str) -> Keyword:
+    return Keyword(ruleset, usage, summary, _rule(ruleset), "rules", caps(letters))
 
 
 RULE_KEYWORDS = [
-    Keyword(
+    _rules_keyword(
         "http-request",
         "http-request <action> [<args>] [if|unless <condition>]",
         "acts on HTTP requests",
-        _rule("http-request"),
-        "rules",
-        caps("dflb"),
+        "dflb",
     ),
-    Keyword(
+    _rules_keyword(
         "http-response",
         "http-response <action> [<args>] [if|unless <condition>]",
         "acts on HTTP responses",
-        _rule("http-response"),
-        "rules",
-        caps("dflb"),
+        "dflb",
     ),
-    Keyword(
+    _rules_keyword(
         "http-after-response",
         "http-after-response <action> [<args>] [if|unless <condition>]",
         "acts on every response, HAProxy's own included",
-        _rule("http-after-response"),
-        "rules",
-        caps("dflb"),
+        "dflb",
     ),
-    Keyword(
+    _rules_keyword(
         "tcp-request connection",
         "tcp-request connection <action> [if|unless <condition>]",
         "acts on new connections",
-        _rule("tcp-request connection"),
-        "rules",
-        caps("dfl"),
+        "dfl",
     ),
-    Keyword(
+    _rules_keyword(
         "tcp-request content",
         "tcp-request content <action> [if|unless <condition>]",
         "acts on the first bytes of a connection",
-        _rule("tcp-request content"),
-        "rules",
-        caps("dflb"),
+        "dflb",
     ),
     Keyword(
         "tcp-request inspect-delay",
         "tcp-request inspect-delay <time>",
         "how long content rules may wait for data",
-        store_in("timeouts", "tcp-request inspect-delay", one_time()),
+        named_defaults_only(store_in("timeouts", "tcp-request inspect-delay", one_time())),
         "rules",
         caps("dflb"),
     ),
-    Keyword(
+    _rules_keyword(
         "tcp-response content",
         "tcp-response content <action> [if|unless <condition>]",
         "acts on the first bytes of a response",
-        _rule("tcp-response content"),
-        "rules",
-        caps("dlb"),
+        "dlb",
     ),
     Keyword(
         "tcp-response inspect-delay",
         "tcp-response inspect-delay <time>",
         "how long response rules may wait for data",
-        store_in("timeouts", "tcp-response inspect-delay", one_time()),
+        named_defaults_only(store_in("timeouts", "tcp-response inspect-delay", one_time())),
         "rules",
         caps("dlb"),
     ),
     Keyword(
-        "http-check",
-        "http-check connect|send|expect|disable-on-404 ...",
-        "steps of HTTP health checks",
-        _rule("http-check", split_action=False),
-        "checks",
-        caps("dlb"),
-    ),
-    Keyword(
-        "tcp-check",
-        "tcp-check connect|send|send-binary|expect ...",
-        "steps of TCP health checks",
-        _rule("tcp-check", split_action=False),
-        "checks",
-        caps("dlb"),
-    ),
-    Keyword(
         "redirect",
-        "redirect location|prefix|scheme <target> [<options>] [if|unless <condition>]",
+        "redirect location|prefix|scheme <target> [code <code>] [<options>] [if|unless <condition>]",
         "answers with a redirection",
         _redirect,
         "rules",
@@ -324,212 +263,4 @@ RULE_KEYWORDS = [
         "rules",
         caps("lb"),
     ),
-    Keyword(
-        "cookie",
-        "cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] [httponly] [secure] [domain <d>] [maxidle <t>] [maxlife <t>] [dynamic]",
-        "cookie-based persistence",
-        _setting("cookie", _cookie),
-        "rules",
-        caps("dlb"),
-    ),
-    Keyword(
-        "capture request header",
-        "capture request header <name> len <n>",
-        "logs a request header",
-        _capture,
-        "logs",
-        caps("fl"),
-    ),
-    Keyword(
-        "capture response header",
-        "capture response header <name> len <n>",
-        "logs a response header",
-        _capture,
-        "logs",
-        caps("fl"),
-    ),
-    Keyword(
-        "log-format",
-        "log-format <format>",
-        "custom log line format",
-        _setting("log-format", joined),
-        "logs",
-        caps("dfl"),
-    ),
-    Keyword(
-        "log-format-sd",
-        "log-format-sd <format>",
-        "RFC5424 structured data",
-        _setting("log-format-sd", joined),
-        "logs",
-        caps("dfl"),
-    ),
-    Keyword(
-        "error-log-format",
-        "error-log-format <format>",
-        "log format of connection errors",
-        _setting("error-log-format", joined),
-        "logs",
-        caps("dfl"),
-    ),
-    Keyword(
-        "log-tag",
-        "log-tag <tag>",
-        "syslog tag of this proxy's logs",
-        _setting("log-tag", _one),
-        "logs",
-        caps("dflb"),
-    ),
-    Keyword(
-        "unique-id-format",
-        "unique-id-format <format>",
-        "format of the request's unique id",
-        _setting("unique-id-format", joined),
-        "logs",
-        caps("dfl"),
-    ),
-    Keyword(
-        "unique-id-header",
-        "unique-id-header <name>",
-        "header carrying the unique id",
-        _setting("unique-id-header", _one),
-        "logs",
-        caps("dfl"),
-    ),
-    Keyword(
-        "monitor-uri",
-        "monitor-uri <uri>",
-        "URI answered 200 for load balancer probes",
-        _setting("monitor-uri", _one),
-        "http",
-        caps("dfl"),
-    ),
-    Keyword(
-        "monitor fail",
-        "monitor fail if|unless <condition>",
-        "answers 503 on the monitor URI when the condition holds",
-        _condition_only("monitor fail"),
-        "http",
-        caps("fl"),
-    ),
-    Keyword(
-        "errorfile",
-        "errorfile <code> <file>",
-        "replaces an error page",
-        _errorfile,
-        "http",
-        caps("dflb"),
-    ),
-    Keyword(
-        "errorfiles",
-        "errorfiles <http-errors section> [<code>...]",
-        "takes error pages from an http-errors section",
-        _setting("errorfiles-section", lambda s: tuple(s.args) if s.args else (_one(s),)),
-        "http",
-        caps("dflb"),
-    ),
-    Keyword(
-        "http-error",
-        "http-error status <code> [content-type <type>] [errorfile <file> | string <text> | lf-string <fmt> | file <file>] [hdr <name> <fmt>]*",
-        "defines an error answer",
-        _http_error,
-        "http",
-        caps("dflb"),
-    ),
-    Keyword(
-        "http-reuse",
-        "http-reuse never|safe|aggressive|always",
-        "sharing of idle server connections (default safe)",
-        _setting("http-reuse", lambda s: _choice(s, ("never", "safe", "aggressive", "always"))),
-        "http",
-        caps("dlb"),
-    ),
-    Keyword(
-        "stats enable",
-        "stats enable",
-        "serves the stats page",
-        _stats_value("stats enable", no_args),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats uri",
-        "stats uri <prefix>",
-        "URI of the stats page (default /haproxy?stats)",
-        _stats_value("stats uri", _one),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats realm",
-        "stats realm <realm>",
-        "authentication realm of the stats page",
-        _stats_value("stats realm", _one),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats auth",
-        "stats auth <user>:<password>",
-        "credentials accepted by the stats page",
-        _stats_auth,
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats refresh",
-        "stats refresh <delay>",
-        "auto-refresh of the stats page",
-        _stats_value("stats refresh", one_time("s")),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats admin",
-        "stats admin if|unless <condition>",
-        "allows changing server states from the page",
-        _condition_only("stats admin"),
-        "stats",
-        caps("flb"),
-    ),
-    Keyword(
-        "stats hide-version",
-        "stats hide-version",
-        "hides the version on the stats page",
-        _stats_value("stats hide-version", no_args),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats show-legends",
-        "stats show-legends",
-        "shows legends on the stats page",
-        _stats_value("stats show-legends", no_args),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats show-node",
-        "stats show-node [<name>]",
-        "shows the node name on the stats page",
-        _stats_value("stats show-node", lambda s: s.args[0] if s.args else ""),
-        "stats",
-        caps("dflb"),
-    ),
-    Keyword(
-        "stats scope",
-        "stats scope <proxy>|.",
-        "limits the stats page to some proxies",
-        _stats_scope,
-        "stats",
-        caps("dflb"),
-    ),
 ]
-
-
-def _choice(stmt: Statement, allowed: tuple[str, ...]) -> str:
-    value = _one(stmt)
-    if value not in allowed:
-        listed = ", ".join(f"'{a}'" for a in allowed)
-        raise ConfigError(f"'{stmt.keyword}' expects one of {listed}, got '{value}'.")
-    return value

@@ -8,6 +8,7 @@ once at start-up by the data plane, not while parsing.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from haproxy_py.config.address import SERVER_RULES, parse_address
@@ -18,6 +19,7 @@ from haproxy_py.config.keywords.suboptions import (
     SubOption,
     flag,
     integer,
+    ip_address,
     make_suboption_table,
     one_of,
     parse_suboptions,
@@ -25,6 +27,7 @@ from haproxy_py.config.keywords.suboptions import (
     word,
 )
 from haproxy_py.config.model import Server
+from haproxy_py.config.units import parse_int
 
 _TLS = "TLS is not supported yet"
 
@@ -34,6 +37,34 @@ def _weight(name: str, args: Sequence[str]) -> int:
     if not text.isdigit() or int(text) > 256:
         raise ConfigError(f"weight of server is not within 0 and 256 ({text}).")
     return int(text)
+
+
+def _init_addr(name: str, args: Sequence[str]) -> tuple[str, ...]:
+    """`last|libc|none|<ip>` tried in order, comma-separated."""
+    methods = []
+    for method in args[0].split(","):
+        if method not in ("last", "libc", "none"):
+            try:
+                method = str(ipaddress.ip_address(method))
+            except ValueError:
+                raise ConfigError(
+                    f"'init-addr' : unknown method '{method}' (expects 'last', 'libc', 'none' or"
+                    " an IP address)"
+                ) from None
+        methods.append(method)
+    return tuple(methods)
+
+
+def _pool_max_conn(name: str, args: Sequence[str]) -> int:
+    return parse_int(args[0], name, -1)
+
+
+def _track(name: str, args: Sequence[str]) -> tuple[str, str]:
+    """`[<backend>/]<server>` -> (backend or "" for the same one, server)."""
+    backend, slash, server = args[0].rpartition("/")
+    if not server or (slash and not backend):
+        raise ConfigError(f"'track' expects [<backend>/]<server>, got '{args[0]}'")
+    return backend, server
 
 
 SERVER_OPTIONS = make_suboption_table(
@@ -83,7 +114,7 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "init-addr",
             1,
-            word,
+            _init_addr,
             "init-addr last|libc|none|<ip>[,...]",
             "how the address is found at start-up",
             "tcp",
@@ -126,7 +157,7 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "port", 1, integer(1, 65535), "port <port>", "port the checks connect to", "checks"
         ),
-        SubOption("addr", 1, word, "addr <ip>", "address the checks connect to", "checks"),
+        SubOption("addr", 1, ip_address, "addr <ip>", "address the checks connect to", "checks"),
         SubOption(
             "slowstart",
             1,
@@ -138,7 +169,7 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "track",
             1,
-            word,
+            _track,
             "track [<backend>/]<server>",
             "follows another server's state",
             "checks",
@@ -146,8 +177,8 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "observe",
             1,
-            one_of("layer4", "layer7"),
-            "observe layer4|layer7",
+            one_of("none", "layer4", "layer7"),
+            "observe none|layer4|layer7",
             "counts live traffic errors as check failures",
             "checks",
         ),
@@ -209,7 +240,23 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "agent-send", 1, word, "agent-send <string>", "what is sent to the agent", "checks"
         ),
-        SubOption("agent-addr", 1, word, "agent-addr <addr>", "the agent's address", "checks"),
+        SubOption("agent-addr", 1, ip_address, "agent-addr <ip>", "the agent's address", "checks"),
+        SubOption(
+            "pool-max-conn",
+            1,
+            _pool_max_conn,
+            "pool-max-conn <n>",
+            "most idle connections kept for reuse (-1: no limit)",
+            "http",
+        ),
+        SubOption(
+            "pool-purge-delay",
+            1,
+            time_ms,
+            "pool-purge-delay <time>",
+            "how often half of the idle connections are closed (default 5s)",
+            "http",
+        ),
     ],
     unsupported={
         "ssl": _TLS,
@@ -230,6 +277,60 @@ SERVER_OPTIONS = make_suboption_table(
         "source": "choosing the source address is out of scope",
         "proto": "protocol selection is out of scope",
         "redir": "redirect-to-server is out of scope",
+        **dict.fromkeys(
+            (
+                "allow-0rtt",
+                "check-alpn",
+                "check-sni",
+                "ciphersuites",
+                "crl-file",
+                "curves",
+                "force-sslv3",
+                "force-tlsv10",
+                "force-tlsv11",
+                "force-tlsv12",
+                "force-tlsv13",
+                "no-check-ssl",
+                "no-ssl-reuse",
+                "no-sslv3",
+                "no-tls-tickets",
+                "no-tlsv10",
+                "no-tlsv11",
+                "no-tlsv12",
+                "no-tlsv13",
+                "no-verifyhost",
+                "npn",
+                "ssl-max-ver",
+                "ssl-min-ver",
+                "ssl-reuse",
+                "tls-tickets",
+                "verifyhost",
+                "sigalgs",
+                "client-sigalgs",
+                "send-proxy-v2-ssl",
+                "send-proxy-v2-ssl-cn",
+                "no-send-proxy-v2-ssl",
+                "no-send-proxy-v2-ssl-cn",
+            ),
+            _TLS,
+        ),
+        "no-send-proxy": "the PROXY protocol towards servers is not supported yet",
+        "no-send-proxy-v2": "the PROXY protocol towards servers is not supported yet",
+        "proxy-v2-options": "the PROXY protocol towards servers is not supported yet",
+        "check-via-socks4": "SOCKS4 is out of scope",
+        "socks4": "SOCKS4 is out of scope",
+        "check-proto": "protocol selection is out of scope",
+        "log-proto": "log servers (ring sections) are out of scope",
+        "max-reuse": "not implemented yet",
+        "pool-low-conn": "not implemented yet",
+        "non-stick": "stick tables are not supported yet",
+        "stick": "stick tables are not supported yet",
+        "resolve-net": "run-time DNS resolution is out of scope (names resolve once at start)",
+        "resolve-opts": "run-time DNS resolution is out of scope (names resolve once at start)",
+        "tfo": "TCP fast open is out of scope",
+        "no-tfo": "TCP fast open is out of scope",
+        "tcp-ut": "TCP user timeouts are out of scope",
+        "ws": "HTTP/2 is out of scope",
     },
 )
 
@@ -257,9 +358,43 @@ def parse_server(stmt: Statement, ctx: ParseContext) -> None:
     try:
         parse_suboptions(stmt.args[2:], SERVER_OPTIONS, label, into=options)
     except ConfigError as exc:
-        if exc.message.startswith("weight of server"):
-            detail = exc.message.replace("server", f"server {name}", 1)
-            raise ConfigError(f"{label} : {detail}") from None
-        raise
+        # Name the server in the weight message, as HAProxy does.
+        raise ConfigError(
+            exc.message.replace("weight of server ", f"weight of server {name} ", 1)
+        ) from None
+    if options.get("track") and options.get("check"):
+        raise ConfigError(f"{label} : 'check' and 'track' cannot be used together.")
     seen[name] = stmt.where
-    section.append("servers", Server(stmt.where, name, address, options))
+    server = Server(stmt.where, name, address, options)
+    section.append("servers", server)
+    if "track" in options:
+        _check_track_later(server, label, ctx)
+
+
+def _check_track_later(server: Server, label: str, ctx: ParseContext) -> None:
+    """The tracked server must exist and be checked; known only once everything is read."""
+    section, sections, diagnostics = ctx.section, ctx.sections, ctx.diagnostics
+    backend_name, server_name = server.options["track"]
+
+    def check() -> None:
+        backend = (
+            section
+            if not backend_name
+            else (
+                sections.get("backend", {}).get(backend_name)
+                or sections.get("listen", {}).get(backend_name)
+            )
+        )
+        target = None
+        if backend is not None:
+            target = next((s for s in backend.get("servers", []) if s.name == server_name), None)
+        if target is None:
+            shown = f"{backend_name}/{server_name}" if backend_name else server_name
+            diagnostics.alert(f"{label} : unable to find server '{shown}' to track.", server.where)
+        elif not (target.options.get("check") or target.options.get("agent-check")):
+            diagnostics.alert(
+                f"{label} : cannot track {target.name}: it has neither 'check' nor 'agent-check'.",
+                server.where,
+            )
+
+    ctx.deferred.append(check)

@@ -9,6 +9,7 @@ entries of their own. Unknown options get a "did you mean" like keywords do.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -74,7 +75,10 @@ def parse_suboptions(
         args = words[index + 1 : index + 1 + option.nargs]
         if len(args) < option.nargs:
             raise ConfigError(f"{owner} : '{word}' expects {option.usage.split(' ', 1)[-1]}.")
-        result[option.store_as or option.name] = option.convert(word, args)
+        try:
+            result[option.store_as or option.name] = option.convert(word, args)
+        except ConfigError as exc:
+            raise ConfigError(f"{owner} : {exc.message}") from None
         index += 1 + option.nargs
     return result
 
@@ -121,6 +125,13 @@ def one_of(*allowed: str) -> Converter:
         return args[0]
 
     return convert
+
+
+def ip_address(name: str, args: Sequence[str]) -> str:
+    try:
+        return str(ipaddress.ip_address(args[0]))
+    except ValueError:
+        raise ConfigError(f"'{name}' expects an IPv4 or IPv6 address, got '{args[0]}'") from None
 
 
 def octal_mode(name: str, args: Sequence[str]) -> int:
