@@ -9,6 +9,7 @@ This module imports only other model modules.
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,8 +21,23 @@ from haproxy_py.config.diagnostics import Where
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def read_only_mapping(values: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(values)
+
+
+# Read-only mappings must cross process boundaries (master -> worker): teach pickle them.
+copyreg.pickle(MappingProxyType, lambda proxy: (read_only_mapping, (dict(proxy),)))
+
+
 def _empty() -> Mapping[str, Any]:
     return EMPTY
+
+
+def _read_only(instance: Any) -> None:
+    """Make an option mapping given to a frozen object read-only (parsers build plain dicts)."""
+    options = instance.options
+    if not isinstance(options, MappingProxyType):
+        object.__setattr__(instance, "options", MappingProxyType(dict(options)))
 
 
 # -- conditions, ACLs and rules ---------------------------------------------------------------
@@ -69,6 +85,10 @@ class Rule:
     options: Mapping[str, Any] = field(
         default_factory=_empty
     )  # action keyword options (deny_status, code, ...)
+
+    def __post_init__(self) -> None:
+        _read_only(self)
+
     condition: Condition | None = None
 
 
@@ -121,6 +141,9 @@ class Bind:
     addresses: tuple[Address, ...]
     options: Mapping[str, Any] = field(default_factory=_empty)  # bind option name -> typed value
 
+    def __post_init__(self) -> None:
+        _read_only(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Server:
@@ -130,6 +153,9 @@ class Server:
     name: str
     address: Address
     options: Mapping[str, Any] = field(default_factory=_empty)  # server option name -> typed value
+
+    def __post_init__(self) -> None:
+        _read_only(self)
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)

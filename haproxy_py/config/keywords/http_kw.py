@@ -8,13 +8,19 @@ log formats as the one string HAProxy expects (spaces inside must be escaped or 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.acl import check_fetches, parse_condition
-from haproxy_py.config.keywords.registry import Keyword, Statement, caps, choice, store_in
+from haproxy_py.config.keywords.registry import (
+    Keyword,
+    Statement,
+    caps,
+    choice,
+    one_arg,
+    setting,
+)
 from haproxy_py.config.keywords.replies import check_http_errors_later, handled_status, parse_reply
 from haproxy_py.config.units import parse_int, parse_time
 
@@ -23,15 +29,6 @@ _COOKIE_FLAGS = ("rewrite", "insert", "prefix", "indirect", "nocache", "postonly
 _COOKIE_MODES = ("rewrite", "insert", "prefix")
 # Characters a Set-Cookie attribute may not carry (RFC 6265: CTLs and ';').
 _BAD_ATTR = re.compile(r"[\x00-\x1f\x7f;]")
-
-
-def single(what: str) -> Callable[[Statement], str]:
-    def convert(stmt: Statement) -> str:
-        value = stmt.arg(0, what)
-        stmt.no_more_than(1)
-        return value
-
-    return convert
 
 
 def one_format(stmt: Statement) -> str:
@@ -47,11 +44,7 @@ def one_format(stmt: Statement) -> str:
     return stmt.args[0]
 
 
-def _setting(name: str, convert: Callable[[Statement], Any]):  # type: ignore[no-untyped-def]
-    return store_in("settings", name, convert)
-
-
-def _append_setting(ctx: ParseContext, name: str, value: Any) -> None:
+def _appendsetting(ctx: ParseContext, name: str, value: Any) -> None:
     ctx.section.values.setdefault("settings", {}).setdefault(name, []).append(value)
 
 
@@ -100,7 +93,7 @@ def _capture_header(stmt: Statement, ctx: ParseContext) -> None:
     stmt.no_more_than(3)
     length = parse_int(args[2], f"{stmt.keyword} len", 0, 65535)
     field = "request_captures" if "request" in stmt.keyword else "response_captures"
-    _append_setting(ctx, field, (args[0], length))
+    _appendsetting(ctx, field, (args[0], length))
 
 
 def _errorfile(stmt: Statement, ctx: ParseContext) -> None:
@@ -122,7 +115,7 @@ def _errorloc(stmt: Statement, ctx: ParseContext) -> None:
 def _errorfiles(stmt: Statement, ctx: ParseContext) -> None:
     name = stmt.arg(0, "<http-errors section name>")
     codes = tuple(handled_status(code, "errorfiles") for code in stmt.args[1:])
-    _append_setting(ctx, "errorfiles", {"section": name, "codes": codes})
+    _appendsetting(ctx, "errorfiles", {"section": name, "codes": codes})
     check_http_errors_later(name, "errorfiles", stmt.where, ctx)
 
 
@@ -135,7 +128,7 @@ def _http_error(stmt: Statement, ctx: ParseContext) -> None:
         raise ConfigError(f"'http-error' : {exc.message}") from None
     if reply.get("payload") == "errorfiles":
         check_http_errors_later(reply["source"], "'http-error'", stmt.where, ctx)
-    _append_setting(ctx, "http-error", reply)
+    _appendsetting(ctx, "http-error", reply)
 
 
 def _monitor_fail(stmt: Statement, ctx: ParseContext) -> None:
@@ -148,7 +141,7 @@ def _monitor_fail(stmt: Statement, ctx: ParseContext) -> None:
 
 
 def _dynamic_cookie_key(stmt: Statement) -> str:
-    return single("<key>")(stmt)
+    return one_arg("<key>")(stmt)
 
 
 def _keyword(name: str, usage: str, summary: str, parse, runtime: str, letters: str) -> Keyword:  # type: ignore[no-untyped-def]
@@ -161,7 +154,7 @@ HTTP_KEYWORDS = [
         "cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]"
         " [httponly] [secure] [domain <d>]* [maxidle <t>] [maxlife <t>] [dynamic] [attr <a>]*",
         "cookie-based persistence",
-        _setting("cookie", _cookie),
+        setting("cookie", _cookie),
         "rules",
         "dlb",
     ),
@@ -169,7 +162,7 @@ HTTP_KEYWORDS = [
         "dynamic-cookie-key",
         "dynamic-cookie-key <key>",
         "secret mixed into 'cookie ... dynamic' server cookies",
-        _setting("dynamic-cookie-key", _dynamic_cookie_key),
+        setting("dynamic-cookie-key", _dynamic_cookie_key),
         "rules",
         "dlb",
     ),
@@ -190,19 +183,19 @@ HTTP_KEYWORDS = [
         "fl",
     ),
     _keyword("log-format", "log-format <format>", "custom log line format",
-             _setting("log-format", one_format), "logs", "dfl"),
+             setting("log-format", one_format), "logs", "dfl"),
     _keyword("log-format-sd", "log-format-sd <format>", "RFC5424 structured data",
-             _setting("log-format-sd", one_format), "logs", "dfl"),
+             setting("log-format-sd", one_format), "logs", "dfl"),
     _keyword("error-log-format", "error-log-format <format>", "log format of connection errors",
-             _setting("error-log-format", one_format), "logs", "dfl"),
+             setting("error-log-format", one_format), "logs", "dfl"),
     _keyword("log-tag", "log-tag <tag>", "syslog tag of this proxy's logs",
-             _setting("log-tag", single("<tag>")), "logs", "dflb"),
+             setting("log-tag", one_arg("<tag>")), "logs", "dflb"),
     _keyword("unique-id-format", "unique-id-format <format>", "format of the request's unique id",
-             _setting("unique-id-format", one_format), "logs", "dfl"),
+             setting("unique-id-format", one_format), "logs", "dfl"),
     _keyword("unique-id-header", "unique-id-header <name>", "header carrying the unique id",
-             _setting("unique-id-header", single("<header name>")), "logs", "dfl"),
+             setting("unique-id-header", one_arg("<header name>")), "logs", "dfl"),
     _keyword("monitor-uri", "monitor-uri <uri>", "URI answered 200 for load balancer probes",
-             _setting("monitor-uri", single("<uri>")), "http", "dfl"),
+             setting("monitor-uri", one_arg("<uri>")), "http", "dfl"),
     _keyword(
         "monitor fail",
         "monitor fail if|unless <condition>",
@@ -240,7 +233,7 @@ HTTP_KEYWORDS = [
         "http-reuse",
         "http-reuse never|safe|aggressive|always",
         "sharing of idle server connections (default safe)",
-        _setting("http-reuse", choice("never", "safe", "aggressive", "always")),
+        setting("http-reuse", choice("never", "safe", "aggressive", "always")),
         "http",
         "dlb",
     ),

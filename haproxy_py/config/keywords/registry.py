@@ -198,6 +198,11 @@ def store_in(mapping_name: str, key: str, convert: Callable[[Statement], Any]) -
     return parse
 
 
+def setting(name: str, convert: Callable[[Statement], Any]) -> Parser:
+    """A parser for a keyword kept in the section's `settings` mapping under its own name."""
+    return store_in("settings", name, convert)
+
+
 def append_to(field_name: str, convert: Callable[[Statement, ParseContext], Any]) -> Parser:
     """A parser that appends `convert(statement, ctx)` to one of the builder's list fields."""
 

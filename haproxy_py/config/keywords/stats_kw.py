@@ -11,8 +11,7 @@ from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.acl import parse_condition
 from haproxy_py.config.keywords.common import one_time
-from haproxy_py.config.keywords.http_kw import single
-from haproxy_py.config.keywords.registry import Keyword, Statement, caps, no_args
+from haproxy_py.config.keywords.registry import Keyword, Statement, caps, no_args, one_arg
 
 
 def _enable(ctx: ParseContext, stmt: Statement) -> None:
@@ -37,7 +36,7 @@ def _listed(name: str, convert):  # type: ignore[no-untyped-def]
 
 
 def _credentials(stmt: Statement) -> tuple[str, str]:
-    text = single("<user>:<password>")(stmt)
+    text = one_arg("<user>:<password>")(stmt)
     user, colon, password = text.partition(":")
     if not colon or not user:
         raise ConfigError("'stats auth' expects <user>:<password>.")
@@ -64,9 +63,9 @@ def _stats(name: str, usage: str, summary: str, parse, letters: str = "dflb") ->
 STATS_KEYWORDS = [
     _stats("stats enable", "stats enable", "serves the stats page", _value("stats enable", no_args)),
     _stats("stats uri", "stats uri <prefix>", "URI of the stats page (default /haproxy?stats)",
-           _value("stats uri", single("<uri prefix>"))),
+           _value("stats uri", one_arg("<uri prefix>"))),
     _stats("stats realm", "stats realm <realm>", "authentication realm of the stats page",
-           _value("stats realm", single("<realm>"))),
+           _value("stats realm", one_arg("<realm>"))),
     _stats("stats auth", "stats auth <user>:<password>", "credentials accepted by the stats page",
            _listed("stats auth", _credentials)),
     _stats("stats refresh", "stats refresh <delay>", "auto-refresh of the stats page",
@@ -80,5 +79,5 @@ STATS_KEYWORDS = [
     _stats("stats show-node", "stats show-node [<name>]", "shows the node name on the stats page",
            _value("stats show-node", _show_node)),
     _stats("stats scope", "stats scope <proxy>|.", "limits the stats page to some proxies",
-           _listed("stats scope", single("<proxy name>"))),
+           _listed("stats scope", one_arg("<proxy name>"))),
 ]  # fmt: skip
