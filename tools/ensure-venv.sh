@@ -25,7 +25,7 @@ if need_libcap_headers; then
         sh -c "$cmd" >/dev/null
     else
         echo "ensure-venv: python-prctl needs the libcap headers (sys/capability.h)." >&2
-        echo "ensure-venv: run as root: ${cmd:-install your distribution's libcap development package}" >&2
+        echo "ensure-venv: run as root: ${cmd:-install the libcap development package of your distribution}" >&2
         exit 1
     fi
 fi
