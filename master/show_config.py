@@ -37,9 +37,11 @@ def _proxy(proxy: Proxy) -> list[str]:
         lines.append(f"    {prefix}option {name}{extra}")
     for bind in proxy.binds:
         addresses = ",".join(address.text for address in bind.addresses)
-        lines.append(f"    bind {addresses} {_value(bind.options)}".rstrip())
+        options = f" {_value(bind.options)}" if bind.options else ""
+        lines.append(f"    bind {addresses}{options}")
     for server in proxy.servers:
-        lines.append(f"    server {server.name} {server.address.text} {_value(server.options)}")
+        options = f" {_value(server.options)}" if server.options else ""
+        lines.append(f"    server {server.name} {server.address.text}{options}")
     if proxy.default_backend:
         lines.append(f"    default_backend {proxy.default_backend}")
     for switch in proxy.backend_switches:
