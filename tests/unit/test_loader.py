@@ -807,3 +807,25 @@ def test_model_is_frozen(tmp_path: Path) -> None:
     assert config.has_listeners()
     assert config.backend("app") is app
     assert config.frontends() == (app,) and config.backends() == (app,)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "field", "value"),
+    [
+        ("maxconn 10", "maxconn 20", "maxconn", 10),
+        ("chroot /a", "chroot /b", "chroot", "/a"),
+        ("pidfile /a", "pidfile /b", "pidfile", "/a"),
+        ("ulimit-n 100", "ulimit-n 200", "ulimit_n", 100),
+        ("uid 1", "user root", "uid", 1),
+    ],
+)
+def test_repeated_process_settings_keep_the_first_value(
+    tmp_path: Path, first: str, second: str, field: str, value: object
+) -> None:
+    # HAProxy 2.6 keeps the first value and says "already specified. Continuing."
+    result = load_text(tmp_path, f"global\n    {first}\n    {second}\n" + LISTEN)
+    config = ok(result)
+    assert getattr(config.global_, field) == value
+    (warning,) = warnings(result)
+    assert "already specified at line 2" in warning.message
+    assert warning.where is not None and warning.where.line == 3

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import grp
 import pwd
+from collections.abc import Callable
+from typing import Any
 
 from haproxy_py.config.address import SOCKET_RULES, parse_address
 from haproxy_py.config.builder import ParseContext
@@ -18,6 +20,7 @@ from haproxy_py.config.keywords.common import joined, one_int, one_size, one_tim
 from haproxy_py.config.keywords.global_unsupported import UNSUPPORTED_GLOBAL_KEYWORDS
 from haproxy_py.config.keywords.registry import (
     Keyword,
+    Parser,
     Statement,
     choice,
     make_table,
@@ -30,14 +33,47 @@ from haproxy_py.config.keywords.suboptions import parse_suboptions
 from haproxy_py.config.model import Bind
 
 
+def _already_set(ctx: ParseContext, field: str, label: str) -> bool:
+    """HAProxy keeps the first value of these process settings and says so; so do we."""
+    first = ctx.section.set_at.get(field)
+    if first is None:
+        return False
+    ctx.warn(
+        f"{label} already specified at {first.relative_to(ctx.where)}; the first value is kept."
+    )
+    return True
+
+
+def _first_wins(field: str, convert: Callable[[Statement], Any]) -> Parser:
+    def parse(stmt: Statement, ctx: ParseContext) -> None:
+        value = convert(stmt)
+        if not _already_set(ctx, field, f"'{stmt.keyword}'"):
+            ctx.section.set(field, value, stmt.where)
+
+    return parse
+
+
+def _uid(stmt: Statement, ctx: ParseContext) -> None:
+    uid = one_int(0)(stmt)
+    if not _already_set(ctx, "uid", "user/uid"):
+        ctx.section.set("uid", uid, stmt.where)
+
+
+def _gid(stmt: Statement, ctx: ParseContext) -> None:
+    gid = one_int(0)(stmt)
+    if not _already_set(ctx, "gid", "group/gid"):
+        ctx.section.set("gid", gid, stmt.where)
+
+
 def _user(stmt: Statement, ctx: ParseContext) -> None:
     name = one_arg("<user name>")(stmt)
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         raise ConfigError(f"'user' : unknown user '{name}'.") from None
-    ctx.section.set("user", name, stmt.where)
-    ctx.section.set("uid", entry.pw_uid, stmt.where)
+    if not _already_set(ctx, "uid", "user/uid"):
+        ctx.section.set("user", name, stmt.where)
+        ctx.section.set("uid", entry.pw_uid, stmt.where)
 
 
 def _group(stmt: Statement, ctx: ParseContext) -> None:
@@ -46,8 +82,9 @@ def _group(stmt: Statement, ctx: ParseContext) -> None:
         entry = grp.getgrnam(name)
     except KeyError:
         raise ConfigError(f"'group' : unknown group '{name}'.") from None
-    ctx.section.set("group", name, stmt.where)
-    ctx.section.set("gid", entry.gr_gid, stmt.where)
+    if not _already_set(ctx, "gid", "group/gid"):
+        ctx.section.set("group", name, stmt.where)
+        ctx.section.set("gid", entry.gr_gid, stmt.where)
 
 
 def _master_worker(stmt: Statement, ctx: ParseContext) -> None:
@@ -146,31 +183,29 @@ GLOBAL_TABLE = make_table(
             "maxconn",
             "maxconn <n>",
             "process-wide limit of concurrent connections",
-            store("maxconn", one_int(1)),
+            _first_wins("maxconn", one_int(1)),
             "tcp",
         ),
         Keyword(
             "ulimit-n",
             "ulimit-n <n>",
             "file descriptor limit to set",
-            store("ulimit_n", one_int(1)),
+            _first_wins("ulimit_n", one_int(1)),
             "process",
         ),
         Keyword(
             "chroot",
             "chroot <dir>",
             "directory the workers lock themselves into",
-            store("chroot", one_arg("<directory>")),
+            _first_wins("chroot", one_arg("<directory>")),
             "process",
         ),
-        Keyword(
-            "uid", "uid <number>", "user id the workers run as", store("uid", one_int(0)), "process"
-        ),
+        Keyword("uid", "uid <number>", "user id the workers run as", _uid, "process"),
         Keyword(
             "gid",
             "gid <number>",
             "group id the workers run as",
-            store("gid", one_int(0)),
+            _gid,
             "process",
         ),
         Keyword("user", "user <name>", "user the workers run as", _user, "process"),
@@ -179,7 +214,7 @@ GLOBAL_TABLE = make_table(
             "pidfile",
             "pidfile <file>",
             "where the master's pid is written (like -p)",
-            store("pidfile", one_arg("<file>")),
+            _first_wins("pidfile", one_arg("<file>")),
             "process",
         ),
         Keyword(
