@@ -5,8 +5,9 @@ HAProxy's flags do not follow getopt conventions (`-db`, `-dW`, `-Ws`, `-cc`, `-
 pid lists become repeated options and `--` files become `-f` options. Everything else is
 declared as ordinary click options, which also gives a readable `--help`.
 
-What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`.
-Serving, daemon and master-worker flags parse, then stop with a clear "not yet supported".
+What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`, and
+serving in one process (master/single.py). Daemon and master-worker flags parse, then stop
+with a clear "not yet supported".
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import click
 from haproxy_py.config import LoadResult, load_configuration
 from haproxy_py.config.conditions import evaluate_condition
 from haproxy_py.config.diagnostics import ConfigError, Severity
+from haproxy_py.report import Reporter
 from master.banner import USAGE, build_banner, version_banner
-from master.report import Reporter
 
 # Flags HAProxy has that change nothing here; accepted so that existing scripts keep working.
 _NO_EFFECT = {
@@ -266,11 +267,30 @@ def run(opts: Options) -> int:
         if getattr(opts, name):
             reporter.alert(f"{flag} is not yet supported by this version of haproxy-py.")
             return 1
-    reporter.alert(
-        "serving traffic is not yet supported by this version of haproxy-py (it arrives with"
-        " the TCP and HTTP data planes); use -c to check the configuration."
+    config = result.config
+    assert config is not None
+    if config.global_.master_worker:
+        reporter.alert("'master-worker' is not yet supported by this version of haproxy-py.")
+        return 1
+    if config.global_.daemon and not (opts.debug or opts.foreground):
+        reporter.alert(
+            "'daemon' is not yet supported by this version of haproxy-py;"
+            " use -db (or -d) to stay in the foreground."
+        )
+        return 1
+    from master.single import serve_alone
+
+    return serve_alone(
+        config,
+        {
+            "nosplice": opts.no_splice,
+            "noreuseport": opts.no_reuseport,
+            "maxconn": opts.maxconn,
+            "maxconn_per_proxy": opts.proxy_maxconn,
+            "debug": opts.debug,
+        },
+        reporter,
     )
-    return 1
 
 
 def _evaluate(condition: str, env: dict[str, str], reporter: Reporter) -> int:

@@ -21,6 +21,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_port_range(count: int) -> int:
+    """A first port such that `count` consecutive ports are free right now."""
+    for _ in range(50):
+        base = free_port()
+        probes = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no free port range found")
+
+
 def load(tmp_path: Path, body: str, globals_: str = ""):
     path = tmp_path / "t.cfg"
     path.write_text(f"global\n{globals_}defaults\n    mode tcp\n{TIMEOUTS}{body}")
@@ -48,7 +67,7 @@ def test_ipv4_listener_accepts_connections(tmp_path: Path) -> None:
 
 
 def test_port_range_binds_one_socket_per_port(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port_range(3)
     config = load(tmp_path, f"frontend fe\n    bind 127.0.0.1:{port}-{port + 2}\n")
     listeners = bind_all(listener_specs(config))
     try:

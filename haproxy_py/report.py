@@ -1,4 +1,6 @@
-"""Start-up messages on stderr in HAProxy's shape, with its one-time NOTICE preamble.
+"""Messages on stderr in HAProxy's shape, with its one-time NOTICE preamble.
+
+Shared by the command line (master) and the workers, so both speak with one voice.
 
 `[NOTICE]   (PID) : text`, `[WARNING]  (PID) : text`, `[ALERT]    (PID) : text`. Before the
 first WARNING or ALERT a process image prints, HAProxy prints two NOTICE lines (its version

@@ -1,0 +1,52 @@
+"""Serving without a master (`haproxy-py -d -f CFG`, `haproxy-py -db -f CFG`): one process.
+
+As HAProxy does without -W, the process that read the configuration binds every listener
+itself (so privileged ports work and a bind failure is reported before anything starts),
+then becomes the worker: it writes the start message into a memory file and replaces
+itself, same pid, with `python -m worker`, which inherits exactly that file and the
+listening sockets. master never imports worker; this exec is how the two meet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from haproxy_py.config.model import Config
+from haproxy_py.process.handoff import HANDOFF_ENV, write_handoff
+from haproxy_py.process.listeners import BindError, bind_all, listener_specs
+from haproxy_py.report import Reporter
+
+# HAProxy's per-proxy connection limit when neither the proxy nor -N sets one.
+DEFAULT_PROXY_MAXCONN = 2000
+
+
+def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter) -> int:
+    """Bind, then exec the worker; returns only on failure (with the exit status)."""
+    backlog = settings.get("maxconn_per_proxy") or DEFAULT_PROXY_MAXCONN
+    specs = listener_specs(config, default_backlog=backlog)
+    if not specs:
+        reporter.alert(
+            "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting."
+        )
+        return 1
+    try:
+        listeners = bind_all(specs, reuseport=not settings.get("noreuseport"))
+    except BindError as exc:
+        for message in exc.messages:
+            reporter.alert(message)
+        reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
+        return 1
+    handoff = write_handoff(config, listeners, settings)
+    environment = dict(config.environment)  # with setenv/unsetenv of the global section
+    environment[HANDOFF_ENV] = str(handoff)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(sys.executable, [sys.executable, "-m", "worker"], environment)
+    except OSError as exc:
+        reporter.alert(f"cannot start the worker ({sys.executable} -m worker): {exc.strerror}")
+        return 1
+    raise AssertionError("unreachable: execve returned without an error")
