@@ -24,20 +24,28 @@ class Reporter:
     quiet: bool = False
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     pid: int = field(default_factory=os.getpid)
+    # What the preamble names as the executable (the worker is told the command's path).
+    executable: str = field(default_factory=lambda: executable_path())
+    # HAProxy prints the preamble for start-up problems only, not for a running worker's.
+    preamble: bool = True
     _preamble_done: bool = False
 
     def _line(self, severity: Severity, text: str) -> None:
         if self.quiet:
             return
-        if severity >= Severity.WARNING and not self._preamble_done:
+        if severity >= Severity.WARNING and self.preamble and not self._preamble_done:
             self._preamble_done = True
             self._line(Severity.NOTICE, f"haproxy version is {VERSION}")
-            self._line(Severity.NOTICE, f"path to executable is {executable_path()}")
+            self._line(Severity.NOTICE, f"path to executable is {self.executable}")
         try:
             self.stream.write(f"{severity.tag:<10} ({self.pid}) : {text}\n")
             self.stream.flush()
         except (BrokenPipeError, OSError):
             self.quiet = True  # nobody is reading stderr any more; keep running
+
+    @property
+    def preamble_done(self) -> bool:
+        return self._preamble_done
 
     def diagnostic(self, item: Diagnostic) -> None:
         rendered = item.render(self.pid)

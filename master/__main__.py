@@ -1,5 +1,5 @@
 """`python -m master` is the `haproxy-py` command."""
 
-from master.cmdline import main
+from master.entry import main
 
 main()

@@ -13,7 +13,6 @@ with a clear "not yet supported".
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -288,6 +287,9 @@ def run(opts: Options) -> int:
             "maxconn": opts.maxconn,
             "maxconn_per_proxy": opts.proxy_maxconn,
             "debug": opts.debug,
+            "ignore_resolution": opts.ignore_resolution,
+            "executable": reporter.executable,
+            "preamble_printed": reporter.preamble_done,
         },
         reporter,
     )
@@ -335,12 +337,8 @@ def _report(result: LoadResult, opts: Options, reporter: Reporter) -> int | None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The console script. Never lets a traceback reach the user."""
-    # A background job of a non-interactive shell starts with SIGINT/SIGQUIT ignored; we must
-    # stop on them like any foreground program, and die by the signal, not with a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    """Run the command line (master/entry.py resets signals first). Never lets a traceback
+    reach the user."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         sys.stdout.write(version_banner())

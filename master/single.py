@@ -10,12 +10,13 @@ listening sockets. master never imports worker; this exec is how the two meet.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 from haproxy_py.config.model import Config
-from haproxy_py.process.handoff import HANDOFF_ENV, write_handoff
+from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
 from haproxy_py.process.listeners import BindError, bind_all, listener_specs
 from haproxy_py.report import Reporter
 
@@ -44,9 +45,14 @@ def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter)
     environment[HANDOFF_ENV] = str(handoff)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Stop signals stay blocked across exec and wait, pending, until the worker's handlers are
+    # in place (worker.serve unblocks them): one arriving while the new interpreter starts
+    # would otherwise interrupt its imports with a traceback.
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDED_OVER_SIGNALS)
     try:
         os.execve(sys.executable, [sys.executable, "-m", "worker"], environment)
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
         reporter.alert(f"cannot start the worker ({sys.executable} -m worker): {exc.strerror}")
         return 1
     raise AssertionError("unreachable: execve returned without an error")

@@ -1,5 +1,5 @@
-"""The trio runtime of haproxy-py's worker processes: accept loops, sessions, relays, checks.
+"""The trio runtime of haproxy-py's workers: accept loops, sessions, relays (TCP mode today).
 
-The data plane arrives with the TCP and HTTP issues. Imports point one way:
-worker -> haproxy_py; worker never imports master.
+`python -m worker` (worker/__main__.py) is started by haproxy-py with a hand-off; see
+docs/ARCHITECTURE.md. Imports point one way: worker -> haproxy_py; never master.
 """

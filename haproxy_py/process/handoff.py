@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from haproxy_py.process.listeners import Listener, ListenerSpec
 
 # The environment variable naming the memory file's descriptor in the exec'd worker.
 HANDOFF_ENV = "HAPROXY_PY_HANDOFF_FD"
+
+# Signals blocked across the exec into the worker, unblocked once it can handle them.
+HANDED_OVER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGUSR1})
 
 
 class HandoffError(Exception):

@@ -398,8 +398,9 @@ def report():
     ))
 atexit.register(report)
 if sys.argv[1] == "main":
-    from master.cmdline import main
-    main(["-v"])
+    sys.argv = ["haproxy-py", "-v"]
+    from master.entry import main
+    main()
 """
 
 

@@ -1,0 +1,307 @@
+"""The real `haproxy-py -db -f CFG` serving TCP: one process, real sockets, real clients.
+
+Backends are small threaded echo servers started by the test. Each test starts the command,
+waits until its listener accepts, talks to it (Python sockets, and socat when installed), and
+stops it with a signal, checking that it leaves nothing behind and prints no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TIMEOUTS, TRACEBACK, base_env, haproxy_py_command, write_cfg
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class EchoServer:
+    """A threaded TCP server that answers every chunk with TAG + the chunk."""
+
+    def __init__(self, tag: bytes) -> None:
+        self.tag = tag
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(self.tag + data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@contextmanager
+def echo_servers(*tags: bytes) -> Iterator[list[EchoServer]]:
+    servers = [EchoServer(tag) for tag in tags]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.close()
+
+
+def tcp_config(port: int, servers: list[EchoServer], extra: str = "") -> str:
+    lines = "".join(
+        f"    server s{i} 127.0.0.1:{server.port}\n" for i, server in enumerate(servers, 1)
+    )
+    return (
+        f"defaults\n    mode tcp\n{TIMEOUTS}listen app\n    bind 127.0.0.1:{port}\n"
+        f"    balance roundrobin\n{extra}{lines}"
+    )
+
+
+def wait_listening(port: int, process: subprocess.Popen[str], deadline: float = 15.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"haproxy-py exited early: {process.communicate()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("haproxy-py did not start listening")
+
+
+@contextmanager
+def serving(tmp_path: Path, text: str, port: int, *flags: str) -> Iterator[subprocess.Popen[str]]:
+    path = write_cfg(tmp_path, text)
+    process = subprocess.Popen(
+        [*haproxy_py_command(), "-db", *flags, "-f", str(path)],
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_listening(port, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+        assert TRACEBACK not in err
+
+
+def ask(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(payload)
+        client.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_forwards_and_alternates_between_servers(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"A:", b"B:") as servers, serving(tmp_path, tcp_config(port, servers), port):
+        answers = [ask(port, b"hello") for _ in range(10)]
+    # wait_listening()'s probe connection took one turn too, so the split is 5/5 or 4/6.
+    assert set(answers) == {b"A:hello", b"B:hello"}
+    assert 4 <= answers.count(b"A:hello") <= 6
+    assert all(answers[i] != answers[i + 1] for i in range(1, 9))  # strict alternation
+
+
+def test_one_process_the_worker_replaces_the_command(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers, serving(tmp_path, tcp_config(port, servers), port) as p:
+        cmdline = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"worker" in cmdline  # same pid, now `python -m worker`
+        children = Path(f"/proc/{p.pid}/task").iterdir()
+        assert list(children)  # alive
+        assert not _children_of(p.pid)
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_bulk_transfer_is_exact(tmp_path: Path) -> None:
+    port = free_port()
+    payload = os.urandom(4 << 20)
+    with echo_servers(b"") as servers, serving(tmp_path, tcp_config(port, servers), port):
+        assert ask(port, payload) == payload
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
+def test_socat_client(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"S:") as servers, serving(tmp_path, tcp_config(port, servers), port):
+        result = subprocess.run(
+            ["socat", "-", f"TCP:127.0.0.1:{port}"],
+            input="ping\n",
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    assert result.stdout == "S:ping\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stops_cleanly_on_signals(tmp_path: Path, sig: signal.Signals) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers:
+        path = write_cfg(tmp_path, tcp_config(port, servers))
+        process = subprocess.Popen(
+            [*haproxy_py_command(), "-db", "-f", str(path)],
+            env=base_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_listening(port, process)
+        with socket.create_connection(("127.0.0.1", port)):  # a connection in flight
+            process.send_signal(sig)
+            _, err = process.communicate(timeout=15)
+    assert process.returncode in (0, -sig), err
+    assert TRACEBACK not in err
+    with socket.socket() as again:  # the port is free again: nothing was left behind
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+
+
+def test_port_in_use_fails_before_serving(tmp_path: Path) -> None:
+    with socket.socket() as busy, echo_servers(b"") as servers:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = write_cfg(tmp_path, tcp_config(port, servers))
+        result = subprocess.run(
+            [*haproxy_py_command(), "-db", "-dR", "-f", str(path)],
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    assert result.returncode == 1
+    assert f"cannot bind socket (Address already in use) for [127.0.0.1:{port}]" in result.stderr
+    assert "Some protocols failed to start their listeners! Exiting." in result.stderr
+    assert TRACEBACK not in result.stderr
+
+
+def test_no_listener_is_an_error(tmp_path: Path) -> None:
+    path = write_cfg(
+        tmp_path, f"defaults\n    mode tcp\n{TIMEOUTS}backend be\n    server s 127.0.0.1:1\n"
+    )
+    result = subprocess.run(
+        [*haproxy_py_command(), "-db", "-f", str(path)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert "No enabled listener found" in result.stderr
+
+
+def test_unresolvable_server_fails_at_start(tmp_path: Path) -> None:
+    port = free_port()
+    text = (
+        f"defaults\n    mode tcp\n{TIMEOUTS}listen app\n    bind 127.0.0.1:{port}\n"
+        "    server s1 no-such-host.invalid:80\n"
+    )
+    path = write_cfg(tmp_path, text)
+    result = subprocess.run(
+        [*haproxy_py_command(), "-db", "-f", str(path)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "no-such-host.invalid" in result.stderr
+    assert TRACEBACK not in result.stderr
+
+
+def test_unix_listener(tmp_path: Path) -> None:
+    port = free_port()
+    sock_path = tmp_path / "front.sock"
+    with echo_servers(b"U:") as servers:
+        text = tcp_config(port, servers).replace(
+            f"    bind 127.0.0.1:{port}\n",
+            f"    bind 127.0.0.1:{port}\n    bind unix@{sock_path} mode 600\n",
+        )
+        with serving(tmp_path, text, port), socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(sock_path))
+            client.sendall(b"x")
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(100) == b"U:x"
+
+
+def _many(port: int, count: int, threads: int = 8) -> None:
+    def work(share: int) -> None:
+        for _ in range(share):
+            assert ask(port, b"x") == b"x"
+
+    workers = [threading.Thread(target=work, args=(count // threads,)) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+
+def _fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_fd_count_returns_to_idle_after_ten_thousand_connections(tmp_path: Path) -> None:
+    port = free_port()
+    config = tcp_config(port, [])
+    with echo_servers(b"") as servers:
+        config = tcp_config(port, servers)
+        with serving(tmp_path, config, port, "-dS") as process:  # no pipe pool: exact count
+            _many(port, 80)  # the worker is fully started and warm
+            time.sleep(0.3)
+            idle = _fds(process.pid)
+            _many(port, 10_000)
+            time.sleep(0.5)
+            assert _fds(process.pid) == idle
+
+
+def test_splice_pool_reaches_a_steady_state(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers, serving(tmp_path, tcp_config(port, servers), port) as p:
+        _many(port, 800)  # fills the pool with the pipes this concurrency needs
+        time.sleep(0.3)
+        warm = _fds(p.pid)
+        _many(port, 2000)
+        time.sleep(0.5)
+        assert _fds(p.pid) <= warm + 4  # pipes are reused, not piled up

@@ -1,0 +1,346 @@
+"""A backend at run time: where its servers are, who gets the next session, and connecting to them.
+
+`BackendRuntime` wraps the pure load-balancing pieces (haproxy_py.lb: the algorithm over its
+farm, the FIFO queues) with the trio side: a session asks `connect()` for a server connection
+and gets one holding a server slot, or None when nothing works (no usable server, `timeout
+queue` expired, every attempt failed); it hands the slot back with `release()` on every way out.
+Rules of this file:
+- a slot is taken (`algorithm.take`) before connecting and released exactly once; a slot that
+  frees goes straight to the oldest waiter (server queue or backend queue, whichever is older),
+  so a newcomer never overtakes someone waiting;
+- a waiter's `timeout queue` is its own trio deadline; the slot, if it was granted in the same
+  instant, is kept (not leaked, not lost);
+- connects are non-blocking (connect_ex, then wait_writable and SO_ERROR) under `timeout
+  connect`; a failed attempt is retried `retries` times (none with `retry-on none`), after a
+  turn-around pause of min(1 s, timeout connect) when it stays on the same server, and moved
+  to another server on the retry `option redispatch [<interval>]` designates (the last one by
+  default);
+- counters (worker/counters.py) are updated here for everything queueing and connecting.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import random
+import socket
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import trio
+from trio.lowlevel import wait_writable
+
+from haproxy_py.config.model import Proxy
+from haproxy_py.lb import (
+    CONNECT,
+    NO_SERVER,
+    QUEUE_SERVER,
+    BackendQueues,
+    Farm,
+    LbServer,
+    Waiter,
+    assign_server,
+    make_algorithm,
+    queue_timeout_ms,
+    source_key,
+)
+from worker.counters import Counters
+
+DEFAULT_RETRIES = 3  # HAProxy's `retries` when unset
+TURNAROUND_MAX = 1.0  # seconds between two attempts on the same server, at most
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A server's address, resolved once at start-up.
+
+    `relative`: the port is added to the client's destination port (`+N`/`-N`, or no port at
+    all, which means the same port as the client connected to).
+    """
+
+    family: int  # AF_INET, AF_INET6 or AF_UNIX
+    host: str  # IP address text, or the UNIX path ("\0name" for an abstract socket)
+    port: int = 0
+    relative: bool = False
+    scope_id: int = 0  # IPv6 link-local scope from the resolver
+
+    def sockaddr(self, destination_port: int) -> str | tuple | None:
+        """What connect() takes, or None when the port falls outside 1..65535."""
+        if self.family == socket.AF_UNIX:
+            return self.host
+        port = self.port + destination_port if self.relative else self.port
+        if not 0 < port < 65536:
+            return None
+        if self.family == socket.AF_INET6:
+            return (self.host, port, 0, self.scope_id)
+        return (self.host, port)
+
+
+@dataclass(eq=False, slots=True)
+class ServerRuntime:
+    name: str
+    lb: LbServer
+    target: Target | None  # None: no address (init-addr none), kept in maintenance
+    counters: Counters
+
+
+class _Grant:
+    """What a queued session waits for: the server whose slot it was handed."""
+
+    __slots__ = ("event", "server")
+
+    def __init__(self) -> None:
+        self.server: ServerRuntime | None = None
+        self.event = trio.Event()
+
+
+class BackendRuntime:
+    def __init__(
+        self,
+        proxy: Proxy,
+        servers: list[tuple[LbServer, Target | None, Counters]],
+        counters: Counters,
+        *,
+        fullconn: int,
+        rng: random.Random,
+    ) -> None:
+        self.proxy = proxy
+        self.name = proxy.name
+        self.counters = counters
+        farm = Farm(
+            [lb for lb, _, _ in servers],
+            allbackups=proxy.options.get("allbackups") is True,
+            fullconn=proxy.fullconn or fullconn,
+        )
+        self.farm = farm
+        self.algorithm = make_algorithm(proxy.balance, proxy.hash_type, farm, rng)
+        self.servers = {
+            lb: ServerRuntime(lb.name, lb, target, server_counters)
+            for lb, target, server_counters in servers
+        }
+        self.hashes_source = proxy.balance.get("algorithm") == "source"
+        timeouts = proxy.timeouts
+        queue_ms = queue_timeout_ms(timeouts)
+        self.queue_timeout = queue_ms / 1000 if queue_ms else math.inf
+        self.queues = BackendQueues(None if math.isinf(self.queue_timeout) else self.queue_timeout)
+        connect_ms = timeouts.get("connect")
+        self.connect_timeout = connect_ms / 1000 if connect_ms else math.inf
+        self.turnaround = min(TURNAROUND_MAX, self.connect_timeout)
+        retries = DEFAULT_RETRIES if proxy.retries is None else proxy.retries
+        self.retries = 0 if "none" in proxy.retry_on else retries
+        self.redispatch = _redispatch_interval(proxy.options.get("redispatch"))
+        # minconn/fullconn make limits follow the backend's load: waiters may then be served
+        # when sessions arrive, not only when slots free.
+        self.dynamic_limits = bool(farm.fullconn) and any(
+            0 < lb.minconn < lb.maxconn for lb in farm.servers
+        )
+
+    # -- the backend's own sessions -------------------------------------------------------------
+
+    def session_started(self) -> None:
+        self.counters.session_opened()
+        self.farm.backend_conns = self.counters.cur_sessions
+        if self.dynamic_limits and len(self.queues):
+            for lb in self.farm.servers:
+                self._serve_queue(lb)
+
+    def session_ended(self) -> None:
+        self.counters.session_closed()
+        self.farm.backend_conns = self.counters.cur_sessions
+
+    def key_for(self, peer: object) -> bytes | None:
+        """The load-balancing key of a client: its address for `balance source`, else None."""
+        if self.hashes_source and isinstance(peer, tuple):
+            host = peer[0]
+            if host.startswith("::ffff:") and "." in host:
+                host = host[7:]  # an IPv4 client on a dual-stack listener hashes as IPv4
+            return source_key(host)
+        return None
+
+    # -- getting a server connection ------------------------------------------------------------
+
+    async def connect(
+        self, key: bytes | None, client: socket.socket
+    ) -> tuple[ServerRuntime, socket.socket] | None:
+        """A connected server socket and the server whose slot it holds, or None."""
+        server = await self._assign(key, ())
+        if server is None:
+            return None
+        destination_port = -1  # learnt from the client socket only if a server needs it
+        retried = 0
+        try:
+            while True:
+                target = server.target
+                assert target is not None  # servers without an address are never usable
+                if target.relative and destination_port < 0:
+                    destination_port = _destination_port(client)
+                sock = await self._open(target, destination_port)
+                if sock is not None:
+                    return server, sock
+                if retried >= self.retries:
+                    server.counters.conn_errors += 1
+                    self.counters.conn_errors += 1
+                    failed, server = server, None
+                    self.release(failed)
+                    return None
+                retried += 1
+                server.counters.retries += 1
+                self.counters.retries += 1
+                if self._redispatch_on(retried):
+                    failed, server = server, None
+                    self.release(failed)
+                    server = await self._assign(key, (failed.lb,))
+                    if server is None:
+                        return None
+                    if server is not failed:
+                        failed.counters.redispatches += 1
+                        self.counters.redispatches += 1
+                else:
+                    await trio.sleep(self.turnaround)
+        except BaseException:
+            if server is not None:
+                self.release(server)
+            raise
+
+    def _redispatch_on(self, retry: int) -> bool:
+        """Whether retry number `retry` (1-based) goes to another server."""
+        interval = self.redispatch
+        if not interval:
+            return False
+        if interval > 0:
+            return retry % interval == 0
+        return retry == self.retries + 1 + interval  # -1: the last retry
+
+    async def _open(self, target: Target, destination_port: int) -> socket.socket | None:
+        """One connection attempt under `timeout connect`; None when it failed."""
+        address = target.sockaddr(destination_port)
+        if address is None:
+            return None
+        try:
+            sock = socket.socket(target.family, socket.SOCK_STREAM)
+        except OSError:  # out of descriptors (or buffers) right now: a failed attempt
+            await trio.lowlevel.checkpoint()
+            return None
+        try:
+            sock.setblocking(False)
+            if target.family != socket.AF_UNIX:
+                # Small writes go out at once; the relay moves whole bursts anyway.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = sock.connect_ex(address)
+            if error == errno.EINPROGRESS:
+                error = errno.ETIMEDOUT
+                with trio.move_on_after(self.connect_timeout):
+                    await wait_writable(sock)
+                    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            else:
+                await trio.lowlevel.checkpoint()
+        except BaseException:
+            sock.close()
+            raise
+        if error:
+            sock.close()
+            return None
+        return sock
+
+    # -- slots and queues -----------------------------------------------------------------------
+
+    async def _assign(
+        self, key: bytes | None, exclude: Collection[LbServer]
+    ) -> ServerRuntime | None:
+        """A server with a slot taken for us, after waiting in a queue if needed; None if none."""
+        assignment = assign_server(self.algorithm, key, exclude)
+        if assignment.action == NO_SERVER and exclude:
+            # Redispatching away from the only server there is: trying it again beats failing.
+            assignment = assign_server(self.algorithm, key)
+        lb = assignment.server
+        if assignment.action == CONNECT:
+            assert lb is not None
+            self._take(lb)
+            return self.servers[lb]
+        if assignment.action == NO_SERVER:
+            self.counters.conn_errors += 1
+            return None
+        if assignment.action != QUEUE_SERVER or lb is None or not self.queues.can_queue(lb):
+            lb = None  # the backend queue: any server's next free slot will do
+        return await self._wait_in_queue(lb)
+
+    async def _wait_in_queue(self, lb: LbServer | None) -> ServerRuntime | None:
+        grant = _Grant()
+        now = trio.current_time()
+        waiter = self.queues.enqueue(grant, now, lb)
+        self._queue_counters(waiter).queued()
+        if lb is not None:
+            self.algorithm.load_changed(lb)
+        try:
+            with trio.move_on_at(now + self.queue_timeout):
+                await grant.event.wait()
+        except BaseException:
+            if waiter.queued:
+                self._leave_queue(waiter)
+            elif grant.server is not None:
+                self.release(grant.server)  # granted, then cancelled from outside
+            raise
+        if waiter.queued:  # `timeout queue`: nobody freed a slot in time
+            self._leave_queue(waiter)
+            self._queue_counters(waiter).queue_timeouts += 1
+            if lb is not None:
+                self.counters.queue_timeouts += 1
+            return None
+        return grant.server
+
+    def _queue_counters(self, waiter: Waiter) -> Counters:
+        return self.counters if waiter.server is None else self.servers[waiter.server].counters
+
+    def _leave_queue(self, waiter: Waiter) -> None:
+        self.queues.cancel(waiter)
+        self._dequeued(waiter)
+
+    def _dequeued(self, waiter: Waiter) -> None:
+        self._queue_counters(waiter).dequeued()
+        if waiter.server is not None:
+            self.algorithm.load_changed(waiter.server)
+
+    def _take(self, lb: LbServer) -> None:
+        self.algorithm.take(lb)
+        self.servers[lb].counters.session_opened()
+
+    def release(self, server: ServerRuntime) -> None:
+        """Give a slot back; the oldest waiter that may use it gets it at once."""
+        lb = server.lb
+        self.algorithm.release(lb)
+        server.counters.session_closed()
+        if len(self.queues):
+            self._serve_queue(lb)
+
+    def _serve_queue(self, lb: LbServer) -> None:
+        """Hand `lb`'s free slots to waiters, oldest first, until it is full or nobody waits."""
+        while True:
+            limit = self.farm.limit(lb)
+            if limit and lb.cur_conns >= limit:
+                return
+            waiter = self.queues.next_for(lb, from_backend=lb.eligible)
+            if waiter is None:
+                return
+            self._dequeued(waiter)
+            self._take(lb)
+            grant: _Grant = waiter.payload
+            grant.server = self.servers[lb]
+            grant.event.set()
+
+
+def _redispatch_interval(option: object) -> int:
+    """`option redispatch [<interval>]` as an interval: 0 off, -1 (the default) last retry."""
+    if option is True:
+        return -1
+    if isinstance(option, Mapping):
+        return int(option.get("interval", -1))
+    return 0
+
+
+def _destination_port(client: socket.socket) -> int:
+    """The port the client connected to (0 for a UNIX socket client: no port to follow)."""
+    try:
+        name = client.getsockname()
+    except OSError:
+        return 0
+    return name[1] if isinstance(name, tuple) else 0

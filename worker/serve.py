@@ -1,0 +1,198 @@
+"""The worker's serving core: accept loops, the stop signals, and the lifetime of everything.
+
+`serve(start, sockets)` is what the worker's main runs under trio.run: `sockets[i]` is the
+already-bound, non-blocking listening socket of `start.listeners[i]` (the worker never binds),
+and serve() owns them from then on (it closes them all before returning). It returns the exit
+status. Lifetime, as a table of contents:
+- build the state (worker/runtime.py): every start-up check, server resolution and the fd
+  limit, or StartupError with every message, nothing started;
+- one task per served listener, each with its own nursery holding the accept loop (in a cancel
+  scope of its own) and the sessions it accepted (worker/session.py);
+- signals through trio.open_signal_receiver (house rule 5): SIGINT/SIGTERM stop everything at
+  once and serve() returns 0; SIGUSR1 is a soft stop: after global `grace` the listeners are
+  closed (HAProxy's "Proxy X stopped" lines go to stderr), the sessions run to their end, and
+  serve() returns 0 when the last one ends, or at `hard-stop-after` if set.
+Accept loops try accept() first and wait for readability only on EAGAIN, take up to
+ACCEPT_BATCH connections per wake-up, and stop accepting while a `maxconn` is reached (global,
+frontend or bind line): the kernel backlog holds newcomers until a session ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import socket
+from collections.abc import AsyncIterator
+
+import trio
+from trio.lowlevel import checkpoint, wait_readable
+
+from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
+from haproxy_py.report import Reporter
+from worker.runtime import ListenerRuntime, WorkerState, build_state
+from worker.session import serve_session
+from worker.startup import StartupError
+
+__all__ = ["ACCEPT_BATCH", "StartupError", "WorkerState", "serve"]
+
+ACCEPT_BATCH = 64  # connections accepted per wake-up before letting other tasks run
+# accept() errors about the one connection being accepted (Linux passes pending network errors
+# of the new socket on, and a firewall may refuse it): skip it and accept the next.
+_ONE_CONNECTION_ERRORS = frozenset(
+    (errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT,
+     errno.EHOSTDOWN, errno.ENONET, errno.EHOSTUNREACH, errno.EOPNOTSUPP, errno.ENETUNREACH)
+)  # fmt: skip
+RESOURCE_PAUSE = 0.1  # seconds an accept loop waits after any other accept() error
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def serve(
+    start: WorkerStart,
+    sockets: list[socket.socket],
+    *,
+    reporter: Reporter | None = None,
+    task_status: trio.TaskStatus[WorkerState] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Serve until stopped by a signal; `task_status` gets the state once accepting."""
+    reporter = reporter or Reporter()
+    # Signals are taken over first: one arriving during the start-up checks waits in the
+    # receiver and is handled as soon as serving starts.
+    with trio.open_signal_receiver(*_STOP_SIGNALS, signal.SIGUSR1) as signals:
+        # The command blocked these across its exec into us; now they have a receiver.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
+        try:
+            state = build_state(start, sockets, reporter)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        reporter.preamble = False  # a running worker's warnings carry no start-up preamble
+        try:
+            async with trio.open_nursery() as root:
+                root.start_soon(_handle_signals, state, signals, root)
+                await root.start(_serve_listeners, state, root.cancel_scope)
+                task_status.started(state)
+            # Here every session has ended (soft stop) or was cancelled (hard stop).
+        finally:
+            state.close()
+    return 0
+
+
+async def _serve_listeners(
+    state: WorkerState,
+    everything: trio.CancelScope,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """All listeners and their sessions. This ends only after a soft stop, once the last
+    session has ended; then nothing is left to serve and the signal handler is ended too."""
+    async with trio.open_nursery() as nursery:
+        for listener in state.listeners:
+            await nursery.start(_serve_listener, listener)
+        nursery.start_soon(_wait_for_stop, state)
+        task_status.started()
+    everything.cancel()
+
+
+async def _wait_for_stop(state: WorkerState) -> None:
+    # Keeps the listener nursery open until a soft stop, even with nothing to accept on.
+    await state.stop_requested.wait()
+
+
+async def _serve_listener(
+    listener: ListenerRuntime, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    async with trio.open_nursery() as sessions:
+        with listener.accepting:
+            task_status.started()
+            await _accept_loop(listener, sessions)
+        # Soft stop: no more accepting; the socket closes now so the kernel stops queueing new
+        # connections, while the sessions already accepted run on in this nursery.
+        listener.sock.close()
+
+
+async def _accept_loop(listener: ListenerRuntime, sessions: trio.Nursery) -> None:
+    sock = listener.sock
+    batch = 0
+    while True:
+        blocked = listener.blocked_by()
+        if blocked is not None:
+            batch = 0
+            await blocked.wait_for_room()
+            continue
+        try:
+            client, peer = sock.accept()
+        except BlockingIOError:
+            batch = 0
+            await wait_readable(sock)
+            continue
+        except OSError as exc:
+            # A connection that died in the backlog concerns that connection only; anything
+            # else (no descriptors left, a listener shut by someone else) pauses this loop for
+            # a moment rather than spinning on the same error.
+            if exc.errno not in _ONE_CONNECTION_ERRORS:
+                batch = 0
+                await trio.sleep(RESOURCE_PAUSE)
+                continue
+        else:
+            _start_session(listener, sessions, client, peer)
+        batch += 1
+        if batch >= ACCEPT_BATCH:
+            batch = 0
+            await checkpoint()
+
+
+def _start_session(
+    listener: ListenerRuntime, sessions: trio.Nursery, client: socket.socket, peer: object
+) -> None:
+    listener.admit()
+    try:
+        client.setblocking(False)
+        if client.family != socket.AF_UNIX:
+            # A connection already reset may refuse options; the relay will see the reset.
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sessions.start_soon(serve_session, listener, client, peer)
+    except BaseException:
+        client.close()
+        listener.release()
+        raise
+
+
+async def _handle_signals(
+    state: WorkerState, signals: AsyncIterator[int], root: trio.Nursery
+) -> None:
+    """SIGINT/SIGTERM: stop now. SIGUSR1: soft stop (once; repeated signals are harmless)."""
+    async for signum in signals:
+        if signum in _STOP_SIGNALS:
+            root.cancel_scope.cancel()
+            return
+        if signum == signal.SIGUSR1 and not state.stopping:
+            state.stopping = True
+            root.start_soon(_soft_stop, state, root.cancel_scope)
+
+
+async def _soft_stop(state: WorkerState, everything: trio.CancelScope) -> None:
+    """Stop accepting (after `grace`); sessions finish, bounded by `hard-stop-after`."""
+    settings = state.config.global_
+    hard_stop_after = settings.setting("hard-stop-after")
+    if hard_stop_after:
+        everything.deadline = min(everything.deadline, trio.current_time() + hard_stop_after / 1000)
+    grace = settings.setting("grace")
+    if grace:
+        await trio.sleep(grace / 1000)
+    for listener in state.listeners:
+        listener.accepting.cancel()
+    _report_stopped(state)
+    state.stop_requested.set()
+
+
+def _report_stopped(state: WorkerState) -> None:
+    """HAProxy's soft-stop lines: frontends (and listens) first, then the other backends."""
+    proxies = [p for p in state.config.proxies if not p.disabled]
+    ordered = [p for p in proxies if p.is_frontend] + [p for p in proxies if not p.is_frontend]
+    for proxy in ordered:
+        front, back = state.counters.cumulated(proxy.name)
+        state.reporter.warning(
+            f"Proxy {proxy.name} stopped (cumulated conns: FE: {front}, BE: {back})."
+        )

@@ -1,0 +1,64 @@
+"""One TCP session: from an accepted client socket to the end of its relay.
+
+A session task runs in its listener's nursery (the relay adds its two direction tasks). It asks
+the frontend's backend for a server connection (load balancing, queueing, retries: see
+worker/backend.py), relays bytes until both sides are done, and accounts for what happened.
+Rules of this file: whatever happens (server unreachable, relay error, cancellation by a hard
+stop) the client and server sockets are closed, the server slot is released and the listener's
+`maxconn` gates are released exactly once, in the `finally` blocks below; a client that gets no
+server is simply closed, as HAProxy does in TCP mode.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from worker.relay import Termination, relay
+from worker.runtime import FrontendRuntime, ListenerRuntime
+
+_CLIENT_SIDE = (Termination.CLIENT_ABORT, Termination.CLIENT_TIMEOUT)
+_SERVER_SIDE = (Termination.SERVER_ABORT, Termination.SERVER_TIMEOUT)
+
+
+async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: object) -> None:
+    """Serve one accepted connection; the caller has already counted it in the listener's gates."""
+    frontend = listener.frontend
+    frontend.counters.session_opened()
+    try:
+        if frontend.backend is not None:
+            await _forward(frontend, listener, client, peer)
+    finally:
+        client.close()
+        frontend.counters.session_closed()
+        listener.release()
+
+
+async def _forward(
+    frontend: FrontendRuntime, listener: ListenerRuntime, client: socket.socket, peer: object
+) -> None:
+    backend = frontend.backend
+    assert backend is not None
+    backend.session_started()
+    server = None
+    sock = None
+    try:
+        opened = await backend.connect(backend.key_for(peer), client)
+        if opened is None:
+            return
+        server, sock = opened
+        result = await relay(client, sock, pipes=listener.pipes, timeouts=frontend.timeouts)
+        for counters in (frontend.counters, backend.counters, server.counters):
+            counters.bytes_in += result.bytes_in
+            counters.bytes_out += result.bytes_out
+        if result.termination in _CLIENT_SIDE:
+            backend.counters.client_aborts += 1
+            server.counters.client_aborts += 1
+        elif result.termination in _SERVER_SIDE:
+            backend.counters.server_aborts += 1
+            server.counters.server_aborts += 1
+    finally:
+        if sock is not None:
+            sock.close()
+        if server is not None:
+            backend.release(server)
+        backend.session_ended()
