@@ -305,3 +305,56 @@ def test_splice_pool_reaches_a_steady_state(tmp_path: Path) -> None:
         _many(port, 2000)
         time.sleep(0.5)
         assert _fds(p.pid) <= warm + 4  # pipes are reused, not piled up
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_listener(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port6 = probe.getsockname()[1]
+    with echo_servers(b"6:") as servers:
+        text = tcp_config(port, servers).replace(
+            f"    bind 127.0.0.1:{port}\n", f"    bind 127.0.0.1:{port}\n    bind [::1]:{port6}\n"
+        )
+        with serving(tmp_path, text, port), socket.create_connection(("::1", port6), 5) as client:
+            client.sendall(b"v6")
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(100) == b"6:v6"
+
+
+def test_half_close_reaches_the_server_and_the_reply_comes_back(tmp_path: Path) -> None:
+    # The server answers only once it has read everything (EOF): the client's shutdown must
+    # travel through haproxy-py, and the reply must still come back on the open half.
+    backend = socket.create_server(("127.0.0.1", 0))
+    port = free_port()
+
+    def answer_after_eof() -> None:
+        while True:  # wait_listening()'s probe is relayed here too: serve every connection
+            try:
+                conn, _ = backend.accept()
+            except OSError:
+                return
+            with conn:
+                received = b""
+                while chunk := conn.recv(4096):
+                    received += chunk
+                conn.sendall(b"got " + received)
+
+    text = (
+        f"defaults\n    mode tcp\n{TIMEOUTS}listen app\n    bind 127.0.0.1:{port}\n"
+        f"    server s1 127.0.0.1:{backend.getsockname()[1]}\n"
+    )
+    with backend, serving(tmp_path, text, port):
+        thread = threading.Thread(target=answer_after_eof, daemon=True)
+        thread.start()
+        assert ask(port, b"everything") == b"got everything"
