@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -358,3 +358,39 @@ def test_half_close_reaches_the_server_and_the_reply_comes_back(tmp_path: Path) 
         thread = threading.Thread(target=answer_after_eof, daemon=True)
         thread.start()
         assert ask(port, b"everything") == b"got everything"
+
+
+def test_blackholed_server_times_out_and_the_client_is_closed(tmp_path: Path) -> None:
+    # A loopback listener that never accepts and whose queue is full drops new SYNs: the
+    # connect hangs like a blackholed host, so `timeout connect` must end it.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the accept queue (its exact size depends on the kernel)
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(hole.getsockname())
+        fillers.append(filler)
+    time.sleep(0.2)
+    port = free_port()
+    text = (
+        "defaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n"
+        f"    timeout connect 300ms\n    retries 1\nlisten app\n    bind 127.0.0.1:{port}\n"
+        f"    server s1 127.0.0.1:{hole.getsockname()[1]}\n"
+    )
+    try:
+        with serving(tmp_path, text, port):
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"anyone?")
+                # Closed without an answer: a FIN, or a reset because our bytes were unread.
+                with suppress(ConnectionResetError):
+                    assert client.recv(100) == b""
+            elapsed = time.monotonic() - started
+    finally:
+        for filler in fillers:
+            filler.close()
+        hole.close()
+    # Two attempts of 300 ms plus the turn-around pause between them, well under 10 s.
+    assert 0.5 < elapsed < 5
