@@ -313,11 +313,28 @@ def parse_wrk(text: str, load: Load) -> None:
     load.errors = "; ".join(problems)
 
 
-def cpu_seconds(process: psutil.Process | None) -> float:
+def cpu_seconds(process: psutil.Process | None) -> tuple[float, float]:
+    """(user, system) CPU seconds of a running process."""
     if process is None:
-        return 0.0
+        return 0.0, 0.0
     times = process.cpu_times()
-    return times.user + times.system
+    return times.user, times.system
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine, all CPUs added up."""
+    t = psutil.cpu_times()
+    busy = t.user + t.nice + t.system + t.irq + t.softirq  # guest time is inside user/nice
+    return busy, getattr(t, "steal", 0.0)
+
+
+def wait_quiet(limit: float = 15.0, seconds: float = 30.0) -> float:
+    """Wait (at most `seconds`) until the whole machine is under `limit` % busy for 1 s."""
+    deadline = time.monotonic() + seconds
+    while True:
+        busy = psutil.cpu_percent(interval=1.0)
+        if busy < limit or time.monotonic() > deadline:
+            return busy
 
 
 def run_wrk(
@@ -334,26 +351,51 @@ def run_wrk(
     url = f"http://{HOST}:{target.port}/{workload}"
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s"]
     proxy = psutil.Process(target.pid) if target.pid else None
-    before = (cpu_seconds(proxy), cpu_seconds(nginx), _children_cpu(), time.monotonic())
+    if round_:
+        wait_quiet()
+    started = time.monotonic()
+    proxy0, nginx0, wrk0, machine0 = (
+        cpu_seconds(proxy),
+        cpu_seconds(nginx),
+        _wrk_cpu(),
+        machine_cpu(),
+    )
     done = subprocess.run(
         pinned(cpu, [*argv, url]), capture_output=True, text=True, timeout=seconds + 60, check=False
     )
-    elapsed = time.monotonic() - before[3]
+    elapsed = time.monotonic() - started
+    proxy1, nginx1, wrk1, machine1 = (
+        cpu_seconds(proxy),
+        cpu_seconds(nginx),
+        _wrk_cpu(),
+        machine_cpu(),
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     load = Load(target.name, workload, round_, connections, seconds)
     parse_wrk(done.stdout, load)
     stem = target.config.stem if target.config else "direct"
     (OUT / f"wrk-{stem}-{workload}-{round_}.txt").write_text(done.stdout)
+
+    def percent(before: float, after: float) -> float:
+        return round(100 * (after - before) / elapsed, 1)
+
+    ours = sum(proxy1) + sum(nginx1) + wrk1 - sum(proxy0) - sum(nginx0) - wrk0
     load.cpu = {
-        "proxy": round(100 * (cpu_seconds(proxy) - before[0]) / elapsed, 1) if proxy else 0.0,
-        "nginx": round(100 * (cpu_seconds(nginx) - before[1]) / elapsed, 1),
-        "wrk": round(100 * (_children_cpu() - before[2]) / elapsed, 1),
+        "proxy": percent(sum(proxy0), sum(proxy1)),
+        "proxy_user": percent(proxy0[0], proxy1[0]),
+        "proxy_sys": percent(proxy0[1], proxy1[1]),
+        "nginx": percent(sum(nginx0), sum(nginx1)),
+        "wrk": percent(wrk0, wrk1),
+        # everything else the machine ran meanwhile (the kernel's softirq work for loopback
+        # traffic included), and the time the hypervisor gave to other guests
+        "other": percent(ours, machine1[0] - machine0[0]),
+        "steal": percent(machine0[1], machine1[1]),
     }
     return load
 
 
-def _children_cpu() -> float:
+def _wrk_cpu() -> float:
     # wrk is the only child that ends (and is waited for) during a measurement.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -445,7 +487,7 @@ def profile(
     for fmt, name in (("flamegraph", "profile.svg"), ("raw", "profile.txt")):
         output = OUT / name
         argv = [py_spy, "record", "--pid", str(target.pid), "--duration", str(seconds)]
-        argv += ["--rate", "250", "--nonblocking", "--format", fmt, "-o", str(output)]
+        argv += ["--rate", "250", "--format", fmt, "-o", str(output)]
         log = (OUT / f"py-spy-{fmt}.log").open("wb")
         with log:
             spy = subprocess.Popen(pinned(cpu, argv), stdout=log, stderr=subprocess.STDOUT)
@@ -470,22 +512,22 @@ def profile(
     return results
 
 
-_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::(?P<line>\d+))?\)$")
 
 
-def _frame_key(frame: str) -> tuple[str, str]:
-    """(function, short file) of one collapsed frame `func (path:line)`."""
+def _frame_key(frame: str) -> tuple[str, str, str]:
+    """(function, short file, line) of one collapsed frame `func (path:line)`."""
     match = _FRAME.match(frame.strip())
     if match is None:
-        return frame.strip(), ""
+        return frame.strip(), "", ""
     path = match.group("file")
     for marker in ("site-packages/", "/lib/python3"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
     else:
-        path = path.split("/work/main/", 1)[-1]
-    return match.group("func"), path
+        path = path.split(str(HERE.parent) + "/", 1)[-1]
+    return match.group("func"), path, match.group("line") or ""
 
 
 def category(file: str, func: str) -> str:
@@ -507,9 +549,12 @@ def category(file: str, func: str) -> str:
 
 
 def summarise_stacks(path: Path) -> dict[str, object]:
-    """Self and inclusive sample shares per function, and self time per category."""
-    self_samples: collections.Counter[tuple[str, str]] = collections.Counter()
-    inclusive: collections.Counter[tuple[str, str]] = collections.Counter()
+    """Sample shares: self time per function, per line of haproxy-py's own code, per category,
+    and inclusive time per function of haproxy-py or trio (the stacks are complete: py-spy
+    pauses the process for each sample)."""
+    self_samples: collections.Counter[str] = collections.Counter()
+    self_lines: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
     categories: collections.Counter[str] = collections.Counter()
     total = 0
     for line in path.read_text().splitlines():
@@ -518,29 +563,27 @@ def summarise_stacks(path: Path) -> dict[str, object]:
             continue
         count = int(count_text)
         frames = [_frame_key(frame) for frame in stack.split(";")]
-        frames = [frame for frame in frames if not frame[0].startswith("process ")]
-        frames = [frame for frame in frames if not frame[0].startswith("thread ")]
+        frames = [f for f in frames if not f[0].startswith(("process ", "thread ", "0x"))]
         if not frames:
             continue
         total += count
-        self_samples[frames[-1]] += count
-        categories[category(frames[-1][1], frames[-1][0])] += count
-        for frame in set(frames):
-            inclusive[frame] += count
+        func, file, lineno = frames[-1]
+        self_samples[f"{func} ({file})"] += count
+        categories[category(file, func)] += count
+        if file.startswith(("worker/", "haproxy_py/")):
+            self_lines[f"{file}:{lineno} {func}"] += count
+        for name in {f"{f} ({p})" for f, p, _ in frames if p.startswith(("worker/", "trio/"))}:
+            inclusive[name] += count
 
-    def share(counter: collections.Counter, top: int) -> list[list[object]]:
-        return [
-            [f"{func} ({file})", round(100 * count / total, 1)]
-            for (func, file), count in counter.most_common(top)
-        ]
+    def share(counter: collections.Counter[str], top: int) -> list[list[object]]:
+        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
 
     return {
         "samples": total,
+        "categories": share(categories, 20),
         "self": share(self_samples, 20),
-        "inclusive": share(inclusive, 25),
-        "categories": [
-            [name, round(100 * count / total, 1)] for name, count in categories.most_common()
-        ],
+        "self_lines": share(self_lines, 15),
+        "inclusive": share(inclusive, 20),
     }
 
 
@@ -583,32 +626,49 @@ def raise_nofile() -> int:
 
 
 def table(loads: list[Load], workload: str) -> Iterator[str]:
-    yield "| target | round | req/s | MB/s | p50 | p99 | CPU % proxy / nginx / wrk | errors |"
-    yield "|---|---|---|---|---|---|---|---|"
+    yield (
+        "| target | round | req/s | MB/s | p50 | p99 | proxy CPU % (user+sys)"
+        f" | {'req/s' if workload == 'small' else 'MB/s'} per proxy CPU"
+        " | CPU % nginx / wrk / other / steal | errors |"
+    )
+    yield "|---|---|---|---|---|---|---|---|---|---|"
     for load in loads:
         if load.workload != workload:
             continue
         cpu = load.cpu
-        proxy = f"{cpu['proxy']:.0f}" if cpu.get("proxy") else "-"
+        proxy, per_cpu = "-", "-"
+        if cpu.get("proxy"):
+            proxy = f"{cpu['proxy']:.0f} ({cpu['proxy_user']:.0f}+{cpu['proxy_sys']:.0f})"
+            value = load.requests_per_s if workload == "small" else load.mb_per_s
+            per_cpu = f"{100 * value / cpu['proxy']:,.0f}"
         yield (
             f"| {load.target} | {load.round} | {load.requests_per_s:,.0f} | {load.mb_per_s:,.1f}"
-            f" | {load.p50_ms:.2f} ms | {load.p99_ms:.2f} ms"
-            f" | {proxy} / {cpu['nginx']:.0f} / {cpu['wrk']:.0f} | {load.errors or '-'} |"
+            f" | {load.p50_ms:.2f} ms | {load.p99_ms:.2f} ms | {proxy} | {per_cpu}"
+            f" | {cpu['nginx']:.0f} / {cpu['wrk']:.0f} / {cpu['other']:.0f} / {cpu['steal']:.0f}"
+            f" | {load.errors or '-'} |"
         )
 
 
 def ratios(loads: list[Load], numerator: str, denominator: str) -> Iterator[str]:
+    """Per round: throughput ratio, and the ratio of throughput per proxy CPU second."""
     by_key = {(x.target, x.workload, x.round): x for x in loads}
     for workload, metric in (("small", "requests_per_s"), ("bulk", "mb_per_s")):
-        values = []
+        raw, per_cpu = [], []
         for round_ in sorted({x.round for x in loads}):
             top = by_key.get((numerator, workload, round_))
             bottom = by_key.get((denominator, workload, round_))
-            if top and bottom and getattr(bottom, metric):
-                values.append(getattr(top, metric) / getattr(bottom, metric))
-        if values:
-            text = ", ".join(f"{value:.2f}" for value in values)
-            yield f"- {workload} ({metric}): {numerator} / {denominator} = {text} (per round)"
+            if not (top and bottom and getattr(bottom, metric)):
+                continue
+            raw.append(f"{getattr(top, metric) / getattr(bottom, metric):.2f}")
+            if top.cpu.get("proxy") and bottom.cpu.get("proxy"):
+                a = getattr(top, metric) / top.cpu["proxy"]
+                b = getattr(bottom, metric) / bottom.cpu["proxy"]
+                per_cpu.append(f"{a / b:.2f}")
+        if raw:
+            line = f"- {workload} ({metric}): {numerator} / {denominator} = {', '.join(raw)}"
+            if per_cpu:
+                line += f"; per proxy CPU second: {', '.join(per_cpu)}"
+            yield line
 
 
 def report(info: dict[str, str], loads: list[Load], idle: list[IdleMemory], pin: bool) -> None:
@@ -723,7 +783,7 @@ def main() -> int:
     if "profile" in extra:
         stacks = extra["profile"]["stacks"]  # type: ignore[index]
         print(f"\n## profile of haproxy-py, small requests ({stacks['samples']} samples)\n")
-        for title in ("categories", "self", "inclusive"):
+        for title in ("categories", "self", "self_lines", "inclusive"):
             print(f"{title}:")
             for name, percent in stacks[title]:
                 print(f"  {percent:5.1f} %  {name}")

@@ -134,7 +134,13 @@ def test_forwards_and_alternates_between_servers(tmp_path: Path) -> None:
 def test_one_process_the_worker_replaces_the_command(tmp_path: Path) -> None:
     port = free_port()
     with echo_servers(b"") as servers, serving(tmp_path, tcp_config(port, servers), port) as p:
-        cmdline = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
+        # The listener is bound before the exec, so it may answer while the exec is under way.
+        cmdline: list[bytes] = []
+        for _ in range(100):
+            cmdline = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
+            if b"worker" in cmdline:
+                break
+            time.sleep(0.05)
         assert b"worker" in cmdline  # same pid, now `python -m worker`
         children = Path(f"/proc/{p.pid}/task").iterdir()
         assert list(children)  # alive
