@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 CONFIG  ?= examples/quickstart.cfg
 
-.PHONY: run test lint format deps bench keywords clean
+.PHONY: run test lint format deps bench bench-tcp keywords clean
 
 deps:
 	@tools/ensure-venv.sh
@@ -26,6 +26,10 @@ keywords: deps
 
 bench: deps
 	$(PY) bench/config_check.py
+
+# TCP mode side by side with HAProxy 2.6 and direct (needs wrk, nginx, haproxy; ~5 minutes).
+bench-tcp: deps
+	$(PY) bench/tcp.py --profile 10 --syscalls 4
 
 clean:
 	rm -rf .venv build dist *.egg-info .pytest_cache .ruff_cache .hypothesis bench/out

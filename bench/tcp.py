@@ -9,20 +9,29 @@ Issue 3's measurement, in one run on 127.0.0.1 only:
   proxy is haproxy-py with global `nosplice`, to show what splicing costs or gains;
 - wrk -t1 -c50 on the small file (keep-alive: the TCP proxies relay wrk's connections) and
   wrk -t1 -c10 on the 10 MiB file, `--duration` seconds each, `--rounds` times, for every
-  target in turn: req/s, MB/s (10^6 bytes), latency p50/p99, and the CPU each process used;
+  target in turn: req/s, MB/s (10^6 bytes), latency p50/p99, and the CPU each process used
+  (psutil; "other" is what the rest of the machine used meanwhile, "steal" the time the
+  hypervisor gave to other guests: a run with much of either was disturbed);
 - idle memory: a fresh proxy gets `--idle` connections (5,000) that stay open and silent, then
   carry one small request each and stay open again; the proxy's RSS (psutil) is read before,
   after opening, after the requests and after closing them all;
-- optionally (`--profile SECONDS`) py-spy samples haproxy-py during a small-request run:
-  bench/out/tcp/profile.svg (flame graph), profile.txt (collapsed stacks) and a summary.
+- optionally, under a small-request load: `--profile SECONDS` samples haproxy-py with py-spy
+  (bench/out/tcp/profile-haproxy-py.svg, a flame graph; .txt, collapsed stacks; a summary by
+  function, line and category), and `--syscalls SECONDS` counts every proxy's system calls per
+  request with strace -c (strace slows the proxy down: only the counts mean something);
+- `--tree LABEL=DIR` adds haproxy-py run from another source tree (PYTHONPATH=DIR), to measure
+  a patch side by side with the installed code before it is committed.
 
 CPU placement, when the machine has 2 CPUs or more: every proxy runs on CPU 1 (`taskset -c 1`),
-wrk, nginx and py-spy on CPU 0, so a proxy has one core to itself, like HAProxy's single
-thread. Every process started here is stopped before exit, on errors and Ctrl-C too. Results go
-to stdout (Markdown tables) and to bench/out/tcp/results.json. It measures; it asserts nothing.
+wrk, nginx, py-spy and strace on CPU 0, so a proxy has one core to itself, like HAProxy's
+single thread. Every process started here is stopped before exit, on errors and Ctrl-C too.
+Results go to stdout (Markdown tables) and to bench/out/tcp/results.json. It measures; it
+asserts nothing.
 
-Run: .venv/bin/python bench/tcp.py [--duration 10] [--rounds 2] [--idle 5000] [--profile 8]
-Needs wrk, nginx and haproxy on PATH (or --wrk/--nginx/--haproxy); py-spy only for --profile.
+Run: .venv/bin/python bench/tcp.py [--duration 10] [--rounds 2] [--idle 5000] [--profile 10]
+     [--syscalls 4] [--tree LABEL=DIR] [--skip NAME] [--no-nosplice] [--no-pin]
+Needs wrk, nginx and haproxy on PATH (or --wrk/--nginx/--haproxy); py-spy (in the venv) only
+for --profile, strace only for --syscalls.
 """
 
 from __future__ import annotations
@@ -69,11 +78,13 @@ class Processes:
     """Every process this run starts, stopped in reverse order by `stop_all` (or one by one)."""
 
     def __init__(self) -> None:
-        self.running: list[tuple[str, subprocess.Popen[bytes], list[int]]] = []
+        self.running: list[tuple[str, subprocess.Popen[bytes], list[psutil.Process]]] = []
 
-    def start(self, name: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=OUT)
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=OUT, env=env)
         self.running.append((name, proc, []))
         return proc
 
@@ -82,7 +93,7 @@ class Processes:
         children = psutil.Process(proc.pid).children(recursive=True)
         for _, known, extra in self.running:
             if known is proc:
-                extra.extend(child.pid for child in children)
+                extra.extend(children)
         return children
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
@@ -96,7 +107,7 @@ class Processes:
             self._stop(*self.running.pop())
 
     @staticmethod
-    def _stop(name: str, proc: subprocess.Popen[bytes], children: list[int]) -> None:
+    def _stop(name: str, proc: subprocess.Popen[bytes], children: list[psutil.Process]) -> None:
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -105,9 +116,9 @@ class Processes:
                 print(f"# {name} (pid {proc.pid}) ignored SIGTERM: killing it", file=sys.stderr)
                 proc.kill()
                 proc.wait(timeout=10)
-        for pid in children:  # normally gone with their parent
+        for child in children:  # normally gone with their parent
+            # psutil refuses (NoSuchProcess) if the pid now belongs to another process.
             with contextlib.suppress(psutil.Error):
-                child = psutil.Process(pid)
                 child.kill()
                 child.wait(timeout=5)
 
@@ -248,6 +259,7 @@ class Target:
     argv: list[str] | None = None  # None: nginx itself (direct)
     config: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # --tree: PYTHONPATH pointing at another source tree
 
     @property
     def pid(self) -> int | None:
@@ -269,7 +281,7 @@ def make_proxy(name: str, command: list[str], server_port: int, **options: bool)
 def start_proxy(procs: Processes, target: Target, cpu: str | None) -> None:
     assert target.argv is not None and target.config is not None
     log = target.config.with_suffix(".log")
-    target.proc = procs.start(target.name, pinned(cpu, target.argv), log)
+    target.proc = procs.start(target.name, pinned(cpu, target.argv), log, target.env)
     wait_serving(target.port, target.proc, target.name, log)
 
 
@@ -483,8 +495,9 @@ def profile(
     py_spy: str, wrk: str, target: Target, seconds: int, cpu: str | None
 ) -> dict[str, object]:
     """py-spy on haproxy-py under the small-request load: a flame graph, then raw stacks."""
-    results: dict[str, object] = {}
-    for fmt, name in (("flamegraph", "profile.svg"), ("raw", "profile.txt")):
+    results: dict[str, object] = {"target": target.name}
+    stem = target.config.stem if target.config else "direct"
+    for fmt, name in (("flamegraph", f"profile-{stem}.svg"), ("raw", f"profile-{stem}.txt")):
         output = OUT / name
         argv = [py_spy, "record", "--pid", str(target.pid), "--duration", str(seconds)]
         argv += ["--rate", "250", "--format", fmt, "-o", str(output)]
@@ -508,8 +521,57 @@ def profile(
                 if spy.poll() is None:
                     spy.terminate()
                     spy.wait(timeout=10)
-    results["stacks"] = summarise_stacks(OUT / "profile.txt")
+    results["stacks"] = summarise_stacks(OUT / f"profile-{stem}.txt")
     return results
+
+
+def syscall_census(
+    strace: str, wrk: str, target: Target, seconds: int, cpu: str | None
+) -> dict[str, object]:
+    """strace -c on a proxy during a small-request wrk run: system calls per request.
+
+    strace slows the proxy down a lot; only the calls per request mean something here.
+    """
+    output = OUT / f"strace-{target.config.stem if target.config else 'direct'}.txt"
+    argv = [strace, "-c", "-f", "-p", str(target.pid), "-o", str(output)]
+    log = (OUT / "strace.log").open("wb")
+    with log:
+        tracer = subprocess.Popen(pinned(cpu, argv), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(1.0)  # attached
+            url = f"http://{HOST}:{target.port}/small"
+            done = subprocess.run(
+                pinned(cpu, [wrk, "-t1", "-c50", f"-d{seconds}s", url]),
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                check=True,
+            )
+        finally:
+            tracer.send_signal(signal.SIGINT)  # detach and write the summary
+            try:
+                tracer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                tracer.kill()
+                tracer.wait(timeout=10)
+    total = re.search(r"(\d+) requests in", done.stdout)
+    requests = int(total.group(1)) if total else 0
+    calls: dict[str, list[float]] = {}
+    for line in output.read_text().splitlines():
+        fields = line.split()
+        # % time, seconds, usecs/call, calls, [errors], syscall
+        if len(fields) >= 5 and fields[-1].isidentifier() and fields[3].isdigit():
+            errors = int(fields[4]) if len(fields) == 6 else 0
+            calls[fields[-1]] = [int(fields[3]), errors]
+    return {
+        "target": target.name,
+        "requests": requests,
+        "per_request": {
+            name: [round(n / requests, 2), round(e / requests, 2)]
+            for name, (n, e) in sorted(calls.items(), key=lambda item: -item[1][0])
+            if requests
+        },
+    }
 
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::(?P<line>\d+))?\)$")
@@ -680,8 +742,10 @@ def report(info: dict[str, str], loads: list[Load], idle: list[IdleMemory], pin:
         print(f"\n## {workload} ({what})\n")
         print("\n".join(table(loads, workload)))
     print("\n## ratios\n")
-    print("\n".join(ratios(loads, "haproxy-py", "HAProxy")))
-    print("\n".join(ratios(loads, "haproxy-py (nosplice)", "HAProxy")))
+    names = list(dict.fromkeys(load.target for load in loads))
+    for name in names:
+        if name not in ("HAProxy", "direct"):
+            print("\n".join(ratios(loads, name, "HAProxy")))
     print("\n".join(ratios(loads, "HAProxy", "direct")))
     if idle:
         print("\n## idle connections (RSS, KiB)\n")
@@ -704,6 +768,20 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs of every case")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections (0: skip)")
     parser.add_argument("--profile", type=int, default=0, help="py-spy seconds (0: skip)")
+    parser.add_argument(
+        "--profile-target",
+        action="append",
+        help="whom --profile samples (repeatable; default haproxy-py)",
+    )
+    parser.add_argument("--syscalls", type=int, default=0, help="strace seconds (0: skip)")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also run haproxy-py from another source tree (a patch to compare), as 'LABEL'",
+    )
+    parser.add_argument("--skip", action="append", default=[], help="a target not to run")
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--no-nosplice", action="store_true", help="skip haproxy-py nosplice")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
@@ -711,7 +789,15 @@ def main() -> int:
     parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
     parser.add_argument("--py-spy", default=str(Path(sys.executable).parent / "py-spy"))
     args = parser.parse_args()
+    args.profile_target = args.profile_target or ["haproxy-py"]
 
+    missing = [tool for tool in (args.wrk, args.nginx, args.haproxy) if not shutil.which(tool)]
+    if missing:
+        print(
+            f"bench/tcp.py needs {', '.join(missing)}: apt-get install -y wrk nginx haproxy",
+            file=sys.stderr,
+        )
+        return 2
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     proxy_cpu = PROXY_CPU if pin else None
     client_cpu = CLIENT_CPU if pin else None
@@ -741,8 +827,15 @@ def main() -> int:
             targets.append(
                 make_proxy("haproxy-py (nosplice)", haproxy_py, nginx_port, nosplice=True)
             )
-        for target in targets[1:]:
-            start_proxy(procs, target, proxy_cpu)
+        for tree in args.tree:
+            label, _, directory = tree.partition("=")
+            variant = make_proxy(label, [sys.executable, "-m", "master"], nginx_port)
+            variant.env = dict(os.environ, PYTHONPATH=str(Path(directory).resolve()))
+            targets.append(variant)
+        targets = [t for t in targets if t.name not in args.skip]
+        for target in targets:
+            if target.argv is not None:
+                start_proxy(procs, target, proxy_cpu)
         for target in targets:  # warm-up, not measured
             run_wrk(args.wrk, target, "small", 50, 2, round_=0, nginx=nginx, cpu=client_cpu)
         for round_ in range(1, args.rounds + 1):
@@ -760,19 +853,31 @@ def main() -> int:
                         file=sys.stderr,
                         flush=True,
                     )
+        proxies = [target for target in targets if target.argv is not None]
+        named = {target.name: target for target in proxies}
         if args.profile:
             if Path(args.py_spy).exists():
-                extra["profile"] = profile(
-                    args.py_spy, args.wrk, targets[2], args.profile, client_cpu
-                )
+                extra["profile"] = [
+                    profile(args.py_spy, args.wrk, named[name], args.profile, client_cpu)
+                    for name in args.profile_target
+                    if name in named
+                ]
             else:
                 print(f"# no py-spy at {args.py_spy}: profile skipped", file=sys.stderr)
-        for target in targets[1:]:
+        if args.syscalls:
+            if shutil.which("strace"):
+                extra["syscalls"] = [
+                    syscall_census("strace", args.wrk, target, args.syscalls, client_cpu)
+                    for target in proxies
+                ]
+            else:
+                print("# no strace: system call census skipped", file=sys.stderr)
+        for target in proxies:
             assert target.proc is not None
             procs.stop(target.proc)
             target.proc = None
         if args.idle:
-            for target in targets[1:3]:
+            for target in [named[name] for name in ("HAProxy", "haproxy-py") if name in named]:
                 idle.append(measure_idle(procs, target, args.idle, proxy_cpu))
                 print(f"# idle {target.name}: {idle[-1]}", file=sys.stderr, flush=True)
         info["loadavg after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -780,13 +885,18 @@ def main() -> int:
         procs.stop_all()
 
     report(info, loads, idle, pin)
-    if "profile" in extra:
-        stacks = extra["profile"]["stacks"]  # type: ignore[index]
-        print(f"\n## profile of haproxy-py, small requests ({stacks['samples']} samples)\n")
+    for run in extra.get("profile", []):  # type: ignore[union-attr]
+        stacks = run["stacks"]
+        print(f"\n## profile of {run['target']}, small requests ({stacks['samples']} samples)\n")
         for title in ("categories", "self", "self_lines", "inclusive"):
             print(f"{title}:")
             for name, percent in stacks[title]:
                 print(f"  {percent:5.1f} %  {name}")
+    for census in extra.get("syscalls", []):  # type: ignore[union-attr]
+        print(f"\n## system calls per small request, {census['target']} (strace -c)\n")
+        for name, (calls, errors) in census["per_request"].items():
+            if calls >= 0.01:
+                print(f"  {calls:6.2f}  {name}" + (f" ({errors:.2f} failed)" if errors else ""))
     results = {
         "machine": info,
         "pinned": pin,
