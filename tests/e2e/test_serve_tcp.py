@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUTS, TRACEBACK, base_env, haproxy_py_command, write_cfg
+from tests.helpers import TIMEOUTS, TRACEBACK, base_env, haproxy_py_command, run_cli, write_cfg
 
 
 def free_port() -> int:
@@ -227,13 +227,7 @@ def test_no_listener_is_an_error(tmp_path: Path) -> None:
     path = write_cfg(
         tmp_path, f"defaults\n    mode tcp\n{TIMEOUTS}backend be\n    server s 127.0.0.1:1\n"
     )
-    result = subprocess.run(
-        [*haproxy_py_command(), "-db", "-f", str(path)],
-        env=base_env(),
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    result = run_cli("-db", "-f", str(path), timeout=20)
     assert result.returncode == 1
     assert "No enabled listener found" in result.stderr
 
@@ -245,13 +239,7 @@ def test_unresolvable_server_fails_at_start(tmp_path: Path) -> None:
         "    server s1 no-such-host.invalid:80\n"
     )
     path = write_cfg(tmp_path, text)
-    result = subprocess.run(
-        [*haproxy_py_command(), "-db", "-f", str(path)],
-        env=base_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("-db", "-f", str(path), timeout=30)
     assert result.returncode == 1
     assert "no-such-host.invalid" in result.stderr
     assert TRACEBACK not in result.stderr
