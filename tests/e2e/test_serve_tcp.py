@@ -20,13 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUTS, TRACEBACK, base_env, haproxy_py_command, run_cli, write_cfg
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.helpers import (
+    TIMEOUTS,
+    TRACEBACK,
+    base_env,
+    free_port,
+    haproxy_py_command,
+    has_ipv6_loopback,
+    run_cli,
+    write_cfg,
+)
 
 
 class EchoServer:
@@ -301,16 +304,7 @@ def test_splice_pool_reaches_a_steady_state(tmp_path: Path) -> None:
         assert _fds(p.pid) <= warm + 4  # pipes are reused, not piled up
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
 def test_ipv6_listener(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket(socket.AF_INET6) as probe:

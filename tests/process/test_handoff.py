@@ -11,6 +11,7 @@ import pytest
 from haproxy_py.config import load_configuration
 from haproxy_py.process.handoff import HANDOFF_ENV, HandoffError, read_handoff, write_handoff
 from haproxy_py.process.listeners import bind_all, listener_specs
+from tests.helpers import free_port
 
 
 def _config(tmp_path: Path, port: int):
@@ -25,14 +26,8 @@ def _config(tmp_path: Path, port: int):
     return config
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_round_trip_adopts_the_same_sockets(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, port)
     listeners = bind_all(listener_specs(config))
     fd = write_handoff(config, listeners, {"nosplice": True})
@@ -68,7 +63,7 @@ def test_garbage_in_the_memory_file() -> None:
 
 
 def test_a_descriptor_that_is_not_listening_is_refused(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, port)
     listeners = bind_all(listener_specs(config))
     fd = write_handoff(config, listeners, {})

@@ -11,14 +11,9 @@ import pytest
 
 from haproxy_py.config import load_configuration
 from haproxy_py.process.listeners import BindError, bind_all, listener_specs
+from tests.helpers import free_port
 
 TIMEOUTS = "    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def free_port_range(count: int) -> int:

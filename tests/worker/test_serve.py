@@ -26,6 +26,7 @@ from haproxy_py.config.model import Config
 from haproxy_py.process.handoff import WorkerStart
 from haproxy_py.process.listeners import bind_all, listener_specs
 from haproxy_py.report import Reporter
+from tests.helpers import free_port, has_ipv6_loopback
 from worker.runtime import WorkerState
 from worker.serve import serve
 
@@ -46,13 +47,6 @@ defaults
 {defaults_extra}
 """
 SILENT = 0.3  # how long "gets nothing" is watched for
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -489,16 +483,7 @@ async def test_unix_socket_server(tmp_path: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
 async def test_ipv6_server(tmp_path: Path) -> None:
     fe = free_port()
     async with trio.open_nursery() as nursery:
