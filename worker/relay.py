@@ -3,10 +3,13 @@
 relay() owns one nursery with one task per direction (client->server "in", server->client "out")
 and itself watches the inactivity timeouts. Rules of this file:
 - sockets are raw and non-blocking: every recv/send/splice is tried first, and we wait
-  (trio.lowlevel.wait_readable/wait_writable on the fd) only when it says EAGAIN;
+  (trio.lowlevel.wait_readable/wait_writable on the fd) only when it says EAGAIN or a read
+  came back short;
 - a direction holds a pipe (splice path) or a buffer (copy path) only during a burst, from the
   moment its source has bytes until the bytes are delivered and the source is dry again; an idle
   connection holds two sockets, two parked tasks and a few small objects, nothing else;
+- a direction copies small exchanges (recv + send, and a short read means "dry") and splices
+  only once a read has filled the whole buffer, until its bursts become small again;
 - EOF from one side becomes shutdown(SHUT_WR) on the other once what was read is delivered;
   an error or reset from one side becomes a reset (SO_LINGER {1,0} then close) of the other;
 - timeouts are per side and count inactivity only while we wait on that side, as HAProxy does:
@@ -116,7 +119,7 @@ class _Side:
 class _Direction:
     """One way through the relay; `pipes` is None when this direction copies."""
 
-    __slots__ = ("dst", "moved", "pipes", "spliced", "src")
+    __slots__ = ("dst", "moved", "pipes", "spliced", "src", "streaming")
 
     def __init__(self, src: _Side, dst: _Side, pipes: PipePool | None) -> None:
         self.src = src
@@ -124,6 +127,7 @@ class _Direction:
         self.pipes = pipes
         self.moved = 0
         self.spliced = 0
+        self.streaming = False  # the last reads filled the buffer: splice the next burst
 
 
 class _Aborted(Exception):
@@ -242,19 +246,26 @@ class _Relay:
     # -- one direction --------------------------------------------------------------------------
 
     async def pump(self, way: _Direction) -> None:
-        """Bursts separated by waits for the source to become readable, until EOF or abort."""
+        """Bursts separated by waits for the source to become readable, until EOF or abort.
+
+        A direction copies until a read fills the whole buffer; it is then "streaming" and splices
+        its next bursts through a pipe, until a burst moves less than one buffer (HAProxy's
+        splice-auto idea: small exchanges cost two syscalls and no pipe, bulk costs no copy).
+        """
         src = way.src
         try:
             while True:
+                outcome = _RETRY
                 pipes = way.pipes
-                pipe = pipes.acquire() if pipes is not None else None
-                if pipes is None or pipe is None:
+                if way.streaming and pipes is not None:
+                    pipe = pipes.acquire()
+                    if pipe is not None:
+                        try:
+                            outcome = await self._splice_burst(way, pipe)
+                        finally:
+                            pipes.release(pipe)  # emptied, or closed by the pool if not
+                if outcome == _RETRY:  # not streaming, no pipe to stream with, or no pool
                     outcome = await self._copy_burst(way)
-                else:
-                    try:
-                        outcome = await self._splice_burst(way, pipe)
-                    finally:
-                        pipes.release(pipe)  # emptied, or closed by the pool if not
                 if outcome == _EOF:
                     break
                 if outcome == _DRY:
@@ -285,6 +296,7 @@ class _Relay:
         src, dst = way.src, way.dst
         eof = False
         ops = 0
+        burst = 0
         while True:
             if not eof and pipe.pending < pipe.size:
                 try:
@@ -293,15 +305,19 @@ class _Relay:
                 except BlockingIOError:
                     # Nothing to read (or the pipe ran out of slots): drain what we have, if any.
                     if not pipe.pending:
+                        if burst < self.buffer_size:
+                            way.streaming = False  # a trickle: copy it, keep the pipe free
                         return _DRY
                 except OSError as error:
                     if error.errno == errno.EINVAL and not pipe.pending:
                         way.pipes = None  # this socket cannot splice: copy from now on
+                        way.streaming = False
                         return _RETRY
                     raise _Aborted(src) from None
                 else:
                     if count:
                         pipe.pending += count
+                        burst += count
                         way.moved += count
                         way.spliced += count
                         src.touch()
@@ -329,9 +345,15 @@ class _Relay:
                 await checkpoint()
 
     async def _copy_burst(self, way: _Direction) -> int:
-        """recv_into a buffer that lives only for this burst, then send it all, until dry/EOF."""
+        """recv_into a buffer that lives only for this burst, then send it all.
+
+        A short read ends the burst at once (the source is most likely dry: waiting for
+        readability costs less than a recv that says EAGAIN); a full one with a pipe pool at hand
+        makes the direction streaming and hands over to splicing.
+        """
         src, dst = way.src, way.dst
-        buffer = bytearray(self.buffer_size)
+        size = self.buffer_size
+        buffer = bytearray(size)
         view = memoryview(buffer)
         ops = 0
         while True:
@@ -358,6 +380,11 @@ class _Relay:
                 except OSError:
                     raise _Aborted(dst) from None
             dst.touch()
+            if count < size:
+                return _DRY
+            if way.pipes is not None:
+                way.streaming = True
+                return _RETRY
             ops += 1
             if ops == _OPS_PER_CHECKPOINT:
                 ops = 0
