@@ -56,6 +56,10 @@ class ListenerRuntime:
     limits: tuple[ConnLimit, ...]  # the bind line's (if any), the frontend's, the global one
     pipes: PipePool | None  # None: copy (nosplice on the bind line, globally, or -dS)
     accepting: trio.CancelScope = field(default_factory=trio.CancelScope)
+    # SIGTTOU/SIGTTIN (worker/pausing.py): `pausing` wraps the accept loop and is cancelled by
+    # a pause; `resumed` is set by the resume (None while accepting).
+    pausing: trio.CancelScope = field(default_factory=trio.CancelScope)
+    resumed: trio.Event | None = None
 
     def blocked_by(self) -> ConnLimit | None:
         """The first full limit, if any: accepting must wait for a connection to end."""
@@ -146,7 +150,8 @@ def build_state(
             _timeouts(proxy, target),
         )
     global_limit = ConnLimit(plan.maxconn)
-    pipes = PipePool(plan.maxpipes) if splice and plan.maxpipes > 0 else None
+    pipe_size = config.global_.setting("tune.pipesize")
+    pipes = PipePool(plan.maxpipes, pipe_size=pipe_size) if splice and plan.maxpipes > 0 else None
     listeners, unserved = [], []
     for spec, sock in zip(start.listeners, sockets, strict=True):
         frontend = frontends.get(spec.proxy) if spec.proxy else None

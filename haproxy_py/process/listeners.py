@@ -163,6 +163,9 @@ def _inet(spec: ListenerSpec, reuseport: bool) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         if spec.options.get("transparent"):
             _transparent(sock, af)
+        if spec.options.get("defer-accept"):
+            # Accept only once the client has sent something (or after about one second).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         sock.bind(sockaddr)
         sock.listen(spec.backlog)
         sock.setblocking(False)

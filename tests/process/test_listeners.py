@@ -61,6 +61,24 @@ def test_ipv4_listener_accepts_connections(tmp_path: Path) -> None:
         listener.sock.close()
 
 
+def test_defer_accept_sets_the_kernel_option_only_where_asked(tmp_path: Path) -> None:
+    deferred, plain = free_port(), free_port()
+    config = load(
+        tmp_path,
+        f"listen app\n    bind 127.0.0.1:{deferred} defer-accept\n    bind 127.0.0.1:{plain}\n",
+    )
+    listeners = bind_all(listener_specs(config))
+    try:
+        delays = [
+            listener.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+            for listener in listeners
+        ]
+        assert delays[0] > 0 and delays[1] == 0
+    finally:
+        for listener in listeners:
+            listener.sock.close()
+
+
 def test_port_range_binds_one_socket_per_port(tmp_path: Path) -> None:
     port = free_port_range(3)
     config = load(tmp_path, f"frontend fe\n    bind 127.0.0.1:{port}-{port + 2}\n")

@@ -160,13 +160,14 @@ def test_limits_and_splicing_follow_settings(tmp_path: Path) -> None:
     text = config_text(
         f"listen a\n    bind 127.0.0.1:{fe1}\n    bind 127.0.0.1:{fe2} maxconn 7 nosplice\n"
         "    server s1 127.0.0.1:8080\n",
-        global_extra="    maxpipes 10",
+        global_extra="    maxpipes 10\n    tune.pipesize 128k",
     )
     state = built(tmp_path, text)
     first, second = state.listeners
     assert state.fd_plan.maxconn == 200
     assert state.fd_plan.maxpipes == 10
     assert first.pipes is state.pipes is not None
+    assert state.pipes.pipe_size == 131072
     assert second.pipes is None
     assert [limit.maximum for limit in first.limits] == [200, 200]
     assert [limit.maximum for limit in second.limits] == [7, 200, 200]

@@ -323,6 +323,13 @@ GLOBAL_TABLE = make_table(
             "tcp",
         ),
         Keyword(
+            "tune.pipesize",
+            "tune.pipesize <size>",
+            "capacity of each splice pipe (default: the kernel's, 64 KiB)",
+            setting("tune.pipesize", one_size),
+            "tcp",
+        ),
+        Keyword(
             "nosplice",
             "nosplice",
             "never uses splice (like -dS)",

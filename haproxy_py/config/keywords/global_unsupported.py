@@ -140,7 +140,6 @@ UNSUPPORTED_GLOBAL_KEYWORDS: Mapping[str, str] = MappingProxyType(
                 "tune.maxrewrite",
                 "tune.pattern.cache-size",
                 "tune.peers.max-updates-at-once",
-                "tune.pipesize",
                 "tune.pool-high-fd-ratio",
                 "tune.pool-low-fd-ratio",
                 "tune.rcvbuf.client",
