@@ -11,7 +11,8 @@ status. Lifetime, as a table of contents:
 - signals through trio.open_signal_receiver (house rule 5): SIGINT/SIGTERM stop everything at
   once and serve() returns 0; SIGUSR1 is a soft stop: after global `grace` the listeners are
   closed (HAProxy's "Proxy X stopped" lines go to stderr), the sessions run to their end, and
-  serve() returns 0 when the last one ends, or at `hard-stop-after` if set.
+  serve() returns 0 when the last one ends, or at `hard-stop-after` if set; SIGTTOU/SIGTTIN
+  pause and resume the listeners (worker/pausing.py).
 Accept loops try accept() first and wait for readability only on EAGAIN, take up to
 ACCEPT_BATCH connections per wake-up, and stop accepting while a `maxconn` is reached (global,
 frontend or bind line): the kernel backlog holds newcomers until a session ends.
@@ -30,6 +31,7 @@ from trio.lowlevel import checkpoint, wait_readable
 
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.report import Reporter
+from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.session import serve_session
 from worker.startup import StartupError
@@ -45,6 +47,7 @@ _ONE_CONNECTION_ERRORS = frozenset(
 )  # fmt: skip
 RESOURCE_PAUSE = 0.1  # seconds an accept loop waits after any other accept() error
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (*_STOP_SIGNALS, signal.SIGUSR1, signal.SIGTTOU, signal.SIGTTIN)
 
 
 async def serve(
@@ -58,7 +61,7 @@ async def serve(
     reporter = reporter or Reporter()
     # Signals are taken over first: one arriving during the start-up checks waits in the
     # receiver and is handled as soon as serving starts.
-    with trio.open_signal_receiver(*_STOP_SIGNALS, signal.SIGUSR1) as signals:
+    with trio.open_signal_receiver(*_SIGNALS) as signals:
         # The command blocked these across its exec into us; now they have a receiver.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
         try:
@@ -105,7 +108,11 @@ async def _serve_listener(
     async with trio.open_nursery() as sessions:
         with listener.accepting:
             task_status.started()
-            await _accept_loop(listener, sessions)
+            while True:
+                with listener.pausing:
+                    await _accept_loop(listener, sessions)
+                if listener.resumed is not None:  # paused by SIGTTOU until SIGTTIN
+                    await listener.resumed.wait()
         # Soft stop: no more accepting; the socket closes now so the kernel stops queueing new
         # connections, while the sessions already accepted run on in this nursery.
         listener.sock.close()
@@ -162,14 +169,21 @@ def _start_session(
 async def _handle_signals(
     state: WorkerState, signals: AsyncIterator[int], root: trio.Nursery
 ) -> None:
-    """SIGINT/SIGTERM: stop now. SIGUSR1: soft stop (once; repeated signals are harmless)."""
+    """SIGINT/SIGTERM: stop now. SIGUSR1: soft stop (once; repeated signals are harmless).
+    SIGTTOU/SIGTTIN: pause/resume the listeners (nothing to do once stopping)."""
     async for signum in signals:
         if signum in _STOP_SIGNALS:
             root.cancel_scope.cancel()
             return
-        if signum == signal.SIGUSR1 and not state.stopping:
+        if state.stopping:
+            continue
+        if signum == signal.SIGUSR1:
             state.stopping = True
             root.start_soon(_soft_stop, state, root.cancel_scope)
+        elif signum == signal.SIGTTOU:
+            pause_listeners(state)
+        elif signum == signal.SIGTTIN:
+            resume_listeners(state)
 
 
 async def _soft_stop(state: WorkerState, everything: trio.CancelScope) -> None:

@@ -26,7 +26,9 @@ from haproxy_py.process.listeners import Listener, ListenerSpec
 HANDOFF_ENV = "HAPROXY_PY_HANDOFF_FD"
 
 # Signals blocked across the exec into the worker, unblocked once it can handle them.
-HANDED_OVER_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGUSR1})
+HANDED_OVER_SIGNALS = frozenset(
+    {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGTTOU, signal.SIGTTIN}
+)
 
 
 class HandoffError(Exception):

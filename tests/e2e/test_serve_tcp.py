@@ -382,3 +382,25 @@ def test_blackholed_server_times_out_and_the_client_is_closed(tmp_path: Path) ->
         hole.close()
     # Two attempts of 300 ms plus the turn-around pause between them, well under 10 s.
     assert 0.5 < elapsed < 5
+
+
+def test_sigttou_pauses_and_sigttin_resumes_with_curl(tmp_path: Path) -> None:
+    """The real process under `kill -TTOU`: curl is refused (exit 7), then served after TTIN."""
+    port = free_port()
+    with echo_servers(b"") as servers, serving(tmp_path, tcp_config(port, servers), port) as proc:
+        proc.send_signal(signal.SIGTTOU)
+        refused = None
+        for _ in range(100):  # the signal is handled asynchronously
+            refused = subprocess.run(
+                ["curl", "-s", "-m", "2", f"http://127.0.0.1:{port}/"], capture_output=True
+            )
+            if refused.returncode == 7:
+                break
+            time.sleep(0.05)
+        assert refused is not None and refused.returncode == 7  # couldn't connect
+        proc.send_signal(signal.SIGTTIN)
+        wait_listening(port, proc)
+        assert ask(port, b"hello") == b"hello"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert "Paused proxy app." in err and "Resumed proxy app." in err

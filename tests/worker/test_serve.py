@@ -649,3 +649,85 @@ async def test_sigterm_and_sigint_stop_everything_at_once(tmp_path: Path, signum
             await stream.aclose()
             assert all(item.sock.fileno() == -1 for item in served.listeners)
         nursery.cancel_scope.cancel()
+
+
+# -- SIGTTOU / SIGTTIN ----------------------------------------------------------------------------
+
+
+async def test_sigttou_releases_tcp_ports_and_sigttin_takes_them_back(tmp_path: Path) -> None:
+    fe, other = free_port(), free_port()
+    path = str(tmp_path / "fe.sock")
+    async with trio.open_nursery() as nursery:
+        port = await EchoServer().start_tcp(nursery)
+        text = config_text(
+            f"listen app\n    bind 127.0.0.1:{fe}\n    server s1 127.0.0.1:{port}\n"
+            f"frontend fe\n    bind 127.0.0.1:{other}\n    bind unix@{path}\n"
+            f"    default_backend be\nbackend be\n    server s1 127.0.0.1:{port}\n"
+        )
+        served = Served(tmp_path, text)
+        with trio.fail_after(5):
+            await nursery.start(served.run)
+            stream = await _open_session(fe)  # accepted before the pause: it goes on
+            os.kill(os.getpid(), signal.SIGTTOU)
+            await _until(lambda: "Paused frontend fe." in served.out.getvalue())
+            assert "Paused proxy app." in served.out.getvalue()
+            for port_paused in (fe, other):
+                with pytest.raises(OSError):
+                    await connect(port_paused)
+                with socket.socket() as probe:  # another process may take the port over
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(("127.0.0.1", port_paused))
+                    probe.listen(1)
+            # A UNIX listener stays bound: a connection waits in its backlog, unanswered.
+            waiting = await trio.open_unix_socket(path)
+            await waiting.send_all(b"u")
+            assert await gets_nothing(waiting, 0.2)
+            await stream.send_all(b"b")
+            assert await receive_exactly(stream, 1) == b"b"
+            os.kill(os.getpid(), signal.SIGTTIN)
+            await _until(lambda: "Resumed frontend fe." in served.out.getvalue())
+            assert "Resumed proxy app." in served.out.getvalue()
+            assert await exchange(fe) == b"ping"
+            assert await exchange(other) == b"ping"
+            assert await receive_exactly(waiting, 1) == b"u"  # accepted once resumed
+            await waiting.aclose()
+            await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_port_taken_while_paused_is_reported_and_retried(tmp_path: Path) -> None:
+    fe = free_port()
+    async with trio.open_nursery() as nursery:
+        port = await EchoServer().start_tcp(nursery)
+        served = Served(tmp_path, single_backend(port, fe))
+        with trio.fail_after(5):
+            await nursery.start(served.run)
+            os.kill(os.getpid(), signal.SIGTTOU)
+            await _until(lambda: "Paused frontend fe." in served.out.getvalue())
+            squatter = socket.socket()
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", fe))
+            squatter.listen(1)
+            os.kill(os.getpid(), signal.SIGTTIN)
+            busy = f"Port {fe} busy while trying to enable frontend fe."
+            await _until(lambda: busy in served.out.getvalue())
+            assert "Resumed" not in served.out.getvalue()
+            squatter.close()
+            os.kill(os.getpid(), signal.SIGTTIN)
+            await _until(lambda: "Resumed frontend fe." in served.out.getvalue())
+            assert await exchange(fe) == b"ping"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_paused_worker_still_stops_softly(tmp_path: Path) -> None:
+    fe = free_port()
+    async with trio.open_nursery() as nursery:
+        port = await EchoServer().start_tcp(nursery)
+        served = Served(tmp_path, single_backend(port, fe))
+        with trio.fail_after(5):
+            await nursery.start(served.run)
+            os.kill(os.getpid(), signal.SIGTTOU)
+            await _until(lambda: "Paused frontend fe." in served.out.getvalue())
+            os.kill(os.getpid(), signal.SIGUSR1)
+            await _until(lambda: served.returned == [0])
+        nursery.cancel_scope.cancel()
