@@ -6,11 +6,14 @@ worker/backend.py), relays bytes until both sides are done, and accounts for wha
 Rules of this file: whatever happens (server unreachable, relay error, cancellation by a hard
 stop) the client and server sockets are closed, the server slot is released and the listener's
 `maxconn` gates are released exactly once, in the `finally` blocks below; a client that gets no
-server is simply closed, as HAProxy does in TCP mode.
+server is simply closed, as HAProxy does in TCP mode: with a FIN, so what it had sent (up to a
+buffer, what HAProxy would have read) is read and dropped first, since closing a socket with
+unread bytes makes the kernel send a reset instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from worker.relay import Termination, relay
@@ -44,6 +47,7 @@ async def _forward(
     try:
         opened = await backend.connect(backend.key_for(peer), client)
         if opened is None:
+            _drop_unread(client)
             return
         server, sock = opened
         result = await relay(client, sock, pipes=listener.pipes, timeouts=frontend.timeouts)
@@ -62,3 +66,10 @@ async def _forward(
         if server is not None:
             backend.release(server)
         backend.session_ended()
+
+
+def _drop_unread(client: socket.socket, limit: int = 16384) -> None:
+    """Read and forget what the client sent, so that close() ends with a FIN, not a reset."""
+    # OSError: nothing to read, or the client is gone already; close() is all that is left.
+    with contextlib.suppress(OSError):
+        client.recv(limit, socket.MSG_DONTWAIT)

@@ -368,6 +368,24 @@ async def test_all_servers_down_closes_the_client(tmp_path: Path) -> None:
     assert state.global_limit.current == 0
 
 
+async def test_a_client_that_sent_bytes_gets_a_clean_close_when_no_server_answers(
+    tmp_path: Path,
+) -> None:
+    """HAProxy closes such a client with a FIN; unread bytes would have made ours an RST."""
+    fe = free_port()
+    with refusing_ports() as [refused]:
+        text = config_text(
+            f"listen app\n    bind 127.0.0.1:{fe}\n    retries 0\n"
+            f"    server s1 127.0.0.1:{refused}\n"
+        )
+        async with running(tmp_path, text):
+            with trio.fail_after(5):
+                stream = await connect(fe)
+                await stream.send_all(b"GET / HTTP/1.0\r\n\r\n")
+                assert await stream.receive_some(100) == b""  # EOF, not a reset
+                await stream.aclose()
+
+
 # -- queues and limits -----------------------------------------------------------------------------
 
 
