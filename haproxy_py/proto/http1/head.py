@@ -1,0 +1,246 @@
+"""Parsing one message head (start line and header fields) with HAProxy 2.6's strictness.
+
+Owns: finding where a head ends, the request line and status line grammars, header field
+syntax, and the limits (`H1Limits`). It does not decide framing (framing.py does) and keeps no
+state between calls. Rules, each checked against HAProxy 2.6.12 (see tests/unit/http1):
+- lines end in CRLF or a bare LF (HAProxy accepts both); a CR anywhere else is an error;
+- method and header names are RFC 9110 tokens; the target refuses controls, space, DEL,
+  bytes above 127 and '#' (`accept_invalid` allows the last three, as
+  `option accept-invalid-http-request` does); the version is exactly `HTTP/<digit>.<digit>`;
+- obs-fold is unfolded into spaces (HAProxy forwards "a   b"), unless `reject_obs_fold`;
+- NUL anywhere in a head is refused: stricter than HAProxy 2.6.12, which forwards it;
+- a head longer than `max_head_size` (tune.bufsize - tune.maxrewrite = 15360) or with more
+  than `max_headers` lines counting the start line (tune.http.maxhdr = 101) is refused.
+Errors carry the status HAProxy answers: 400 for requests, 502 for responses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from haproxy_py.proto.http1.events import H1Error, Headers, Request, Response
+
+TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_TOKEN_RE = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(
+    rb"(" + _TOKEN_RE + rb")[ \t]+([\x21\x22\x24-\x7e]+)[ \t]+HTTP/([0-9])\.([0-9])"
+)
+_REQUEST_LINE_LAX = re.compile(
+    rb"(" + _TOKEN_RE + rb")[ \t]+([\x21-\x7e\x80-\xff]+)[ \t]+[A-Z]+/([0-9]+)\.([0-9]+)"
+)
+_REASON = rb"(?:[ \t]+([^\x00-\x08\x0a-\x1f\x7f]*))?"
+_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9])[ \t]+([0-9]{3})" + _REASON)
+_STATUS_LINE_LAX = re.compile(rb"[A-Z]+/([0-9]+)\.([0-9]+)[ \t]+([0-9]{3})" + _REASON)
+_H2_PREFACE = b"PRI * HTTP/2.0"
+_LENIENT_NAME_DELETE = b" \t" + bytes(range(32)) + b"\x7f"
+
+
+@dataclass(frozen=True, slots=True)
+class H1Limits:
+    """Parser limits and relaxations, filled from the configuration by the caller."""
+
+    max_head_size: int = 16384 - 1024  # tune.bufsize - tune.maxrewrite
+    max_headers: int = 101  # tune.http.maxhdr: header lines plus the start line
+    accept_invalid: bool = False  # option accept-invalid-http-request / -response
+    reject_obs_fold: bool = False
+
+
+DEFAULT_LIMITS = H1Limits()
+
+
+class HeadInfo:
+    """What framing needs from the headers, collected during the one parsing pass.
+
+    Lists hold (header index, value, offset of the line in the message).
+    """
+
+    __slots__ = (
+        "connection",
+        "content_length",
+        "expect",
+        "host",
+        "transfer_encoding",
+        "upgrade",
+        "ws_key",
+    )
+
+    def __init__(self) -> None:
+        self.content_length: list[tuple[int, bytes, int]] = []
+        self.transfer_encoding: list[tuple[int, bytes, int]] = []
+        self.connection: list[bytes] = []
+        self.host: list[tuple[int, bytes, int]] = []
+        self.upgrade: list[bytes] = []
+        self.expect: list[bytes] = []
+        self.ws_key = False
+
+
+_SPECIAL = frozenset(
+    (
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"host",
+        b"upgrade",
+        b"expect",
+        b"sec-websocket-key",
+    )
+)
+
+
+def find_head_end(buf: bytes | bytearray, start: int, search_from: int) -> int:
+    """Index just past the empty line ending the head that starts at `start`, or -1."""
+    # The usual CRLF ending bounds the search for a bare-LF one, so that a pipelined buffer is
+    # never scanned past the message at hand.
+    end_crlf = buf.find(b"\n\r\n", search_from)
+    end_lf = buf.find(b"\n\n", search_from, end_crlf + 2 if end_crlf >= 0 else len(buf))
+    if end_lf >= 0:
+        return end_lf + 2
+    if end_crlf >= 0:
+        return end_crlf + 3
+    return -1
+
+
+def skip_empty_lines(buf: bytes | bytearray, start: int) -> int:
+    """Skip the CRLFs a client may send before a request (RFC 9112 2.2, HAProxy does too)."""
+    size = len(buf)
+    while start < size and buf[start] in (13, 10):
+        if buf[start] == 13 and start + 1 < size and buf[start + 1] != 10:
+            break
+        start += 1
+    return start
+
+
+def line_offset(lines: list[bytes], index: int) -> int:
+    return sum(len(line) + 1 for line in lines[:index])
+
+
+def parse_fields(
+    lines: list[bytes], first: int, status: int, limits: H1Limits, info: HeadInfo | None
+) -> Headers:
+    """Header (or trailer) lines `lines[first:]` into a header list; records specials in info."""
+    headers: Headers = []
+    offset = line_offset(lines, first)
+    lax = limits.accept_invalid
+    for raw in lines[first:]:
+        line = raw[:-1] if raw[-1:] == b"\r" else raw
+        if b"\r" in line:
+            raise H1Error(status, "CR inside a header line", offset + line.index(b"\r"))
+        if line[:1] in (b" ", b"\t"):
+            if not headers or limits.reject_obs_fold:
+                raise H1Error(status, "header line starts with white space (obs-fold)", offset)
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " * 3 + line.strip(b" \t")).strip(b" \t"))
+            offset += len(raw) + 1
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise H1Error(status, "header line without a colon", offset)
+        if not name:
+            raise H1Error(status, "empty header name", offset)
+        if lax:
+            if name.translate(None, _LENIENT_NAME_DELETE) != name:
+                raise H1Error(status, "invalid character in header name", offset)
+        elif name.translate(None, TOKEN_CHARS):
+            position = next(i for i, c in enumerate(name) if c not in TOKEN_CHARS)
+            raise H1Error(status, "invalid character in header name", offset + position)
+        value = value.strip(b" \t")
+        lname = name.lower()
+        if lname in _SPECIAL and info is not None:
+            _note_special(info, lname, len(headers), value, offset)
+        headers.append((name, value))
+        offset += len(raw) + 1
+    return headers
+
+
+def _note_special(info: HeadInfo, lname: bytes, index: int, value: bytes, offset: int) -> None:
+    if lname == b"content-length":
+        info.content_length.append((index, value, offset))
+    elif lname == b"transfer-encoding":
+        info.transfer_encoding.append((index, value, offset))
+    elif lname == b"connection":
+        info.connection.append(value)
+    elif lname == b"host":
+        info.host.append((index, value, offset))
+    elif lname == b"upgrade":
+        info.upgrade.append(value)
+    elif lname == b"expect":
+        info.expect.append(value)
+    else:
+        info.ws_key = True
+
+
+def _split_head(head: bytes, status: int, limits: H1Limits) -> list[bytes]:
+    lines = head.split(b"\n")
+    # The split leaves the empty line's remains at the end: "" (LF) or "\r" then "".
+    del lines[-1]
+    if lines[-1] in (b"", b"\r"):
+        del lines[-1]
+    if len(lines) > limits.max_headers:
+        raise H1Error(status, "too many headers", line_offset(lines, limits.max_headers))
+    return lines
+
+
+def _version(major: bytes, minor: bytes) -> bytes:
+    """HAProxy forwards anything above HTTP/1.1 as HTTP/1.1 and handles the rest as 1.0."""
+    if (int(major), int(minor)) >= (1, 1):
+        return b"1.1"
+    return b"1.0"
+
+
+def _parse_head(head: bytes, status: int, limits: H1Limits) -> tuple[bytes, Headers, HeadInfo]:
+    """Split a head into its start line (without line end), headers and the framing info."""
+    if b"\0" in head:
+        raise H1Error(status, "NUL character in the head", head.index(b"\0"))
+    eol = head.index(b"\n")
+    first = head[: eol - 1] if head[eol - 1 : eol] == b"\r" else head[:eol]
+    info = HeadInfo()
+    lines = _split_head(head, status, limits)
+    return first, parse_fields(lines, 1, status, limits, info), info
+
+
+def parse_request_head(head: bytes, limits: H1Limits = DEFAULT_LIMITS) -> tuple[Request, HeadInfo]:
+    """A complete request head (ending with its empty line) into a Request; raises H1Error."""
+    if head.startswith(_H2_PREFACE):
+        raise H1Error(400, "HTTP/2 connection preface on an HTTP/1 connection", 0)
+    pattern = _REQUEST_LINE_LAX if limits.accept_invalid else _REQUEST_LINE
+    eol = head.find(b"\n")
+    match = pattern.fullmatch(head, 0, eol - 1 if head[eol - 1 : eol] == b"\r" else eol)
+    if match is None:
+        first = head[:eol].rstrip(b"\r")
+        raise H1Error(400, *_request_line_error(first))
+    _, headers, info = _parse_head(head, 400, limits)
+    method, target, major, minor = match.groups()
+    return Request(method, target, _version(major, minor), headers), info
+
+
+def _request_line_error(line: bytes) -> tuple[str, int]:
+    """Name what is wrong with a request line the grammar refused, and where."""
+    method = re.match(_TOKEN_RE, line)
+    end = method.end() if method else 0
+    if end == 0 or end >= len(line) or line[end] not in b" \t":
+        return "invalid method", end
+    parts = line[end:].split()
+    target_at = line.index(parts[0], end)
+    for index, byte in enumerate(parts[0]):
+        if byte <= 32 or byte >= 127 or byte == 35:
+            return "invalid character in the URI", target_at + index
+    if len(parts) < 2:
+        return "missing HTTP version", len(line)
+    return "invalid HTTP version", line.index(parts[1], target_at + len(parts[0]))
+
+
+def parse_response_head(
+    head: bytes, limits: H1Limits = DEFAULT_LIMITS
+) -> tuple[Response, HeadInfo]:
+    """A complete response head into a Response; raises H1Error with status 502."""
+    first, headers, info = _parse_head(head, 502, limits)
+    pattern = _STATUS_LINE_LAX if limits.accept_invalid else _STATUS_LINE
+    match = pattern.fullmatch(first)
+    if match is None:
+        raise H1Error(502, "invalid status line", 0)
+    major, minor, code, reason = match.groups()
+    status = int(code)
+    if status < 100:
+        raise H1Error(502, "invalid status code", first.index(code))
+    return Response(status, reason or b"", _version(major, minor), headers), info
