@@ -6,6 +6,8 @@ and serve() owns them from then on (it closes them all before returning). It ret
 status. Lifetime, as a table of contents:
 - build the state (worker/runtime.py): every start-up check, server resolution and the fd
   limit, or StartupError with every message, nothing started;
+- isolate the process (chroot, setgroups, setgid, setuid, no-new-privs) once everything it
+  needs is loaded, before the first accept;
 - one task per served listener, each with its own nursery holding the accept loop (in a cancel
   scope of its own) and the sessions it accepted (worker/session.py);
 - signals through trio.open_signal_receiver (house rule 5): SIGINT/SIGTERM stop everything at
@@ -30,6 +32,7 @@ import trio
 from trio.lowlevel import checkpoint, wait_readable
 
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
+from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.report import Reporter
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
@@ -55,9 +58,14 @@ async def serve(
     sockets: list[socket.socket],
     *,
     reporter: Reporter | None = None,
+    isolation: bool = True,
     task_status: trio.TaskStatus[WorkerState] = trio.TASK_STATUS_IGNORED,
 ) -> int:
-    """Serve until stopped by a signal; `task_status` gets the state once accepting."""
+    """Serve until stopped by a signal; `task_status` gets the state once accepting.
+
+    `isolation=False` skips the chroot/setuid/no-new-privs step: for tests that run serve()
+    inside their own process, which must not lose its privileges for the tests after it.
+    """
     reporter = reporter or Reporter()
     # Signals are taken over first: one arriving during the start-up checks waits in the
     # receiver and is handled as soon as serving starts.
@@ -70,6 +78,12 @@ async def serve(
             for sock in sockets:
                 sock.close()
             raise
+        try:
+            if isolation:
+                _isolate(state)
+        except BaseException:
+            state.close()
+            raise
         reporter.preamble = False  # a running worker's warnings carry no start-up preamble
         try:
             async with trio.open_nursery() as root:
@@ -80,6 +94,15 @@ async def serve(
         finally:
             state.close()
     return 0
+
+
+def _isolate(state: WorkerState) -> None:
+    """chroot, drop groups, gid, uid, no-new-privs: after everything is loaded and resolved,
+    before the first accept (haproxy_py/process/privileges.py)."""
+    try:
+        isolate(isolation_from_global(state.config.global_))
+    except PrivilegeError as exc:
+        raise StartupError([str(exc)]) from None
 
 
 async def _serve_listeners(

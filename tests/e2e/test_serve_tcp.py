@@ -7,6 +7,7 @@ stops it with a signal, checking that it leaves nothing behind and prints no tra
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from haproxy_py.process.privileges import isolation_problems, plan_isolation, resolve_group
 from tests.helpers import (
     TIMEOUTS,
     TRACEBACK,
@@ -404,3 +406,41 @@ def test_sigttou_pauses_and_sigttin_resumes_with_curl(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     assert "Paused proxy app." in err and "Resumed proxy app." in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot and setuid need root")
+def test_the_worker_isolates_itself_before_serving(tmp_path: Path) -> None:
+    """As root: chroot, user nobody, group nogroup, no groups, NoNewPrivs, then it serves."""
+    jail = tmp_path / "jail"
+    jail.mkdir(mode=0o755)
+    group = "nogroup" if _has_group("nogroup") else "nobody"
+    port = free_port()
+    isolation = f"global\n    chroot {jail}\n    user nobody\n    group {group}\n"
+    with echo_servers(b"J:") as servers:
+        text = isolation + tcp_config(port, servers)
+        with serving(tmp_path, text, port) as process:
+            assert ask(port, b"hi") == b"J:hi"
+            plan = plan_isolation(chroot=str(jail), user="nobody", group=group)
+            assert isolation_problems(process.pid, plan) == []
+            assert plan.gid == resolve_group(group)
+
+
+def _has_group(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def test_a_chroot_that_cannot_be_entered_stops_the_start(tmp_path: Path) -> None:
+    port = free_port()
+    missing = tmp_path / "no-such-jail"
+    with echo_servers(b"") as servers:
+        path = write_cfg(tmp_path, f"global\n    chroot {missing}\n" + tcp_config(port, servers))
+        result = run_cli("-db", "-f", str(path))
+    assert result.returncode == 1
+    assert f"[haproxy.main()] Cannot chroot({missing})." in result.stderr
+    assert TRACEBACK not in result.stderr
+    with socket.socket() as again:  # nothing was left listening
+        again.bind(("127.0.0.1", port))

@@ -97,7 +97,9 @@ async def running(
     sockets = [listener.sock for listener in listeners]
     reporter = reporter or Reporter(stream=io.StringIO())
     async with trio.open_nursery() as nursery:
-        state = await nursery.start(partial(serve, start, sockets, reporter=reporter))
+        state = await nursery.start(
+            partial(serve, start, sockets, reporter=reporter, isolation=False)
+        )
         yield state
         nursery.cancel_scope.cancel()
 
@@ -595,7 +597,9 @@ class Served:
     async def run(self, task_status: trio.TaskStatus[WorkerState]) -> None:
         sockets = [item.sock for item in self.listeners]
         reporter = Reporter(stream=self.out)
-        status = await serve(self.start, sockets, reporter=reporter, task_status=task_status)
+        status = await serve(
+            self.start, sockets, reporter=reporter, isolation=False, task_status=task_status
+        )
         self.returned.append(status)
 
 

@@ -41,7 +41,7 @@ async def refused(tmp_path: Path, text: str, settings: dict[str, Any] | None = N
     """serve()'s StartupError messages; also checks it closed every socket it was given."""
     start, sockets = _start(tmp_path, text, settings)
     with pytest.raises(StartupError) as caught:
-        await serve(start, sockets, reporter=Reporter(stream=io.StringIO()))
+        await serve(start, sockets, reporter=Reporter(stream=io.StringIO()), isolation=False)
     assert all(sock.fileno() == -1 for sock in sockets)
     return caught.value.messages
 
