@@ -91,6 +91,7 @@ class WorkerState:
     unserved: list[socket.socket]  # stats sockets: kept open (the runtime API comes later)
     pipes: PipePool | None
     stopping: bool = False  # a soft stop was asked for
+    stopped_by: int = 0  # the signal (SIGINT/SIGTERM) that stopped everything at once
     # Set once the listeners are closed by a soft stop: the listener tasks may end with their
     # last session (until then they stay, even with nothing to accept on).
     stop_requested: trio.Event = field(default_factory=trio.Event)

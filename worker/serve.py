@@ -11,8 +11,9 @@ status. Lifetime, as a table of contents:
 - one task per served listener, each with its own nursery holding the accept loop (in a cancel
   scope of its own) and the sessions it accepted (worker/session.py);
 - signals through trio.open_signal_receiver (house rule 5): SIGINT/SIGTERM stop everything at
-  once and serve() returns 0; SIGUSR1 is a soft stop: after global `grace` the listeners are
-  closed (HAProxy's "Proxy X stopped" lines go to stderr), the sessions run to their end, and
+  once and serve() returns 128 + the signal (the worker then dies by it); SIGUSR1 is a soft
+  stop: after global `grace` the listeners are closed (HAProxy's "Proxy X stopped" lines go
+  to stderr), the sessions run to their end, and
   serve() returns 0 when the last one ends, or at `hard-stop-after` if set; SIGTTOU/SIGTTIN
   pause and resume the listeners (worker/pausing.py).
 Accept loops try accept() first and wait for readability only on EAGAIN, take up to
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -31,8 +33,10 @@ from collections.abc import AsyncIterator
 import trio
 from trio.lowlevel import checkpoint, wait_readable
 
+from haproxy_py.process.channel import Channel
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
+from haproxy_py.proto.ipc import HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
@@ -59,12 +63,15 @@ async def serve(
     *,
     reporter: Reporter | None = None,
     isolation: bool = True,
+    channel: Channel | None = None,
     task_status: trio.TaskStatus[WorkerState] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Serve until stopped by a signal; `task_status` gets the state once accepting.
 
     `isolation=False` skips the chroot/setuid/no-new-privs step: for tests that run serve()
     inside their own process, which must not lose its privileges for the tests after it.
+    `channel` is the ipc channel to the master (-W): READY goes there once accepting, and
+    the master's stop orders come from it.
     """
     reporter = reporter or Reporter()
     # Signals are taken over first: one arriving during the start-up checks waits in the
@@ -89,11 +96,13 @@ async def serve(
             async with trio.open_nursery() as root:
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
+                if channel is not None:
+                    root.start_soon(_serve_master_channel, state, channel, root)
                 task_status.started(state)
             # Here every session has ended (soft stop) or was cancelled (hard stop).
         finally:
             state.close()
-    return 0
+    return 128 + state.stopped_by if state.stopped_by else 0
 
 
 def _isolate(state: WorkerState) -> None:
@@ -196,17 +205,44 @@ async def _handle_signals(
     SIGTTOU/SIGTTIN: pause/resume the listeners (nothing to do once stopping)."""
     async for signum in signals:
         if signum in _STOP_SIGNALS:
+            state.stopped_by = signum
             root.cancel_scope.cancel()
             return
         if state.stopping:
             continue
         if signum == signal.SIGUSR1:
-            state.stopping = True
-            root.start_soon(_soft_stop, state, root.cancel_scope)
+            _begin_soft_stop(state, root)
         elif signum == signal.SIGTTOU:
             pause_listeners(state)
         elif signum == signal.SIGTTIN:
             resume_listeners(state)
+
+
+async def _serve_master_channel(state: WorkerState, channel: Channel, root: trio.Nursery) -> None:
+    """Under a master: say READY, then obey its orders. A master that vanished (EOF) leaves
+    no one to supervise us: finish the connections in flight and exit, as a soft stop."""
+    await channel.send(Ready(pid=os.getpid()))
+    while True:
+        received = await channel.receive()
+        if received is None:
+            if not state.stopping:
+                state.reporter.warning("The master process is gone: stopping softly.")
+                _begin_soft_stop(state, root)
+            return
+        message, fds = received
+        for fd in fds:  # no order this worker obeys carries descriptors yet
+            os.close(fd)
+        if isinstance(message, HardStop):
+            root.cancel_scope.cancel()
+            return
+        if isinstance(message, SoftStop):
+            _begin_soft_stop(state, root)
+
+
+def _begin_soft_stop(state: WorkerState, root: trio.Nursery) -> None:
+    if not state.stopping:
+        state.stopping = True
+        root.start_soon(_soft_stop, state, root.cancel_scope)
 
 
 async def _soft_stop(state: WorkerState, everything: trio.CancelScope) -> None:

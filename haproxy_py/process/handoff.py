@@ -3,9 +3,11 @@
 Without a master (`haproxy-py -d -f CFG`, `haproxy-py -f CFG`) the process binds its
 listeners, writes a `WorkerStart` into an anonymous memory file, and replaces itself (same
 pid) with `python -m worker`, which inherits exactly that file and the listening sockets and
-nothing else. The master of the master-worker issue will send the same `WorkerStart` over its
-socketpair instead. Either way the worker checks every descriptor it is given before using
-it (house rule 7): a socket, of stream type, listening, on the address its spec names.
+nothing else. Under a master (-W) the worker is a child that inherits only its ipc channel,
+and the master sends the same `WorkerStart` in a memory file and the listening sockets over
+that channel with SCM_RIGHTS (send_start / receive_start). Either way the worker checks
+every descriptor it is given before using it (house rule 7): a socket, of stream type,
+listening, on the address its spec names.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from typing import Any
 
 from haproxy_py.config.address import Family
 from haproxy_py.config.model import Config
+from haproxy_py.process.channel import Channel
 from haproxy_py.process.listeners import Listener, ListenerSpec
+from haproxy_py.proto.ipc import MAX_FDS, Listeners, Start
 
 # The environment variable naming the memory file's descriptor in the exec'd worker.
 HANDOFF_ENV = "HAPROXY_PY_HANDOFF_FD"
+# The one a master's worker finds its ipc channel's descriptor in (its only inherited fd).
+CHANNEL_ENV = "HAPROXY_PY_CHANNEL_FD"
 
 # Signals blocked across the exec into the worker, unblocked once it can handle them.
 HANDED_OVER_SIGNALS = frozenset(
@@ -60,7 +66,11 @@ def write_handoff(
     )
     for listener in listeners:
         listener.sock.set_inheritable(True)
-    fd = os.memfd_create("haproxy-py-handoff", 0)  # not MFD_CLOEXEC: the worker reads it
+    return _memory_file(start, cloexec=False)  # the exec'd worker reads it
+
+
+def _memory_file(start: WorkerStart, *, cloexec: bool) -> int:
+    fd = os.memfd_create("haproxy-py-handoff", os.MFD_CLOEXEC if cloexec else 0)
     try:
         data = pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
@@ -73,14 +83,70 @@ def write_handoff(
     return fd
 
 
-def read_handoff(environ: Mapping[str, str]) -> tuple[WorkerStart, list[socket.socket]]:
-    """In the worker: load the start message and adopt (and check) the listening sockets."""
-    text = environ.get(HANDOFF_ENV, "")
-    if not text.isdigit():
-        raise HandoffError(
-            f"{HANDOFF_ENV} is not set: the worker is started by haproxy-py, not by hand"
-        )
-    fd = int(text)
+def send_start(
+    channel: Channel,
+    config: Config,
+    listeners: Sequence[Listener],
+    settings: Mapping[str, Any],
+) -> bool:
+    """The master's side: the start message (memory file) then the listening sockets, over
+    the worker's ipc channel with SCM_RIGHTS. False if the worker is already gone.
+
+    The socket buffer of a fresh socketpair holds all of it, so this does not block on a
+    live worker; WorkerStart.fds holds positions (0..N-1) here, not descriptor numbers.
+    """
+    start = WorkerStart(
+        config,
+        tuple(listener.spec for listener in listeners),
+        tuple(range(len(listeners))),
+        dict(settings),
+    )
+    memfd = _memory_file(start, cloexec=True)
+    try:
+        if not channel.send_blocking(Start(listeners=len(listeners)), [memfd]):
+            return False
+    finally:
+        os.close(memfd)  # the worker has its own copy now
+    socks = [listener.sock.fileno() for listener in listeners]
+    for first in range(0, len(socks), MAX_FDS):
+        batch = socks[first : first + MAX_FDS]
+        if not channel.send_blocking(Listeners(first=first, count=len(batch)), batch):
+            return False
+    return True
+
+
+def receive_start(channel: Channel) -> tuple[WorkerStart, list[socket.socket]]:
+    """The worker's side of send_start(): the start message and its checked sockets."""
+    received = channel.receive_blocking()
+    if received is None or not isinstance(received[0], Start):
+        _close_fds(received[1] if received else [])
+        raise HandoffError("the master did not send a start message first")
+    message, (memfd,) = received
+    start = _load(memfd)
+    fds: list[int] = []
+    try:
+        while len(fds) < message.listeners:
+            received = channel.receive_blocking()
+            if received is None or not isinstance(received[0], Listeners):
+                _close_fds(received[1] if received else [])
+                raise HandoffError("the master closed the channel before every listener came")
+            fds += received[1]
+        if len(fds) != len(start.listeners):
+            raise HandoffError(
+                f"{len(fds)} listening sockets came for {len(start.listeners)} listeners"
+            )
+    except BaseException:
+        _close_fds(fds)
+        raise
+    return start, _adopt_all(start, fds)
+
+
+def _close_fds(fds: Sequence[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def _load(fd: int) -> WorkerStart:
     try:
         with os.fdopen(fd, "rb") as handle:
             start = pickle.load(handle)  # written by our own parent into a private memfd
@@ -88,6 +154,33 @@ def read_handoff(environ: Mapping[str, str]) -> tuple[WorkerStart, list[socket.s
         raise HandoffError(f"cannot read the start message from descriptor {fd}: {exc}") from None
     if not isinstance(start, WorkerStart) or len(start.listeners) != len(start.fds):
         raise HandoffError("the start message is not a valid WorkerStart")
+    return start
+
+
+def _adopt_all(start: WorkerStart, fds: Sequence[int]) -> list[socket.socket]:
+    sockets: list[socket.socket] = []
+    try:
+        for index, (spec, listener_fd) in enumerate(zip(start.listeners, fds, strict=True)):
+            try:
+                sockets.append(_adopt(spec, listener_fd))
+            except BaseException:
+                _close_fds(fds[index:])
+                raise
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def read_handoff(environ: Mapping[str, str]) -> tuple[WorkerStart, list[socket.socket]]:
+    """In the exec'd worker: load the start message and adopt (and check) the sockets."""
+    text = environ.get(HANDOFF_ENV, "")
+    if not text.isdigit():
+        raise HandoffError(
+            f"{HANDOFF_ENV} is not set: the worker is started by haproxy-py, not by hand"
+        )
+    start = _load(int(text))
     sockets: list[socket.socket] = []
     try:
         for spec, listener_fd in zip(start.listeners, start.fds, strict=True):

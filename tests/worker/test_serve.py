@@ -666,7 +666,7 @@ async def test_sigterm_and_sigint_stop_everything_at_once(tmp_path: Path, signum
             await nursery.start(served.run)
             stream = await _open_session(fe)
             os.kill(os.getpid(), signum)
-            await _until(lambda: served.returned == [0])
+            await _until(lambda: served.returned == [128 + signum])
             assert await read_to_eof(stream) == b""  # the session was closed too
             await stream.aclose()
             assert all(item.sock.fileno() == -1 for item in served.listeners)
