@@ -5,8 +5,9 @@ HAProxy's flags do not follow getopt conventions (`-db`, `-dW`, `-Ws`, `-cc`, `-
 pid lists become repeated options and `--` files become `-f` options. Everything else is
 declared as ordinary click options, which also gives a readable `--help`.
 
-What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`, and
-serving in one process (master/single.py). Daemon and master-worker flags parse, then stop
+What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`,
+serving in one process (master/single.py), and master-worker mode (`-W`, `-Ws`, global
+`master-worker`: master/supervisor.py). `-D`, `-S`, `-sf`/`-st` and `-x` parse, then stop
 with a clear "not yet supported".
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ import click
 from haproxy_py.config import LoadResult, load_configuration
 from haproxy_py.config.conditions import evaluate_condition
 from haproxy_py.config.diagnostics import ConfigError, Severity
+from haproxy_py.config.model import Config
 from haproxy_py.report import Reporter
 from master.banner import USAGE, build_banner, version_banner
 
@@ -41,8 +44,6 @@ _NO_EFFECT = {
 }
 # Flags whose behaviour a later piece of work brings; they parse, then say so.
 _NOT_YET = {
-    "master_worker": "-W (master-worker mode)",
-    "master_worker_systemd": "-Ws (master-worker mode with systemd notify)",
     "daemon": "-D (daemon mode)",
     "master_cli": "-S (master CLI)",
     "soft_stop_pids": "-sf (soft-stop of old processes)",
@@ -243,16 +244,7 @@ def run(opts: Options) -> int:
     for name, flag in _NO_EFFECT.items():
         if getattr(opts, name) and not opts.check:
             reporter.notice(f"{flag} has no effect in haproxy-py; ignored.")
-    result = load_configuration(
-        list(opts.config_files),
-        env,
-        {
-            "diagnostic": opts.diagnostic,
-            "nosplice": opts.no_splice,
-            "maxconn": opts.maxconn,
-            "maxconn_per_proxy": opts.proxy_maxconn,
-        },
-    )
+    result = _load(opts, env)
     status = _report(result, opts, reporter)
     if status is not None:
         return status
@@ -268,30 +260,66 @@ def run(opts: Options) -> int:
             return 1
     config = result.config
     assert config is not None
-    if config.global_.master_worker:
-        reporter.alert("'master-worker' is not yet supported by this version of haproxy-py.")
-        return 1
-    if config.global_.daemon and not (opts.debug or opts.foreground):
+    master_worker = opts.master_worker or opts.master_worker_systemd or config.global_.master_worker
+    if config.global_.daemon and not (opts.debug or opts.foreground or opts.master_worker_systemd):
         reporter.alert(
             "'daemon' is not yet supported by this version of haproxy-py;"
             " use -db (or -d) to stay in the foreground."
         )
         return 1
+    settings = {
+        "nosplice": opts.no_splice,
+        "noreuseport": opts.no_reuseport,
+        "maxconn": opts.maxconn,
+        "maxconn_per_proxy": opts.proxy_maxconn,
+        "debug": opts.debug,
+        "ignore_resolution": opts.ignore_resolution,
+        "executable": reporter.executable,
+        "preamble_printed": reporter.preamble_done,
+    }
+    if master_worker:
+        return _serve_with_master(config, settings, opts, env, reporter)
     from master.single import serve_alone
 
-    return serve_alone(
-        config,
+    return serve_alone(config, settings, reporter)
+
+
+def _serve_with_master(
+    config: Config, settings: dict[str, Any], opts: Options, env: dict[str, str], reporter: Reporter
+) -> int:
+    from master.single import bind_listeners
+    from master.supervisor import MasterSettings, run_master
+
+    listeners = bind_listeners(config, settings, reporter)
+    if listeners is None:
+        return 1
+
+    def reload_config() -> Config | None:
+        result = _load(opts, env)
+        if _report(result, opts, reporter) is not None:
+            return None
+        return result.config
+
+    master_settings = MasterSettings(
+        load_config=reload_config,
+        worker_settings=settings,
+        reuseport=not opts.no_reuseport,
+        pidfile=opts.pidfile,
+        systemd=opts.master_worker_systemd,
+    )
+    return run_master(config, listeners, master_settings, reporter)
+
+
+def _load(opts: Options, env: dict[str, str]) -> LoadResult:
+    return load_configuration(
+        list(opts.config_files),
+        env,
         {
+            "diagnostic": opts.diagnostic,
             "nosplice": opts.no_splice,
-            "noreuseport": opts.no_reuseport,
             "maxconn": opts.maxconn,
             "maxconn_per_proxy": opts.proxy_maxconn,
-            "debug": opts.debug,
-            "ignore_resolution": opts.ignore_resolution,
-            "executable": reporter.executable,
-            "preamble_printed": reporter.preamble_done,
         },
-        reporter,
     )
 
 
@@ -360,5 +388,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"[ALERT]    ({os.getpid()}) : internal error: {type(exc).__name__}: {exc}"
             " (please report it)\n"
         )
+        if os.environ.get("HAPROXY_PY_TRACEBACK"):  # for developers chasing such a bug
+            traceback.print_exc()
         sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)

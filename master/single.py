@@ -17,28 +17,37 @@ from typing import Any
 
 from haproxy_py.config.model import Config
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
-from haproxy_py.process.listeners import BindError, bind_all, listener_specs
+from haproxy_py.process.listeners import BindError, Listener, bind_all, listener_specs
 from haproxy_py.report import Reporter
 
 # HAProxy's per-proxy connection limit when neither the proxy nor -N sets one.
 DEFAULT_PROXY_MAXCONN = 2000
 
 
-def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter) -> int:
-    """Bind, then exec the worker; returns only on failure (with the exit status)."""
+def bind_listeners(
+    config: Config, settings: Mapping[str, Any], reporter: Reporter
+) -> list[Listener] | None:
+    """Every listener of `config`, bound; None (reported as HAProxy does) when that fails."""
     backlog = settings.get("maxconn_per_proxy") or DEFAULT_PROXY_MAXCONN
     specs = listener_specs(config, default_backlog=backlog)
     if not specs:
         reporter.alert(
             "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting."
         )
-        return 1
+        return None
     try:
-        listeners = bind_all(specs, reuseport=not settings.get("noreuseport"))
+        return bind_all(specs, reuseport=not settings.get("noreuseport"))
     except BindError as exc:
         for message in exc.messages:
             reporter.alert(message)
         reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
+        return None
+
+
+def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter) -> int:
+    """Bind, then exec the worker; returns only on failure (with the exit status)."""
+    listeners = bind_listeners(config, settings, reporter)
+    if listeners is None:
         return 1
     handoff = write_handoff(config, listeners, settings)
     environment = dict(config.environment)  # with setenv/unsetenv of the global section

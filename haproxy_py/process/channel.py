@@ -102,6 +102,8 @@ class Channel:
 
     def send_blocking(self, message: Message, fds: list[int] | tuple[int, ...] = ()) -> bool:
         """Send one message (with its descriptors); False if the peer is gone."""
+        if self.closed:
+            return False
         try:
             send_fds(self.sock, self.protocol.send(message), fds)
         except (BrokenPipeError, ConnectionError):
@@ -111,6 +113,8 @@ class Channel:
     async def send(self, message: Message, fds: list[int] | tuple[int, ...] = ()) -> bool:
         """Send without blocking the event loop: control messages are tiny, so the socket
         buffer takes them at once; only a peer that stopped reading makes us wait."""
+        if self.closed:
+            return False
         data = self.protocol.send(message)
         while True:
             try:

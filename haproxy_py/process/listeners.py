@@ -69,6 +69,19 @@ class Listener:
     sock: socket.socket
 
 
+# Bind options that shape the socket itself: a reload keeps a held socket only for a spec
+# that names the same address with the same values of these.
+_SOCKET_SHAPING = ("v4v6", "v6only", "transparent", "defer-accept", "mode", "uid", "gid",
+                   "user", "group")  # fmt: skip
+
+
+def listener_key(spec: ListenerSpec) -> tuple[Any, ...]:
+    """What makes two specs the same socket (address, port, shaping options), across a
+    reload; the backlog and the owning proxy may change without a new socket."""
+    shaping = tuple((name, spec.options.get(name)) for name in _SOCKET_SHAPING)
+    return (spec.address.family, spec.address.host, spec.address.fd, spec.port, shaping)
+
+
 def listener_specs(config: Config, default_backlog: int = 1024) -> list[ListenerSpec]:
     """Everything `config` listens on, in configuration order (stats sockets first)."""
     specs: list[ListenerSpec] = []

@@ -363,10 +363,10 @@ def test_condition_flag_sees_the_environment() -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["-W"], ["-Ws"], ["-D"], ["-S", "/tmp/x.sock"], ["-sf", "1", "2"], ["-x", "/tmp/s"]],
-    ids=["-W", "-Ws", "-D", "-S", "-sf", "-x"],
+    [["-D"], ["-S", "/tmp/x.sock"], ["-sf", "1", "2"], ["-x", "/tmp/s"]],
+    ids=["-D", "-S", "-sf", "-x"],
 )
-def test_master_worker_flags_are_not_yet_supported(tmp_path: Path, flags: list[str]) -> None:
+def test_flags_not_served_yet_say_so(tmp_path: Path, flags: list[str]) -> None:
     result = run_cli(*flags, "-f", str(write_cfg(tmp_path, VALID)), timeout=20)
     assert result.returncode == 1
     assert "not yet supported" in result.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.process.privileges import isolation_problems, plan_isolation, resolve_group
+from tests.e2e.tcp_tools import ask, echo_servers, tcp_config, wait_listening
 from tests.helpers import (
     TIMEOUTS,
     TRACEBACK,
@@ -32,68 +33,6 @@ from tests.helpers import (
     run_cli,
     write_cfg,
 )
-
-
-class EchoServer:
-    """A threaded TCP server that answers every chunk with TAG + the chunk."""
-
-    def __init__(self, tag: bytes) -> None:
-        self.tag = tag
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            while data := conn.recv(65536):
-                conn.sendall(self.tag + data)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@contextmanager
-def echo_servers(*tags: bytes) -> Iterator[list[EchoServer]]:
-    servers = [EchoServer(tag) for tag in tags]
-    try:
-        yield servers
-    finally:
-        for server in servers:
-            server.close()
-
-
-def tcp_config(port: int, servers: list[EchoServer], extra: str = "") -> str:
-    lines = "".join(
-        f"    server s{i} 127.0.0.1:{server.port}\n" for i, server in enumerate(servers, 1)
-    )
-    return (
-        f"defaults\n    mode tcp\n{TIMEOUTS}listen app\n    bind 127.0.0.1:{port}\n"
-        f"    balance roundrobin\n{extra}{lines}"
-    )
-
-
-def wait_listening(port: int, process: subprocess.Popen[str], deadline: float = 15.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise AssertionError(f"haproxy-py exited early: {process.communicate()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("haproxy-py did not start listening")
 
 
 @contextmanager
@@ -114,16 +53,6 @@ def serving(tmp_path: Path, text: str, port: int, *flags: str) -> Iterator[subpr
             process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=15)
         assert TRACEBACK not in err
-
-
-def ask(port: int, payload: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(payload)
-        client.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := client.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_forwards_and_alternates_between_servers(tmp_path: Path) -> None:

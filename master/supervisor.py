@@ -1,0 +1,351 @@
+"""The master process (-W, -Ws, `master-worker`): spawn, supervise, reload, stop.
+
+The command (master/cmdline.py) has read the configuration and bound every listener before
+trio starts; `run_master()` takes it from there. As a table of contents:
+- start: spawn_generation(): one worker per `nbthread`/`nbproc` (default: the CPUs this
+  process may run on), each sent its start message and listeners over its channel; the
+  master waits for every READY, then says "Loading success." and notifies systemd;
+- run: signals arrive through trio.open_signal_receiver (coalesced, house rule 5):
+  USR2/HUP reload, TERM/INT stop everything (forwarded), USR1 soft-stops every worker and
+  the master leaves with the last one, TTOU/TTIN are forwarded; each worker has a watcher
+  task that reaps it (master/workers.py) and applies HAProxy's exit rules;
+- reload (handle_reload): read the configuration again; on failure the old generation keeps
+  serving; else listeners are matched by address and options (kept sockets are the same
+  kernel sockets, new ones are bound, removed ones are closed once the old workers are gone),
+  the new generation is spawned and only once all of it is READY is the old one told to stop
+  softly. A new worker that dies or is not READY in time fails the reload: the new
+  generation is stopped and the old one keeps serving;
+- stop: when no worker is left, "All workers exited. Exiting... (N)" and N is the status:
+  the first abnormal worker exit (exit-on-failure), 130 after SIGINT, else 0.
+HAProxy's lines, in its words where tools grep them: `New worker (PID) forked`, `Loading
+success.`, `Reloading HAProxy`, `Loading failure!`, `Current worker (PID) exited with code N
+(...)`, `Former worker (PID) exited with code N (...)`, `Exiting Master process...`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from haproxy_py.config.model import Config
+from haproxy_py.process.handoff import send_start
+from haproxy_py.process.listeners import (
+    BindError,
+    Listener,
+    bind_one,
+    listener_key,
+    listener_specs,
+)
+from haproxy_py.proto.ipc import Ready, SoftStop
+from haproxy_py.report import Reporter
+from master.notify import Notifier
+from master.single import DEFAULT_PROXY_MAXCONN
+from master.workers import (
+    ORDERLY_EXITS,
+    WorkerProcess,
+    describe_exit,
+    spawn_worker,
+    wait_for_exit,
+)
+
+MASTER_SIGNALS = (
+    signal.SIGUSR2, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1,
+    signal.SIGTTOU, signal.SIGTTIN,
+)  # fmt: skip
+READY_TIMEOUT = 60.0  # seconds a new worker has to load, isolate itself and accept
+RESPAWN_INTERVAL = 1.0  # no-exit-on-failure: at most one respawn per second per slot
+
+
+@dataclass
+class MasterSettings:
+    """What the master needs from the command line besides the configuration."""
+
+    load_config: Callable[[], Config | None]  # read and report; None when invalid
+    worker_settings: dict[str, Any]  # the WorkerStart settings (-dS, -n, -N ...)
+    reuseport: bool = True
+    pidfile: str | None = None
+    systemd: bool = False
+
+
+@dataclass(eq=False)
+class Master:
+    config: Config
+    listeners: list[Listener]
+    settings: MasterSettings
+    reporter: Reporter
+    notifier: Notifier
+    workers: list[WorkerProcess] = field(default_factory=list)
+    generation: int = 0
+    reloads: int = 0
+    failed_reloads: int = 0
+    started_at: float = field(default_factory=time.time)
+    stopping: int = 0  # the signal stopping everything (TERM, INT or USR1), once received
+    exit_status: int | None = None  # set by the first abnormal exit (exit-on-failure)
+    retired: list[tuple[list[Listener], list[WorkerProcess]]] = field(default_factory=list)
+    nursery: trio.Nursery | None = None
+    finished: trio.Event = field(default_factory=trio.Event)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        with trio.open_signal_receiver(*MASTER_SIGNALS) as signals:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                self.write_pidfile()
+                first = await self.spawn_generation(self.config, self.listeners)
+                if first is not None:
+                    self.reporter.notice("Loading success.")
+                    self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+                nursery.start_soon(self.handle_signals, signals)
+                await self.finished.wait()
+                nursery.cancel_scope.cancel()
+        for listener in self.listeners:
+            listener.sock.close()
+        self.notifier.close()
+        return self.final_status()
+
+    def final_status(self) -> int:
+        if self.exit_status is not None:
+            return self.exit_status
+        return 128 + signal.SIGINT if self.stopping == signal.SIGINT else 0
+
+    def write_pidfile(self) -> None:
+        path = self.settings.pidfile or self.config.global_.pidfile
+        if not path:
+            return
+        try:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            self.reporter.alert(f"[haproxy.main()] Cannot create pidfile {path} ({exc.strerror})")
+
+    def worker_count(self, config: Config) -> int:
+        wanted = config.global_.nbthread or config.global_.nbproc
+        return wanted or max(1, len(os.sched_getaffinity(0)))
+
+    # -- generations ----------------------------------------------------------------------
+
+    async def spawn_generation(
+        self, config: Config, listeners: list[Listener]
+    ) -> list[WorkerProcess] | None:
+        """Start a full generation and wait until every worker is READY; None if one died or
+        was too slow (then the ones started are stopped)."""
+        assert self.nursery is not None
+        self.generation += 1
+        fresh: list[WorkerProcess] = []
+        for number in range(1, self.worker_count(config) + 1):
+            worker = spawn_worker(config.environment, generation=self.generation, relative=number)
+            fresh.append(worker)
+            self.workers.append(worker)
+            self.reporter.notice(f"New worker ({worker.pid}) forked")
+            self.nursery.start_soon(self.watch_worker, worker)
+            send_start(worker.channel, config, listeners, self.settings.worker_settings)
+        with trio.move_on_after(READY_TIMEOUT):
+            for worker in fresh:
+                await worker.settled.wait()
+                if not worker.ready.is_set():
+                    break  # one died before it was ready: no need to wait for the others
+        if all(worker.ready.is_set() and not worker.exited.is_set() for worker in fresh):
+            return fresh
+        for worker in fresh:
+            worker.kill(signal.SIGTERM)
+        return None
+
+    async def watch_worker(self, worker: WorkerProcess) -> None:
+        """Read the worker's messages until its channel closes, reap it, apply the rules."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_messages, worker)
+                code = await wait_for_exit(worker)
+                # The reader ends on its own: a dead process holds no end of the channel.
+        finally:
+            worker.channel.close()
+        self.worker_exited(worker, code)
+
+    async def _read_messages(self, worker: WorkerProcess) -> None:
+        while True:
+            received = await worker.channel.receive()
+            if received is None:
+                return
+            message, fds = received
+            for fd in fds:
+                os.close(fd)
+            if isinstance(message, Ready):
+                worker.ready.set()
+                worker.settled.set()
+
+    def worker_exited(self, worker: WorkerProcess, code: int) -> None:
+        self.workers.remove(worker)
+        how = f"exited with code {code} ({describe_exit(code)})"
+        if worker.old:
+            self.reporter.warning(f"Former worker ({worker.pid}) {how}")
+        elif not worker.ready.is_set() and worker.generation > 1:
+            # A reload's new worker that never served: the reload fails, the old ones stay.
+            self.reporter.warning(f"New worker ({worker.pid}) {how} before it was ready")
+        else:
+            line = f"Current worker ({worker.pid}) {how}"
+            self.reporter.alert(line) if code >= 128 else self.reporter.warning(line)
+            if not worker.ready.is_set() and not self.stopping:
+                # The first generation could not start: nothing serves, and nothing will.
+                self.exit_status = code or 1
+                self.stop(signal.SIGTERM, announce=False)
+            elif not self.stopping and code not in ORDERLY_EXITS:
+                self.worker_failed(worker, code)
+        self._close_retired()
+        if not any(not other.old for other in self.workers) and not self._respawning():
+            self._leave_when_alone()
+
+    def worker_failed(self, worker: WorkerProcess, code: int) -> None:
+        if self.config.global_.setting("no-exit-on-failure"):
+            assert self.nursery is not None
+            self.nursery.start_soon(self.respawn, worker)
+            return
+        self.reporter.alert("exit-on-failure: killing every processes with SIGTERM")
+        self.exit_status = code
+        self.stop(signal.SIGTERM, announce=False)
+
+    def _respawning(self) -> bool:
+        return bool(self.config.global_.setting("no-exit-on-failure")) and not self.stopping
+
+    async def respawn(self, dead: WorkerProcess) -> None:
+        """Replace a crashed worker of the current generation, one per second at most."""
+        await trio.sleep(max(0.0, dead.started_at + RESPAWN_INTERVAL - time.time()))
+        if self.stopping:
+            return
+        assert self.nursery is not None
+        worker = spawn_worker(
+            self.config.environment, generation=dead.generation, relative=dead.relative
+        )
+        self.workers.append(worker)
+        self.reporter.notice(f"New worker ({worker.pid}) forked")
+        self.nursery.start_soon(self.watch_worker, worker)
+        send_start(worker.channel, self.config, self.listeners, self.settings.worker_settings)
+
+    def _leave_when_alone(self) -> None:
+        if self.workers:
+            return  # old workers still finishing: the master stays to reap them
+        self.reporter.warning(f"All workers exited. Exiting... ({self.final_status()})")
+        self.finished.set()
+
+    def _close_retired(self) -> None:
+        """Listeners a reload removed close once every worker that could use them is gone."""
+        keep = []
+        for listeners, users in self.retired:
+            if any(user in self.workers for user in users):
+                keep.append((listeners, users))
+            else:
+                for listener in listeners:
+                    listener.sock.close()
+        self.retired = keep
+
+    # -- signals --------------------------------------------------------------------------
+
+    async def handle_signals(self, signals: AsyncIterator[int]) -> None:
+        async for signum in signals:
+            if signum in (signal.SIGUSR2, signal.SIGHUP):
+                if not self.stopping:
+                    await self.handle_reload()
+            elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+                self.stop(signum)
+            else:  # SIGTTOU / SIGTTIN: the workers pause or resume their listeners
+                for worker in self.workers:
+                    worker.kill(signum)
+
+    def stop(self, signum: int, *, announce: bool = True) -> None:
+        """TERM/INT: every worker now; USR1: soft stop. The master leaves with the last."""
+        if announce:
+            self.notifier.notify("STOPPING=1")
+            self.reporter.warning("Exiting Master process...")
+        self.stopping = self.stopping or signum
+        for worker in self.workers:
+            worker.kill(signum)
+        if not self.workers:
+            self._leave_when_alone()
+
+    # -- reload ---------------------------------------------------------------------------
+
+    async def handle_reload(self) -> None:
+        self.reporter.notice("Reloading HAProxy")
+        self.notifier.notify("RELOADING=1")
+        self.reloads += 1
+        for worker in self.workers:
+            worker.reloads += 1
+        config = self.settings.load_config()
+        if config is None:
+            self._reload_failed("the configuration has errors")
+            return
+        try:
+            listeners, fresh, retired = self._match_listeners(config)
+        except BindError as exc:
+            for message in exc.messages:
+                self.reporter.alert(message)
+            self._reload_failed("a listener could not be bound")
+            return
+        old = [worker for worker in self.workers if not worker.old]
+        started = await self.spawn_generation(config, listeners)
+        if started is None:
+            for listener in fresh:
+                listener.sock.close()
+            self._reload_failed("a new worker did not start")
+            return
+        for worker in old:
+            worker.old = True
+            await worker.channel.send(SoftStop())
+        self.retired.append((retired, old))
+        self.config, self.listeners = config, listeners
+        self.failed_reloads = 0
+        self.write_pidfile()
+        self.reporter.notice("Loading success.")
+        self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+        self._close_retired()
+
+    def _reload_failed(self, why: str) -> None:
+        self.failed_reloads += 1
+        self.reporter.warning("Loading failure!")
+        self.notifier.notify(f"STATUS=Reload failed: {why}; the previous workers keep serving")
+        self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+
+    def _match_listeners(
+        self, config: Config
+    ) -> tuple[list[Listener], list[Listener], list[Listener]]:
+        """(the new configuration's listeners, those bound fresh, those no longer used).
+
+        Kept sockets are the very ones the master already holds, so their accept queues
+        carry over; a new address is bound now, and a failure closes only what was new."""
+        backlog = self.settings.worker_settings.get("maxconn_per_proxy") or DEFAULT_PROXY_MAXCONN
+        held = {listener_key(listener.spec): listener for listener in self.listeners}
+        matched: list[Listener] = []
+        fresh: list[Listener] = []
+        errors: list[str] = []
+        for spec in listener_specs(config, default_backlog=backlog):
+            kept = held.pop(listener_key(spec), None)
+            if kept is not None:
+                matched.append(Listener(spec, kept.sock))
+                continue
+            try:
+                listener = Listener(spec, bind_one(spec, self.settings.reuseport))
+            except BindError as exc:
+                errors += exc.messages
+                continue
+            fresh.append(listener)
+            matched.append(listener)
+        if errors:
+            for listener in fresh:
+                listener.sock.close()
+            raise BindError(errors)
+        return matched, fresh, list(held.values())
+
+
+def run_master(
+    config: Config, listeners: list[Listener], settings: MasterSettings, reporter: Reporter
+) -> int:
+    """The master's life under trio; returns its exit status."""
+    notifier = Notifier(settings.systemd)
+    master = Master(config, listeners, settings, reporter, notifier)
+    return trio.run(master.run)

@@ -1,0 +1,325 @@
+"""The real `haproxy-py -W` (and -Ws): a master, its workers, reloads, signals, exits.
+
+Each test starts the command with a configuration, finds the workers as the master's
+children (psutil), sends real signals and talks to the listeners over real sockets. The
+master's stderr is collected by a thread, so tests can wait for HAProxy's lines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+
+from haproxy_py.process.privileges import isolation_problems, plan_isolation
+from tests.e2e.tcp_tools import EchoServer, ask, echo_servers, tcp_config
+from tests.helpers import TRACEBACK, base_env, free_port, haproxy_py_command, write_cfg
+
+
+class Master:
+    """A running `haproxy-py -W` with its stderr read in the background."""
+
+    def __init__(self, tmp_path: Path, text: str, *flags: str, env: dict[str, str] | None = None):
+        self.path = write_cfg(tmp_path, text)
+        self.process = subprocess.Popen(
+            [*haproxy_py_command(), "-W", *flags, "-f", str(self.path)],
+            env=base_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; stderr so far:\n{self.text()}")
+
+    def count(self, needle: str) -> int:
+        return sum(needle in line for line in self.lines)
+
+    def workers(self) -> list[int]:
+        try:
+            return sorted(child.pid for child in psutil.Process(self.pid).children())
+        except psutil.NoSuchProcess:
+            return []
+
+    def wait_ready(self, successes: int = 1) -> None:
+        self.wait_for(lambda: self.count("Loading success.") >= successes)
+
+    def finish(self, timeout: float = 20) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        assert TRACEBACK not in self.text()
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.finish()
+
+
+@contextmanager
+def master(tmp_path: Path, text: str, *flags: str, env: dict[str, str] | None = None):
+    running = Master(tmp_path, text, *flags, env=env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def two_workers(port: int, servers: list[EchoServer], extra_global: str = "") -> str:
+    return f"global\n    nbthread 2\n{extra_global}" + tcp_config(port, servers)
+
+
+def test_a_master_with_two_workers_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"A:") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        workers = m.workers()
+        assert len(workers) == 2
+        for pid in workers:
+            assert f"New worker ({pid}) forked" in m.text()
+            assert psutil.Process(pid).cmdline()[-2:] == ["-m", "worker"]
+        assert ask(port, b"x") == b"A:x"
+        m.process.send_signal(signal.SIGTERM)
+        assert m.finish() == 0
+    text = m.text()
+    assert "Exiting Master process..." in text
+    for pid in workers:
+        assert f"Current worker ({pid}) exited with code 143 (Terminated)" in text
+    assert "All workers exited. Exiting... (0)" in text
+
+
+def test_sigint_makes_the_master_exit_130(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        m.process.send_signal(signal.SIGINT)
+        assert m.finish() == 130
+    assert "All workers exited. Exiting... (130)" in m.text()
+
+
+def test_usr2_reload_replaces_the_workers_without_refusing_anyone(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"A:") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        before = m.workers()
+        failures: list[BaseException] = []
+        answered = [0]
+        done = threading.Event()
+
+        def hammer() -> None:
+            while not done.is_set():
+                try:
+                    assert ask(port, b"q") == b"A:q"
+                    answered[0] += 1
+                except BaseException as exc:
+                    failures.append(exc)
+
+        clients = [threading.Thread(target=hammer) for _ in range(4)]
+        for client in clients:
+            client.start()
+        try:
+            for reload_number in range(1, 4):
+                m.process.send_signal(signal.SIGUSR2)
+                m.wait_ready(successes=reload_number + 1)
+        finally:
+            done.set()
+            for client in clients:
+                client.join()
+        assert not failures, failures[:3]
+        assert answered[0] > 0
+        m.wait_for(lambda: m.count("Former worker") >= 6)
+        after = m.workers()
+        assert len(after) == 2 and not set(after) & set(before)
+        for pid in before:
+            assert f"Former worker ({pid}) exited with code 0 (Exit)" in m.text()
+        assert m.count("Reloading HAProxy") == 3
+
+
+def test_a_broken_configuration_keeps_the_old_workers(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"A:") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        before = m.workers()
+        m.path.write_text(m.path.read_text() + "    bogus_keyword here\n")
+        m.process.send_signal(signal.SIGHUP)
+        m.wait_for(lambda: "Loading failure!" in m.text())
+        assert "unknown keyword 'bogus_keyword'" in m.text()
+        assert m.workers() == before
+        assert ask(port, b"still") == b"A:still"
+
+
+def test_a_reload_binds_new_listeners_and_closes_removed_ones(tmp_path: Path) -> None:
+    first, second = free_port(), free_port()
+    with echo_servers(b"A:") as servers:
+        text = two_workers(first, servers)
+        with master(tmp_path, text) as m:
+            m.wait_ready()
+            added = text + f"listen extra\n    bind 127.0.0.1:{second}\n"
+            added += f"    server s1 127.0.0.1:{servers[0].port}\n"
+            m.path.write_text(added)
+            m.process.send_signal(signal.SIGUSR2)
+            m.wait_ready(successes=2)
+            assert ask(second, b"new") == b"A:new"
+            # Now only the second address is left: the first closes once the old workers left.
+            m.path.write_text(f"global\n    nbthread 2\n{tcp_config(second, servers)}")
+            m.process.send_signal(signal.SIGUSR2)
+            m.wait_ready(successes=3)
+            m.wait_for(lambda: m.count("Former worker") >= 4)
+
+            def refused() -> bool:
+                try:
+                    socket.create_connection(("127.0.0.1", first), timeout=1).close()
+                except OSError:
+                    return True
+                return False
+
+            m.wait_for(refused)
+            assert ask(second, b"kept") == b"A:kept"
+
+
+def test_a_killed_worker_stops_everything_by_default(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        victim = m.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        assert m.finish() == 137
+    text = m.text()
+    assert f"Current worker ({victim}) exited with code 137 (Killed)" in text
+    assert "exit-on-failure: killing every processes with SIGTERM" in text
+    assert "All workers exited. Exiting... (137)" in text
+
+
+def test_no_exit_on_failure_respawns_the_worker(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"R:") as servers:
+        text = two_workers(port, servers, "    master-worker no-exit-on-failure\n")
+        with master(tmp_path, text) as m:
+            m.wait_ready()
+            victim = m.workers()[0]
+            os.kill(victim, signal.SIGKILL)
+            m.wait_for(lambda: m.count("New worker") == 3)
+            m.wait_for(lambda: len(m.workers()) == 2 and victim not in m.workers())
+            assert ask(port, b"ok") == b"R:ok"
+            assert m.process.poll() is None
+
+
+def test_usr1_soft_stops_everything_and_the_master_follows(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"S:") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as held:
+            held.sendall(b"a")
+            assert held.recv(10) == b"S:a"
+            m.process.send_signal(signal.SIGUSR1)
+            m.wait_for(lambda: m.count("Proxy app stopped") == 2)
+            held.sendall(b"b")  # the connection in flight goes on
+            assert held.recv(10) == b"S:b"
+            assert m.process.poll() is None
+        assert m.finish() == 0
+
+
+def test_a_worker_that_cannot_start_makes_the_master_fail(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers:
+        text = two_workers(port, servers).replace(
+            "    balance roundrobin\n", "    balance roundrobin\n    tcp-request content accept\n"
+        )
+        running = Master(tmp_path, text)
+        assert running.finish() == 1
+    assert "not yet supported" in running.text()
+    assert "All workers exited. Exiting... (1)" in running.text()
+
+
+def test_systemd_notifications(tmp_path: Path) -> None:
+    port = free_port()
+    path = str(tmp_path / "notify.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(path)
+    receiver.settimeout(20)
+    try:
+        with echo_servers(b"") as servers:
+            text = two_workers(port, servers)
+            running = Master(tmp_path, text, "-Ws", env={"NOTIFY_SOCKET": path})
+            try:
+                assert receiver.recv(4096) == f"READY=1\nMAINPID={running.pid}".encode()
+                running.process.send_signal(signal.SIGUSR2)
+                assert receiver.recv(4096) == b"RELOADING=1"
+                assert receiver.recv(4096) == f"READY=1\nMAINPID={running.pid}".encode()
+                running.path.write_text("garbage\n")
+                running.process.send_signal(signal.SIGUSR2)
+                assert receiver.recv(4096) == b"RELOADING=1"
+                assert receiver.recv(4096).startswith(b"STATUS=Reload failed")
+                assert receiver.recv(4096) == f"READY=1\nMAINPID={running.pid}".encode()
+            finally:
+                running.process.send_signal(signal.SIGTERM)
+                assert receiver.recv(4096) == b"STOPPING=1"
+                assert running.finish() == 0, running.text()
+    finally:
+        receiver.close()
+
+
+def _master_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_the_master_holds_no_more_descriptors_after_reloads(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        m.process.send_signal(signal.SIGUSR2)
+        m.wait_ready(successes=2)
+        m.wait_for(lambda: m.count("Former worker") == 2)
+        idle = _master_fds(m.pid)
+        for number in range(3, 8):
+            m.process.send_signal(signal.SIGUSR2)
+            m.wait_ready(successes=number)
+        m.wait_for(lambda: m.count("Former worker") == 12)
+        assert _master_fds(m.pid) == idle
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot and setuid need root")
+def test_workers_isolate_themselves_and_the_master_stays_root(tmp_path: Path) -> None:
+    jail = tmp_path / "jail"
+    jail.mkdir(mode=0o755)
+    port = free_port()
+    with echo_servers(b"J:") as servers:
+        text = two_workers(port, servers, f"    chroot {jail}\n    user nobody\n")
+        with master(tmp_path, text) as m:
+            m.wait_ready()
+            assert ask(port, b"x") == b"J:x"
+            plan = plan_isolation(chroot=str(jail), user="nobody")
+            for pid in m.workers():
+                assert isolation_problems(pid, plan) == []
+            assert psutil.Process(m.pid).uids().effective == 0
+            assert os.readlink(f"/proc/{m.pid}/root") == "/"
