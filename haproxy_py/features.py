@@ -24,7 +24,7 @@ FEATURES: Mapping[str, bool] = MappingProxyType(
         "POLL": True,
         "GETADDRINFO": True,
         "PRCTL": True,  # python-prctl
-        "SYSTEMD": True,  # sd_notify through sdnotify
+        "SYSTEMD": True,  # sd_notify (master/notify.py)
         "LINUX_SPLICE": hasattr(os, "splice"),
         "LIBCRYPT": _has_crypt(),
         "CRYPT_H": _has_crypt(),
