@@ -1,12 +1,14 @@
 """Reading bodies out of a receive buffer, and writing them with the framing of the message.
 
 Owns the three body readers (known length, chunked, until close) and the body writer. Readers
-take the connection's bytearray and a read position and return (event or NEED_DATA, new
-position); they never copy more than the Data they return. Chunked rules, as HAProxy 2.6.12:
-a size is hex digits only (no sign, no 0x), at most 2**55 - 1, followed by optional blanks and
-an extension (`;...`, ignored); lines may end in CRLF or bare LF; the data must be followed by
-a line end; trailer fields are parsed like headers and kept. Errors carry `status` and an
-offset counted from the start of the message (`base` is the head's length).
+take the connection's buffer (the peer's own bytes object while it is read whole, else a
+bytearray) and a read position and return (event or NEED_DATA, new position); they never copy
+more than the Data they return, and a Data that is all of a bytes buffer is not copied.
+Chunked rules, as HAProxy 2.6.12: a size is hex digits only (no sign, no 0x), at most
+2**55 - 1, followed by optional blanks and an extension (`;...`, ignored); lines may end in
+CRLF or bare LF; the data must be followed by a line end; trailer fields are parsed like
+headers and kept. Errors carry `status` and an offset counted from the start of the message
+(`base` is the head's length).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class LengthReader:
         self.status = status
         self.offset = base
 
-    def read(self, buf: bytearray, pos: int, eof: bool) -> Step:
+    def read(self, buf: bytes | bytearray, pos: int, eof: bool) -> Step:
         if not self.remaining:
             return EndOfMessage(), pos
         available = len(buf) - pos
@@ -58,7 +60,7 @@ class CloseReader:
 
     __slots__ = ()
 
-    def read(self, buf: bytearray, pos: int, eof: bool) -> Step:
+    def read(self, buf: bytes | bytearray, pos: int, eof: bool) -> Step:
         if len(buf) > pos:
             return Data(bytes(buf[pos:])), len(buf)
         if eof:
@@ -84,7 +86,7 @@ class ChunkedReader:
     def _fail(self, reason: str, extra: int = 0) -> H1Error:
         return H1Error(self.status, reason, self.offset + extra)
 
-    def read(self, buf: bytearray, pos: int, eof: bool) -> Step:
+    def read(self, buf: bytes | bytearray, pos: int, eof: bool) -> Step:
         while True:
             if self.state == _DATA:
                 available = len(buf) - pos
@@ -119,7 +121,7 @@ class ChunkedReader:
             raise self._fail("connection closed inside a chunked body")
         return NEED_DATA, pos
 
-    def _read_size(self, buf: bytearray, pos: int) -> int:
+    def _read_size(self, buf: bytes | bytearray, pos: int) -> int:
         """Consume one chunk-size line; the new position, or -1 when it is incomplete."""
         end = buf.find(b"\n", pos)
         if end < 0:
@@ -145,7 +147,7 @@ class ChunkedReader:
             self.state = _TRAILERS
         return end + 1
 
-    def _read_trailers(self, buf: bytearray, pos: int, eof: bool) -> Step:
+    def _read_trailers(self, buf: bytes | bytearray, pos: int, eof: bool) -> Step:
         if buf.startswith(b"\n", pos) or buf.startswith(b"\r\n", pos):
             return EndOfMessage(), pos + (1 if buf[pos] == 10 else 2)
         end = find_head_end(buf, pos, pos)

@@ -49,7 +49,11 @@ from haproxy_py.proto.http1.head import (
     parse_response_head,
     skip_empty_lines,
 )
-from haproxy_py.proto.http1.headers import serialize_request_head, serialize_response_head
+from haproxy_py.proto.http1.headers import (
+    lower_names,
+    serialize_request_head,
+    serialize_response_head,
+)
 
 # States, for each direction.
 IDLE = "IDLE"  # waiting for a head
@@ -69,7 +73,7 @@ class _Connection:
         self.limits = limits
         self.their_state = IDLE
         self.our_state = IDLE
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = bytearray()  # bytes: the peer's, while unsplit
         self._pos = 0
         self._search_from = 0
         self._eof = False
@@ -92,11 +96,19 @@ class _Connection:
             return
         if self._eof:
             raise H1UsageError("data received after end of file")
-        if self._pos:
-            del self._buf[: self._pos]
-            self._search_from = max(0, self._search_from - self._pos)
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            # Everything was read: keep the peer's bytes object as it is, so that a head or a
+            # body which fills it is handed on without a copy (slicing all of a bytes object
+            # gives the object itself).
+            self._buf = data if data.__class__ is bytes else bytearray(data)
+            self._pos = self._search_from = 0
+            return
+        if pos or buf.__class__ is bytes:
+            self._buf = buf = bytearray(buf[pos:]) if pos else bytearray(buf)
+            self._search_from = max(0, self._search_from - pos)
             self._pos = 0
-        self._buf += data
+        buf += data
 
     @property
     def eof_received(self) -> bool:
@@ -109,7 +121,7 @@ class _Connection:
 
     def take_trailing_data(self) -> bytes:
         data = bytes(self._buf[self._pos :])
-        del self._buf[:]
+        self._buf = bytearray()
         self._pos = 0
         self._search_from = 0
         return data
@@ -238,7 +250,8 @@ class FrontendConnection(_Connection):
     def _send_response(self, response: Response) -> bytes:
         if self.our_state != IDLE or self.their_state in (IDLE, CLOSED):
             raise H1UsageError(f"cannot send a response in state {self.our_state}")
-        framing = outgoing_framing(response.headers, response, self._method)
+        lnames = lower_names(response.headers)
+        framing = outgoing_framing(response.headers, response, self._method, lnames)
         if framing.kind == TUNNEL:
             if response.status == 101 and not self._upgrade_asked:
                 raise H1UsageError("101 to a request that did not ask for an upgrade")
@@ -247,7 +260,7 @@ class FrontendConnection(_Connection):
         if response.status < 200:
             return serialize_response_head(response, None)
         self._our_keep_alive = framing.keep_alive
-        data = serialize_response_head(response, self.keep_alive, self._request_version)
+        data = serialize_response_head(response, self.keep_alive, self._request_version, lnames)
         self._writer = BodyWriter(framing.kind, framing.length)
         self.our_state = BODY
         return data
@@ -263,12 +276,13 @@ class BackendConnection(_Connection):
         if isinstance(event, Request):
             if self.our_state != IDLE:
                 raise H1UsageError(f"cannot send a request in state {self.our_state}")
-            framing = outgoing_framing(event.headers, None, event.method)
+            lnames = lower_names(event.headers)
+            framing = outgoing_framing(event.headers, None, event.method, lnames)
             self._method = event.method
-            self._upgrade_asked = wants_upgrade(event.headers)
+            self._upgrade_asked = wants_upgrade(event.headers, lnames)
             self._writer = BodyWriter(framing.kind, framing.length)
             self.our_state = BODY
-            return serialize_request_head(event, not self._close_wanted)
+            return serialize_request_head(event, not self._close_wanted, lnames)
         if isinstance(event, ConnectionClosed):
             self.our_state = CLOSED
             return b""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from haproxy_py.proto.http1.events import H1Error, Headers, Request, Response
 from haproxy_py.proto.http1.head import HeadInfo
-from haproxy_py.proto.http1.headers import split_tokens
+from haproxy_py.proto.http1.headers import lower_names, split_tokens
 
 # Body kinds.
 NO_BODY = 0
@@ -45,9 +45,16 @@ class Framing:
 
 
 def _keep_alive(version: bytes, connection: list[bytes]) -> bool:
-    found: list[bytes] = []
-    for value in connection:
-        found.extend(split_tokens(value))
+    if not connection:
+        return version != b"1.0"
+    if len(connection) == 1 and b"," not in connection[0]:
+        # The usual single token; the parser has trimmed the value's blanks already.
+        token = connection[0].strip(b" \t").lower()
+        found = [token]
+    else:
+        found = []
+        for value in connection:
+            found.extend(split_tokens(value))
     if version == b"1.0":
         return b"keep-alive" in found and b"close" not in found
     return b"close" not in found
@@ -94,11 +101,13 @@ def _drop_content_length(headers: Headers, info: HeadInfo) -> None:
 
 
 def _check_host(request: Request, info: HeadInfo) -> None:
-    hosts = {value.lower() for _, value, _ in info.host}
-    if len(hosts) > 1:
-        raise H1Error(400, "different Host values", info.host[1][2])
+    if len(info.host) > 1:
+        hosts = {value.lower() for _, value, _ in info.host}
+        if len(hosts) > 1:
+            raise H1Error(400, "different Host values", info.host[1][2])
     target = request.target
-    if hosts and b"://" in target[:16]:
+    if b"://" in target[:16]:
+        hosts = {value.lower() for _, value, _ in info.host}
         _, _, rest = target.partition(b"://")
         end = len(rest)
         for stop in (b"/", b"?"):
@@ -140,17 +149,20 @@ def _is_websocket_upgrade(info: HeadInfo) -> bool:
     return b"upgrade" in connection and b"websocket" in upgrade
 
 
-def wants_upgrade(headers: Headers) -> bool:
-    """The request asks for a protocol switch (Connection: upgrade and an Upgrade header)."""
+def wants_upgrade(headers: Headers, lnames: list[bytes] | None = None) -> bool:
+    """The request asks for a protocol switch (Connection: upgrade and an Upgrade header).
+
+    `lnames` is `lower_names(headers)` when the caller has it.
+    """
+    if lnames is None:
+        lnames = lower_names(headers)
+    if b"upgrade" not in lnames:
+        return False
     connection: list[bytes] = []
-    has_upgrade = False
-    for name, value in headers:
-        lname = name.lower()
+    for lname, (_, value) in zip(lnames, headers, strict=True):
         if lname == b"connection":
             connection.extend(split_tokens(value))
-        elif lname == b"upgrade":
-            has_upgrade = True
-    return has_upgrade and b"upgrade" in connection
+    return b"upgrade" in connection
 
 
 def response_framing(response: Response, info: HeadInfo, method: bytes) -> Framing:
@@ -173,10 +185,13 @@ def response_framing(response: Response, info: HeadInfo, method: bytes) -> Frami
     return Framing(UNTIL_CLOSE, 0, False)
 
 
-def outgoing_framing(headers: Headers, response: Response | None, method: bytes) -> Framing:
+def outgoing_framing(
+    headers: Headers, response: Response | None, method: bytes, lnames: list[bytes] | None = None
+) -> Framing:
     """The framing of a message we send, read from its (trusted) headers.
 
-    `response` is None for a request; `method` is the request's method in both cases.
+    `response` is None for a request; `method` is the request's method in both cases;
+    `lnames` is `lower_names(headers)` when the caller has it.
     """
     if response is not None:
         status = response.status
@@ -184,6 +199,25 @@ def outgoing_framing(headers: Headers, response: Response | None, method: bytes)
             return Framing(TUNNEL, 0, False)
         if status < 200 or status in (204, 304) or method == b"HEAD":
             return Framing(NO_BODY, 0, True)
+    if lnames is None:
+        lnames = lower_names(headers)
+    if b"transfer-encoding" in lnames:
+        return _outgoing_te_framing(headers, response)
+    if b"content-length" in lnames:
+        length = -1
+        if lnames.count(b"content-length") == 1:
+            length = int(headers[lnames.index(b"content-length")][1].split(b",")[0])
+        else:  # the last one counts, but every one must be a number
+            for lname, (_, value) in zip(lnames, headers, strict=True):
+                if lname == b"content-length":
+                    length = int(value.split(b",")[0])
+        return Framing(LENGTH if length else NO_BODY, length, True)
+    if response is None:
+        return Framing(NO_BODY, 0, True)
+    return Framing(UNTIL_CLOSE, 0, False)
+
+
+def _outgoing_te_framing(headers: Headers, response: Response | None) -> Framing:
     length = -1
     for name, value in headers:
         lname = name.lower()

@@ -12,12 +12,18 @@ state between calls. Rules, each checked against HAProxy 2.6.12 (see tests/unit/
 - a head longer than `max_head_size` (tune.bufsize - tune.maxrewrite = 15360) or with more
   than `max_headers` lines counting the start line (tune.http.maxhdr = 101) is refused.
 Errors carry the status HAProxy answers: 400 for requests, 502 for responses.
+Speed: `parse_request_head` / `parse_response_head` first try a fast path (`_fast_fields`: one
+regex findall over the whole head, proved complete by counting CR, LF and NUL) that accepts
+only heads the strict parsers (`parse_*_head_strict`) accept, with the same result; anything
+else goes to the strict parsers, which alone produce errors.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from haproxy_py.proto.http1.events import H1Error, Headers, Request, Response
 
@@ -33,6 +39,15 @@ _REASON = rb"(?:[ \t]+([^\x00-\x08\x0a-\x1f\x7f]*))?"
 _STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9])[ \t]+([0-9]{3})" + _REASON)
 _STATUS_LINE_LAX = re.compile(rb"[A-Z]+/([0-9]+)\.([0-9]+)[ \t]+([0-9]{3})" + _REASON)
 _H2_PREFACE = b"PRI * HTTP/2.0"
+# The fast path's header line: one whole CRLF-ended line (the lookbehind anchors it at a line
+# start, and nothing in it matches LF but the final CRLF), name and value with the value's
+# blanks trimmed as `bytes.strip(b" \t")` does. `.` also takes CR and NUL: the caller counts
+# those. The lax name is what `_LENIENT_NAME_DELETE` lets through, up to the first colon.
+_FIELD_VALUE = rb"):[ \t]*((?:.*[^ \t\r\n])?)[ \t]*\r\n"
+_FIELD = re.compile(rb"(?<=\n)(" + _TOKEN_RE + _FIELD_VALUE)
+_FIELD_LAX = re.compile(rb"(?<=\n)([^\x00-\x20\x7f:]+" + _FIELD_VALUE)
+_VERSION_11 = (b"1", b"1")
+_first = itemgetter(0)
 _LENIENT_NAME_DELETE = b" \t" + bytes(range(32)) + b"\x7f"
 
 
@@ -52,10 +67,21 @@ DEFAULT_LIMITS = H1Limits()
 class HeadInfo:
     """What framing needs from the headers, collected during the one parsing pass.
 
-    Lists hold (header index, value, offset of the line in the message).
+    Lists hold (header index, value, offset of the line in the message) for content_length,
+    transfer_encoding and host, the values for connection, upgrade and expect. The class
+    holds the empty defaults (shared tuples, never edited): an instance stores only what its
+    head has, so that making one costs next to nothing.
     """
 
-    __slots__ = (
+    content_length: Sequence[tuple[int, bytes, int]] = ()
+    transfer_encoding: Sequence[tuple[int, bytes, int]] = ()
+    connection: Sequence[bytes] = ()
+    host: Sequence[tuple[int, bytes, int]] = ()
+    upgrade: Sequence[bytes] = ()
+    expect: Sequence[bytes] = ()
+    ws_key = False
+
+    FIELDS = (
         "connection",
         "content_length",
         "expect",
@@ -65,27 +91,18 @@ class HeadInfo:
         "ws_key",
     )
 
-    def __init__(self) -> None:
-        self.content_length: list[tuple[int, bytes, int]] = []
-        self.transfer_encoding: list[tuple[int, bytes, int]] = []
-        self.connection: list[bytes] = []
-        self.host: list[tuple[int, bytes, int]] = []
-        self.upgrade: list[bytes] = []
-        self.expect: list[bytes] = []
-        self.ws_key = False
 
-
-_SPECIAL = frozenset(
-    (
-        b"content-length",
-        b"transfer-encoding",
-        b"connection",
-        b"host",
-        b"upgrade",
-        b"expect",
-        b"sec-websocket-key",
-    )
-)
+# The special header names, each with the HeadInfo attribute it goes to.
+_SPECIAL = {
+    b"content-length": "content_length",
+    b"transfer-encoding": "transfer_encoding",
+    b"connection": "connection",
+    b"host": "host",
+    b"upgrade": "upgrade",
+    b"expect": "expect",
+    b"sec-websocket-key": "ws_key",
+}
+_WITH_OFFSET = frozenset((b"content-length", b"transfer-encoding", b"host"))
 
 
 def find_head_end(buf: bytes | bytearray, start: int, search_from: int) -> int:
@@ -154,20 +171,12 @@ def parse_fields(
 
 
 def _note_special(info: HeadInfo, lname: bytes, index: int, value: bytes, offset: int) -> None:
-    if lname == b"content-length":
-        info.content_length.append((index, value, offset))
-    elif lname == b"transfer-encoding":
-        info.transfer_encoding.append((index, value, offset))
-    elif lname == b"connection":
-        info.connection.append(value)
-    elif lname == b"host":
-        info.host.append((index, value, offset))
-    elif lname == b"upgrade":
-        info.upgrade.append(value)
-    elif lname == b"expect":
-        info.expect.append(value)
-    else:
+    attr = _SPECIAL[lname]
+    if attr == "ws_key":
         info.ws_key = True
+        return
+    found = info.__dict__.setdefault(attr, [])
+    found.append((index, value, offset) if lname in _WITH_OFFSET else value)
 
 
 def _split_head(head: bytes, status: int, limits: H1Limits) -> list[bytes]:
@@ -199,8 +208,73 @@ def _parse_head(head: bytes, status: int, limits: H1Limits) -> tuple[bytes, Head
     return first, parse_fields(lines, 1, status, limits, info), info
 
 
+def _fast_fields(head: bytes, eol: int, limits: H1Limits) -> tuple[Headers, HeadInfo] | None:
+    """The header lines after the start line ending at `eol` (the index of its LF), or None.
+
+    The fast path: it answers only for the common shape (CRLF everywhere, no obs-fold, no CR
+    or NUL inside a line, valid names, within max_headers) and then gives exactly what
+    `parse_fields` gives; for anything else it returns None and the caller takes the strict
+    line-by-line path, which also finds the right error and offset. The caller has checked
+    the start line, that it ends in CRLF and that the head ends with CRLF CRLF.
+    """
+    headers: Headers = (_FIELD_LAX if limits.accept_invalid else _FIELD).findall(head, eol + 1)
+    # Each match holds exactly one CR and one LF (its line end), the start line and the empty
+    # line one each more: so the head holds at least 2 * (matches + 2) of CR, LF and NUL
+    # together, and exactly that many only when every line matched whole and there is no
+    # other CR and no NUL.
+    count = len(headers)
+    if len(head) - len(head.translate(None, b"\r\n\0")) != 2 * count + 4:
+        return None
+    if count >= limits.max_headers:  # the start line counts
+        return None
+    info = HeadInfo()
+    lnames = [name.lower() for name, _ in headers]
+    found = _SPECIAL.keys() & lnames
+    if found:
+        fields = info.__dict__
+        for lname in found:
+            index = lnames.index(lname)
+            if lnames.count(lname) == 1:
+                indexes = (index,)
+            else:
+                indexes = [i for i in range(index, count) if lnames[i] == lname]
+            if lname in _WITH_OFFSET:
+                notes, search = [], eol
+                for index in indexes:
+                    name, value = headers[index]
+                    # Where the line starts: each is found after the previous of its kind.
+                    search = head.find(b"\n" + name + b":", search) + 1
+                    notes.append((index, value, search))
+                fields[_SPECIAL[lname]] = notes
+            elif lname == b"sec-websocket-key":
+                info.ws_key = True
+            else:
+                fields[_SPECIAL[lname]] = [headers[index][1] for index in indexes]
+    return headers, info
+
+
 def parse_request_head(head: bytes, limits: H1Limits = DEFAULT_LIMITS) -> tuple[Request, HeadInfo]:
     """A complete request head (ending with its empty line) into a Request; raises H1Error."""
+    eol = head.find(b"\n")
+    if head[eol - 1] == 13 and head.endswith(b"\r\n\r\n"):
+        lax = limits.accept_invalid
+        match = (_REQUEST_LINE_LAX if lax else _REQUEST_LINE).fullmatch(head, 0, eol - 1)
+        if match is not None and not head.startswith(_H2_PREFACE):
+            fields = _fast_fields(head, eol, limits)
+            if fields is not None:
+                method, target, major, minor = match.groups()
+                if lax:
+                    version = _version(major, minor)
+                else:  # one digit each: comparing the bytes compares the numbers
+                    version = b"1.1" if (major, minor) >= _VERSION_11 else b"1.0"
+                return Request(method, target, version, fields[0]), fields[1]
+    return parse_request_head_strict(head, limits)
+
+
+def parse_request_head_strict(
+    head: bytes, limits: H1Limits = DEFAULT_LIMITS
+) -> tuple[Request, HeadInfo]:
+    """`parse_request_head` without the fast path: line by line, every error named."""
     if head.startswith(_H2_PREFACE):
         raise H1Error(400, "HTTP/2 connection preface on an HTTP/1 connection", 0)
     pattern = _REQUEST_LINE_LAX if limits.accept_invalid else _REQUEST_LINE
@@ -234,6 +308,27 @@ def parse_response_head(
     head: bytes, limits: H1Limits = DEFAULT_LIMITS
 ) -> tuple[Response, HeadInfo]:
     """A complete response head into a Response; raises H1Error with status 502."""
+    eol = head.find(b"\n")
+    if head[eol - 1] == 13 and head.endswith(b"\r\n\r\n"):
+        lax = limits.accept_invalid
+        match = (_STATUS_LINE_LAX if lax else _STATUS_LINE).fullmatch(head, 0, eol - 1)
+        if match is not None:
+            major, minor, code, reason = match.groups()
+            status = int(code)
+            fields = _fast_fields(head, eol, limits) if status >= 100 else None
+            if fields is not None:
+                if lax:
+                    version = _version(major, minor)
+                else:
+                    version = b"1.1" if (major, minor) >= _VERSION_11 else b"1.0"
+                return Response(status, reason or b"", version, fields[0]), fields[1]
+    return parse_response_head_strict(head, limits)
+
+
+def parse_response_head_strict(
+    head: bytes, limits: H1Limits = DEFAULT_LIMITS
+) -> tuple[Response, HeadInfo]:
+    """`parse_response_head` without the fast path: line by line, every error named."""
     first, headers, info = _parse_head(head, 502, limits)
     pattern = _STATUS_LINE_LAX if limits.accept_invalid else _STATUS_LINE
     match = pattern.fullmatch(first)

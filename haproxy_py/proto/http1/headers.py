@@ -9,8 +9,6 @@ for callers that want RFC 9110's stricter hop-by-hop removal).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from haproxy_py.proto.http1.events import Headers, Request, Response
 
 
@@ -85,54 +83,85 @@ def drop_connection_listed(headers: Headers) -> None:
 _OURS = (b"close", b"keep-alive")
 
 
-def _rewrite_connection(headers: Headers, version: bytes, keep_alive: bool | None) -> Headers:
+def _other_tokens(value: bytes) -> bytes:
+    """A Connection value without its close/keep-alive tokens (b"" when nothing is left)."""
+    if value.lower() in _OURS:
+        return b""
+    items = [item.strip(b" \t") for item in value.split(b",")]
+    return b", ".join([item for item in items if item and item.lower() not in _OURS])
+
+
+def lower_names(headers: Headers) -> list[bytes]:
+    """The names of `headers`, lower-cased, in order (one pass, for several look-ups)."""
+    return [key.lower() for key, _ in headers]
+
+
+def _rewrite_connection(
+    headers: Headers, version: bytes, keep_alive: bool | None, lnames: list[bytes] | None = None
+) -> Headers:
     """Headers with Connection's close/keep-alive tokens replaced by our decision.
 
     keep_alive None leaves the list alone. Otherwise the tokens go, other tokens (upgrade,
     names of headers) stay, and an explicit token is added only where the version's default
-    differs: `close` on HTTP/1.1, `keep-alive` on HTTP/1.0.
+    differs: `close` on HTTP/1.1, `keep-alive` on HTTP/1.0. `lnames` is `lower_names(headers)`
+    when the caller has it.
     """
     if keep_alive is None:
         return headers
-    out: Headers = []
-    for key, value in headers:
-        if key.lower() == b"connection":
-            items = [item.strip(b" \t") for item in value.split(b",")]
-            kept = [item for item in items if item and item.lower() not in _OURS]
-            if kept:
-                out.append((key, b", ".join(kept)))
-            continue
-        out.append((key, value))
+    if lnames is None:
+        lnames = lower_names(headers)
+    if b"connection" not in lnames:
+        out = headers  # not edited: only added to below, as a new list
+    elif lnames.count(b"connection") == 1:
+        index = lnames.index(b"connection")
+        key, value = headers[index]
+        kept = _other_tokens(value)
+        out = headers[:index] + headers[index + 1 :]
+        if kept:
+            out.insert(index, (key, kept))
+    else:
+        out = []
+        for lname, (key, value) in zip(lnames, headers, strict=True):
+            if lname == b"connection":
+                kept = _other_tokens(value)
+                if kept:
+                    out.append((key, kept))
+                continue
+            out.append((key, value))
     if version == b"1.0" and keep_alive:
-        out.append((b"Connection", b"keep-alive"))
+        out = [*out, (b"Connection", b"keep-alive")]
     elif version != b"1.0" and not keep_alive:
-        out.append((b"Connection", b"close"))
+        out = [*out, (b"Connection", b"close")]
     return out
 
 
-def _join(start_line: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    parts = [start_line]
-    for key, value in headers:
-        parts.append(key + b": " + value + b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
+def _join(start_line: bytes, headers: Headers) -> bytes:
+    """The start line (with its CRLF), `name: value` CRLF lines and the empty line."""
+    if not headers:
+        return start_line + b"\r\n"
+    return b"".join((start_line, b"\r\n".join(map(b": ".join, headers)), b"\r\n\r\n"))
 
 
-def serialize_request_head(request: Request, keep_alive: bool | None = None) -> bytes:
-    """The request line and headers as bytes (keep_alive: see `_rewrite_connection`)."""
-    headers = _rewrite_connection(request.headers, request.version, keep_alive)
-    line = request.method + b" " + request.target + b" HTTP/" + request.version + b"\r\n"
+def serialize_request_head(
+    request: Request, keep_alive: bool | None = None, lnames: list[bytes] | None = None
+) -> bytes:
+    """The request line and headers as bytes (keep_alive, lnames: see `_rewrite_connection`)."""
+    headers = _rewrite_connection(request.headers, request.version, keep_alive, lnames)
+    line = b"".join((request.method, b" ", request.target, b" HTTP/", request.version, b"\r\n"))
     return _join(line, headers)
 
 
 def serialize_response_head(
-    response: Response, keep_alive: bool | None = None, request_version: bytes = b"1.1"
+    response: Response,
+    keep_alive: bool | None = None,
+    request_version: bytes = b"1.1",
+    lnames: list[bytes] | None = None,
 ) -> bytes:
-    """The status line and headers as bytes (keep_alive: see `_rewrite_connection`).
+    """The status line and headers as bytes (keep_alive, lnames: see `_rewrite_connection`).
 
     An HTTP/1.0 client needs an explicit keep-alive token whatever the response's version.
     """
     version = b"1.0" if request_version == b"1.0" else response.version
-    headers = _rewrite_connection(response.headers, version, keep_alive)
+    headers = _rewrite_connection(response.headers, version, keep_alive, lnames)
     line = b"HTTP/%s %d %s\r\n" % (response.version, response.status, response.reason)
     return _join(line, headers)
