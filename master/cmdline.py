@@ -7,8 +7,8 @@ declared as ordinary click options, which also gives a readable `--help`.
 
 What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`,
 serving in one process (master/single.py), and master-worker mode (`-W`, `-Ws`, global
-`master-worker`: master/supervisor.py). `-D`, `-S`, `-sf`/`-st` and `-x` parse, then stop
-with a clear "not yet supported".
+`master-worker`: master/supervisor.py) with its master CLI (`-S`). `-D`, `-sf`/`-st` and
+`-x` parse, then stop with a clear "not yet supported".
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ _NO_EFFECT = {
 # Flags whose behaviour a later piece of work brings; they parse, then say so.
 _NOT_YET = {
     "daemon": "-D (daemon mode)",
-    "master_cli": "-S (master CLI)",
     "soft_stop_pids": "-sf (soft-stop of old processes)",
     "hard_stop_pids": "-st (hard-stop of old processes)",
     "take_sockets": "-x (taking listening sockets from a running process)",
@@ -279,6 +278,10 @@ def run(opts: Options) -> int:
     }
     if master_worker:
         return _serve_with_master(config, settings, opts, env, reporter)
+    if opts.master_cli:
+        reporter.warning(
+            "config : a master CLI socket was defined, but master-worker mode (-W) is not enabled."
+        )
     from master.single import serve_alone
 
     return serve_alone(config, settings, reporter)
@@ -287,11 +290,28 @@ def run(opts: Options) -> int:
 def _serve_with_master(
     config: Config, settings: dict[str, Any], opts: Options, env: dict[str, str], reporter: Reporter
 ) -> int:
+    from haproxy_py.process.listeners import BindError
+    from master.mcli import bind_master_cli, parse_master_cli
     from master.single import bind_listeners
     from master.supervisor import MasterSettings, run_master
 
+    try:
+        mcli_binds = [parse_master_cli(argument) for argument in opts.master_cli]
+    except ConfigError as exc:
+        reporter.alert(f"config : {exc}")
+        reporter.alert("config : Can't create the master's CLI.")
+        return 1
     listeners = bind_listeners(config, settings, reporter)
     if listeners is None:
+        return 1
+    try:
+        mcli = bind_master_cli(mcli_binds)
+    except BindError as exc:
+        for listener in listeners:
+            listener.sock.close()
+        for message in exc.messages:
+            reporter.alert(message)
+        reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
         return 1
 
     def reload_config() -> Config | None:
@@ -307,7 +327,7 @@ def _serve_with_master(
         pidfile=opts.pidfile,
         systemd=opts.master_worker_systemd,
     )
-    return run_master(config, listeners, master_settings, reporter)
+    return run_master(config, listeners, mcli, master_settings, reporter)
 
 
 def _load(opts: Options, env: dict[str, str]) -> LoadResult:

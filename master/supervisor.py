@@ -42,8 +42,11 @@ from haproxy_py.process.listeners import (
     listener_key,
     listener_specs,
 )
+from haproxy_py.proto.cli_help import Level
 from haproxy_py.proto.ipc import Ready, SoftStop
 from haproxy_py.report import Reporter
+from master.control import MasterControl, StartupLog
+from master.mcli import serve_master_cli
 from master.notify import Notifier
 from master.single import DEFAULT_PROXY_MAXCONN
 from master.workers import (
@@ -90,6 +93,9 @@ class Master:
     retired: list[tuple[list[Listener], list[WorkerProcess]]] = field(default_factory=list)
     nursery: trio.Nursery | None = None
     finished: trio.Event = field(default_factory=trio.Event)
+    log: StartupLog | None = None  # what the master printed since its last (re)start
+    mcli: list[tuple[Listener, Level]] = field(default_factory=list)  # -S sockets
+    reload_lock: trio.Lock = field(default_factory=trio.Lock)  # one reload at a time
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -103,9 +109,15 @@ class Master:
                     self.reporter.notice("Loading success.")
                     self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
                 nursery.start_soon(self.handle_signals, signals)
+                if self.log is not None:
+                    control = MasterControl(self, self.log)
+                    for listener, level in self.mcli:
+                        nursery.start_soon(serve_master_cli, listener, level, control)
                 await self.finished.wait()
                 nursery.cancel_scope.cancel()
         for listener in self.listeners:
+            listener.sock.close()
+        for listener, _ in self.mcli:
             listener.sock.close()
         self.notifier.close()
         return self.final_status()
@@ -249,8 +261,7 @@ class Master:
     async def handle_signals(self, signals: AsyncIterator[int]) -> None:
         async for signum in signals:
             if signum in (signal.SIGUSR2, signal.SIGHUP):
-                if not self.stopping:
-                    await self.handle_reload()
+                await self.handle_reload()
             elif signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 self.stop(signum)
             else:  # SIGTTOU / SIGTTIN: the workers pause or resume their listeners
@@ -270,7 +281,16 @@ class Master:
 
     # -- reload ---------------------------------------------------------------------------
 
-    async def handle_reload(self) -> None:
+    async def handle_reload(self) -> bool:
+        """USR2, HUP or the master CLI's `reload`; True when the new generation serves."""
+        async with self.reload_lock:
+            if self.stopping:
+                return False
+            if self.log is not None:
+                self.log.begin()
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         self.reporter.notice("Reloading HAProxy")
         self.notifier.notify("RELOADING=1")
         self.reloads += 1
@@ -278,22 +298,19 @@ class Master:
             worker.reloads += 1
         config = self.settings.load_config()
         if config is None:
-            self._reload_failed("the configuration has errors")
-            return
+            return self._reload_failed("the configuration has errors")
         try:
             listeners, fresh, retired = self._match_listeners(config)
         except BindError as exc:
             for message in exc.messages:
                 self.reporter.alert(message)
-            self._reload_failed("a listener could not be bound")
-            return
+            return self._reload_failed("a listener could not be bound")
         old = [worker for worker in self.workers if not worker.old]
         started = await self.spawn_generation(config, listeners)
         if started is None:
             for listener in fresh:
                 listener.sock.close()
-            self._reload_failed("a new worker did not start")
-            return
+            return self._reload_failed("a new worker did not start")
         for worker in old:
             worker.old = True
             await worker.channel.send(SoftStop())
@@ -304,12 +321,14 @@ class Master:
         self.reporter.notice("Loading success.")
         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
         self._close_retired()
+        return True
 
-    def _reload_failed(self, why: str) -> None:
+    def _reload_failed(self, why: str) -> bool:
         self.failed_reloads += 1
         self.reporter.warning("Loading failure!")
         self.notifier.notify(f"STATUS=Reload failed: {why}; the previous workers keep serving")
         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+        return False
 
     def _match_listeners(
         self, config: Config
@@ -343,9 +362,18 @@ class Master:
 
 
 def run_master(
-    config: Config, listeners: list[Listener], settings: MasterSettings, reporter: Reporter
+    config: Config,
+    listeners: list[Listener],
+    mcli: list[tuple[Listener, Level]],
+    settings: MasterSettings,
+    reporter: Reporter,
 ) -> int:
     """The master's life under trio; returns its exit status."""
-    notifier = Notifier(settings.systemd)
-    master = Master(config, listeners, settings, reporter, notifier)
+    # A master-CLI client that hangs up before its answer is an EPIPE, not the master's death
+    # (the command line restores SIGPIPE's default so that `haproxy-py -vv | head` is quiet).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    log = StartupLog(reporter.stream)
+    reporter.stream = log
+    master = Master(config, listeners, settings, reporter, Notifier(settings.systemd))
+    master.log, master.mcli = log, mcli
     return trio.run(master.run)

@@ -28,6 +28,7 @@ import errno
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import trio
@@ -36,8 +37,9 @@ from trio.lowlevel import checkpoint, wait_readable
 from haproxy_py.process.channel import Channel
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
-from haproxy_py.proto.ipc import HardStop, Ready, SoftStop
+from haproxy_py.proto.ipc import CliSession, HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
+from worker.cli import serve_cli_session
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.session import serve_session
@@ -74,6 +76,7 @@ async def serve(
     the master's stop orders come from it.
     """
     reporter = reporter or Reporter()
+    started = time.time()
     # Signals are taken over first: one arriving during the start-up checks waits in the
     # receiver and is handled as soon as serving starts.
     with trio.open_signal_receiver(*_SIGNALS) as signals:
@@ -97,7 +100,7 @@ async def serve(
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
                 if channel is not None:
-                    root.start_soon(_serve_master_channel, state, channel, root)
+                    root.start_soon(_serve_master_channel, state, channel, root, started)
                 task_status.started(state)
             # Here every session has ended (soft stop) or was cancelled (hard stop).
         finally:
@@ -218,7 +221,9 @@ async def _handle_signals(
             resume_listeners(state)
 
 
-async def _serve_master_channel(state: WorkerState, channel: Channel, root: trio.Nursery) -> None:
+async def _serve_master_channel(
+    state: WorkerState, channel: Channel, root: trio.Nursery, started: float
+) -> None:
     """Under a master: say READY, then obey its orders. A master that vanished (EOF) leaves
     no one to supervise us: finish the connections in flight and exit, as a soft stop."""
     await channel.send(Ready(pid=os.getpid()))
@@ -230,7 +235,10 @@ async def _serve_master_channel(state: WorkerState, channel: Channel, root: trio
                 _begin_soft_stop(state, root)
             return
         message, fds = received
-        for fd in fds:  # no order this worker obeys carries descriptors yet
+        if isinstance(message, CliSession):
+            root.start_soon(serve_cli_session, state, socket.socket(fileno=fds[0]), started)
+            continue
+        for fd in fds:  # no other order carries descriptors
             os.close(fd)
         if isinstance(message, HardStop):
             root.cancel_scope.cancel()

@@ -27,28 +27,17 @@ people and scripts match them.
 
 from __future__ import annotations
 
-import difflib
-import enum
-import itertools
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from haproxy_py.proto.cli_help import TRAILER, Keyword, Level, closest, listing
 
 # HAProxy's default tune.bufsize: no real command line comes near it.
 MAX_LINE = 16384
 
 # -- levels and targets ---------------------------------------------------------------------
-
-
-class Level(enum.IntEnum):
-    USER = 0
-    OPERATOR = 1
-    ADMIN = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -181,21 +170,6 @@ class McliUsageError(Exception):
 # -- the master's own command table ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Keyword:
-    usage: str  # as help lists it; its words before any `<`/`[` are what a command starts with
-    summary: str
-    action: str  # "caller" (a MasterCommand), "none" (a prefix), or a session handler's name
-    level: Level = Level.USER
-    listed: bool = True  # listed by help (hidden ones are listed in mcli-debug-mode)
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        if self.usage.startswith("@"):
-            return ()
-        return tuple(itertools.takewhile(lambda w: w[0] not in "<[", self.usage.split()))
-
-
 _O, _A = Level.OPERATOR, Level.ADMIN
 # fmt: off
 KEYWORDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
@@ -214,12 +188,6 @@ KEYWORDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
     ("experimental-mode [on|off]", "experimental mode for forwarded commands", "mode", _A, False),
     ("mcli-debug-mode [on|off]", "debug mode of the master CLI", "mode", _A, False),
 ))
-# Always at the end of a listing, as HAProxy does.
-TRAILER: tuple[Keyword, ...] = (
-    Keyword("help [<command>]", "list all commands, or those matching the words given", "help"),
-    Keyword("prompt", "toggle interactive mode (a prompt after each answer)", "prompt"),
-    Keyword("quit", "close this connection", "quit"),
-)
 # fmt: on
 # Handled by the master even when the session's default target is a worker.
 INTERCEPTED = frozenset(
@@ -233,24 +201,6 @@ def _find_keyword(words: Sequence[str]) -> Keyword | None:
         if keyword.words and tuple(words[: len(keyword.words)]) == keyword.words:
             return keyword
     return None
-
-
-def _listing(header: str, keywords: Iterable[Keyword]) -> str:
-    rows = [f"  {kw.usage:<40}: {kw.summary}\n" for kw in (*keywords, *TRAILER)]
-    return header + "\n" + "".join(rows) + "\n"
-
-
-def _closest(typed: str, keywords: Sequence[Keyword], limit: int = 5) -> list[Keyword]:
-    """Up to `limit` keywords whose usage looks most like `typed`, in table order."""
-    typed = typed.lower()
-    scored = [
-        (difflib.SequenceMatcher(None, typed, kw.usage).ratio(), index)
-        for index, kw in enumerate(keywords)
-    ]
-    # A near-exact match hides the weak ones ("SHOW VERSION" suggests only "show version").
-    floor = max(0.2, max((score for score, _ in scored), default=0.0) - 0.3)
-    best = sorted((s for s in scored if s[0] >= floor), reverse=True)[:limit]
-    return [keywords[index] for _, index in sorted(best, key=lambda s: s[1])]
 
 
 # -- the connection -------------------------------------------------------------------------
@@ -417,12 +367,12 @@ class MasterCliConnection:
     def _unknown(self, text: str) -> str:
         visible = [kw for kw in KEYWORDS if self._listed(kw)]
         if not text:
-            return _listing(
+            return listing(
                 "Unknown command. Please enter one of the following commands only:", visible
             )
-        return _listing(
+        return listing(
             "Unknown command, but maybe one of the following ones is a better match:",
-            _closest(text, visible),
+            closest(text, visible),
         )
 
     def _listed(self, keyword: Keyword) -> bool:
@@ -435,8 +385,8 @@ class MasterCliConnection:
         asked = words[1:]
         if asked:
             matching = [kw for kw in visible if kw.words and kw.words[: len(asked)] == tuple(asked)]
-            visible = matching or _closest(" ".join(asked), visible)
-        return self._local(_listing("The following commands are valid at this level:", visible))
+            visible = matching or closest(" ".join(asked), visible)
+        return self._local(listing("The following commands are valid at this level:", visible))
 
     def _do_prompt(self, keyword: Keyword, words: list[str]) -> Output | None:
         self.interactive = not self.interactive

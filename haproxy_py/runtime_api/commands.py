@@ -1,0 +1,94 @@
+"""The runtime API's command table and request parsing (no I/O).
+
+A request is what one CLI connection sends: optional lines that set the session's level and
+modes (the master prefixes routed commands with `user -`, `operator -`, `expert-mode on -`,
+`experimental-mode on -`, each ending in CRLF), then one command line whose commands are
+separated by `;` (`\\;` keeps a semicolon). Every answer ends with an empty line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from haproxy_py.proto.cli_help import Keyword, Level, closest, listing
+
+# fmt: off
+COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
+    ("show info", "report information about the running process", "show_info"),
+))
+# fmt: on
+PERMISSION_DENIED = "Permission denied\n"
+
+
+@dataclass
+class Request:
+    level: Level = Level.ADMIN
+    modes: set[str] = field(default_factory=set)
+    commands: list[str] = field(default_factory=list)
+
+
+def parse_request(data: bytes, level: Level = Level.ADMIN) -> Request:
+    """Level/mode prefix lines, then the first command line (further lines are ignored, as a
+    non-interactive stats socket answers one line)."""
+    request = Request(level=level)
+    if not data:
+        return request  # the peer closed without asking anything
+    text = data.decode("utf-8", "surrogateescape")
+    for raw in text.split("\n"):
+        line = raw.removesuffix("\r")
+        words = line.split()
+        if words[-1:] == ["-"] and words[:1] in (["user"], ["operator"]):
+            wanted = Level.USER if words[0] == "user" else Level.OPERATOR
+            request.level = min(request.level, wanted)
+            continue
+        if words[-1:] == ["-"] and len(words) == 3 and words[0].endswith("-mode"):
+            if words[1] == "on":
+                request.modes.add(words[0])
+            continue
+        request.commands = split_commands(line)
+        break
+    return request
+
+
+def split_commands(line: str) -> list[str]:
+    """`a; b\\;c` -> ["a", "b;c"]."""
+    commands, current, escaped = [], [], False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ";":
+            commands.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    commands.append("".join(current))
+    return [command.strip() for command in commands]
+
+
+def find_command(words: Sequence[str]) -> Keyword | None:
+    for keyword in COMMANDS:
+        if keyword.words and tuple(words[: len(keyword.words)]) == keyword.words:
+            return keyword
+    return None
+
+
+def help_text(level: Level, asked: Sequence[str] = ()) -> str:
+    visible = [kw for kw in COMMANDS if kw.level <= level and kw.listed]
+    if asked:
+        matching = [kw for kw in visible if tuple(kw.words[: len(asked)]) == tuple(asked)]
+        visible = matching or closest(" ".join(asked), visible)
+    return listing("The following commands are valid at this level:", visible)
+
+
+def unknown_command(text: str, level: Level) -> str:
+    visible = [kw for kw in COMMANDS if kw.level <= level and kw.listed]
+    if not text:
+        return listing("Unknown command. Please enter one of the following commands only:", visible)
+    return listing(
+        "Unknown command, but maybe one of the following ones is a better match:",
+        closest(text, visible),
+    )
