@@ -21,7 +21,7 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _proxy(proxy: Proxy) -> list[str]:
+def render_proxy(proxy: Proxy) -> list[str]:
     title = f"{proxy.kind} {proxy.name}".rstrip()
     lines = [f"{title}    # {proxy.where}, id {proxy.uuid}"]
     if proxy.parent is not None:
@@ -70,7 +70,7 @@ def render_config(config: Config) -> str:
         lines.append(f"    {name} {_value(value)}")
     for proxy in (*config.defaults, *config.proxies):
         lines.append("")
-        lines += _proxy(proxy)
+        lines += render_proxy(proxy)
     for kind, sections in config.sections.items():
         for name, section in sections.items():
             lines += ["", f"{kind} {name}    # {section.where}"]

@@ -13,8 +13,9 @@ trio starts; `run_master()` takes it from there. As a table of contents:
   serving; else listeners are matched by address and options (kept sockets are the same
   kernel sockets, new ones are bound, removed ones are closed once the old workers are gone),
   the new generation is spawned and only once all of it is READY is the old one told to stop
-  softly. A new worker that dies or is not READY in time fails the reload: the new
-  generation is stopped and the old one keeps serving;
+  softly, and what changed (proxies and servers added, removed, modified) is logged. A new
+  worker that dies or is not READY in time fails the reload: the new generation is stopped
+  and the old one keeps serving;
 - stop: when no worker is left, "All workers exited. Exiting... (N)" and N is the status:
   the first abnormal worker exit (exit-on-failure), 130 after SIGINT, else 0.
 HAProxy's lines, in its words where tools grep them: `New worker (PID) forked`, `Loading
@@ -45,6 +46,7 @@ from haproxy_py.process.listeners import (
 from haproxy_py.proto.cli_help import Level
 from haproxy_py.proto.ipc import Ready, SoftStop
 from haproxy_py.report import Reporter
+from master.changes import describe_changes
 from master.control import MasterControl, StartupLog
 from master.mcli import serve_master_cli
 from master.notify import Notifier
@@ -315,6 +317,8 @@ class Master:
             worker.old = True
             await worker.channel.send(SoftStop())
         self.retired.append((retired, old))
+        for change in describe_changes(self.config, config) or ["no configuration change."]:
+            self.reporter.notice(f"Reload: {change}")
         self.config, self.listeners = config, listeners
         self.failed_reloads = 0
         self.write_pidfile()

@@ -113,6 +113,7 @@ def test_a_reload_binds_new_listeners_and_closes_removed_ones(tmp_path: Path) ->
             m.process.send_signal(signal.SIGUSR2)
             m.wait_ready(successes=2)
             assert ask(second, b"new") == b"A:new"
+            assert "Reload: listen 'extra' added." in m.text()
             # Now only the second address is left: the first closes once the old workers left.
             m.path.write_text(f"global\n    nbthread 2\n{tcp_config(second, servers)}")
             m.process.send_signal(signal.SIGUSR2)
