@@ -3,12 +3,13 @@
 A worker is a fresh interpreter (`python -m worker`) started by fork+exec with exactly one
 inherited descriptor, its end of the ipc socketpair (haproxy_py/process/channel.py); the
 start message and the listening sockets then travel over that channel (SCM_RIGHTS). Rules:
-- the fork+exec happens synchronously in the master's own thread (subprocess.Popen, no
-  preexec function), with the stop signals blocked so the child starts with them blocked
-  too: the worker unblocks them once its receiver exists, so an early signal waits instead of
-  killing a half-started interpreter. No bare os.fork() ever runs inside trio;
-- the master waits for a worker's end on a pidfd (readable when the child exits) and reaps it
-  with waitpid: no SIGCHLD handler, no thread per child;
+- the fork+exec is one os.posix_spawn() (no Python runs in the child, so nothing of trio's
+  state is duplicated), and it starts the child with the stop signals blocked: the worker
+  unblocks them once its receiver exists, so an early signal waits instead of killing a
+  half-started interpreter. No bare os.fork() ever runs inside trio;
+- a worker is known by its pid only (so the table survives the master's re-exec): the master
+  waits for its end on a pidfd (readable when the child exits) and reaps it with waitpid; no
+  SIGCHLD handler, no thread per child, no subprocess bookkeeping that could reap it first;
 - every descriptor the master opens for a worker is closed on every path.
 """
 
@@ -18,7 +19,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -38,7 +38,7 @@ ORDERLY_EXITS = frozenset({0, 128 + signal.SIGINT, 128 + signal.SIGTERM})
 class WorkerProcess:
     """One worker as the master sees it; `relative` is its @N number in its generation."""
 
-    popen: subprocess.Popen[bytes]
+    pid: int
     channel: Channel
     pidfd: int
     generation: int
@@ -51,10 +51,6 @@ class WorkerProcess:
     settled: trio.Event = field(default_factory=trio.Event)  # either of the two
     exit_code: int | None = None  # HAProxy's form: the exit status, or 128 + signal
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
     def kill(self, signum: int) -> None:
         """Signal the worker unless it is already reaped (its pid may belong to another)."""
         if self.exit_code is None:
@@ -65,36 +61,50 @@ class WorkerProcess:
 def spawn_worker(
     environment: Mapping[str, str], *, generation: int, relative: int
 ) -> WorkerProcess:
-    """Fork+exec one worker with its channel; the caller sends it the start message."""
+    """Start one worker with its channel; the caller sends it the start message."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(environment)
     env[CHANNEL_ENV] = str(theirs.fileno())
     env["HAPROXY_MWORKER"] = "1"
     try:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDED_OVER_SIGNALS)
-        try:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "worker"],
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        theirs.set_inheritable(True)  # the one descriptor the child inherits
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "worker"],
+            env,
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+            setsigmask=HANDED_OVER_SIGNALS,
+            setsigdef=HANDED_OVER_SIGNALS,
+        )
     except BaseException:
         ours.close()
         raise
     finally:
         theirs.close()
+    return adopt_worker(pid, ours, generation=generation, relative=relative)
+
+
+def adopt_worker(
+    pid: int,
+    sock: socket.socket,
+    *,
+    generation: int,
+    relative: int,
+    started_at: float | None = None,
+) -> WorkerProcess:
+    """A worker record for child `pid` (just spawned, or carried across a re-exec)."""
     try:
-        pidfd = os.pidfd_open(popen.pid)
+        pidfd = os.pidfd_open(pid)
     except BaseException:
-        ours.close()
-        popen.kill()
-        popen.wait()
+        sock.close()
         raise
     return WorkerProcess(
-        popen, Channel(ours, "master"), pidfd, generation, relative, started_at=time.time()
+        pid,
+        Channel(sock, "master"),
+        pidfd,
+        generation,
+        relative,
+        started_at=time.time() if started_at is None else started_at,
     )
 
 
@@ -104,14 +114,17 @@ async def wait_for_exit(worker: WorkerProcess) -> int:
     would leave that task waiting on nothing)."""
     try:
         await trio.lowlevel.wait_readable(worker.pidfd)
-        status = worker.popen.wait()
+        _, status = os.waitpid(worker.pid, 0)
+    except BaseException:
+        # Cancelled while it still runs (the master is going down hard): do not leave it.
+        with contextlib.suppress(OSError):
+            os.kill(worker.pid, signal.SIGKILL)
+            os.waitpid(worker.pid, 0)
+        raise
     finally:
-        if worker.exit_code is None and worker.popen.returncode is None:
-            # Cancelled while it still runs (the master is going down hard): do not leave it.
-            worker.popen.kill()
-            worker.popen.wait()
         os.close(worker.pidfd)
-    code = 128 - status if status < 0 else status  # Popen says -N for "killed by signal N"
+    code = os.waitstatus_to_exitcode(status)
+    code = 128 - code if code < 0 else code  # -N means "killed by signal N"
     worker.exit_code = code
     worker.exited.set()
     worker.settled.set()
