@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,6 +28,9 @@ from haproxy_py.config.conditions import evaluate_condition
 from haproxy_py.config.diagnostics import ConfigError, Severity
 from haproxy_py.config.model import Config
 from haproxy_py.report import Reporter
+
+if TYPE_CHECKING:
+    from master.supervisor import MasterSettings
 from master.banner import USAGE, build_banner, version_banner
 
 # Flags HAProxy has that change nothing here; accepted so that existing scripts keep working.
@@ -175,7 +178,8 @@ def _flag(name: str, dest: str, text: str) -> Any:
     "Print the configuration as haproxy-py understood it, then exit.",
 )
 def command(**options: Any) -> None:
-    sys.exit(run(Options(**options)))
+    launch = click.get_current_context().obj or {}
+    sys.exit(run(Options(**options), launch))
 
 
 @dataclass(frozen=True)
@@ -219,12 +223,20 @@ class Options:
     show_config: bool
 
 
-def run(opts: Options) -> int:
-    """Carry out the command line; return the exit status."""
+def run(opts: Options, launch: dict[str, Any] | None = None) -> int:
+    """Carry out the command line; return the exit status. `launch` has the raw arguments
+    and the starting directory (a master re-executes itself with them)."""
     reporter = Reporter(quiet=opts.quiet)
     if opts.version or opts.build_info:
         sys.stdout.write(build_banner() if opts.build_info else version_banner())
         return 0
+    from master.reexec import ReexecError, read_state
+
+    try:
+        carried = read_state(os.environ)  # set only in a master re-executed for a reload
+    except (ReexecError, OSError, EOFError) as exc:
+        reporter.alert(f"cannot resume the master after its re-exec: {exc}")
+        return 1
     env = dict(os.environ)
     env.setdefault("HAPROXY_LOCALPEER", opts.local_peer or socket.gethostname())
     if opts.local_peer:
@@ -240,6 +252,12 @@ def run(opts: Options) -> int:
     if not opts.config_files:
         reporter.alert("No configuration file was given (use -f FILE|DIR).")
         return 1
+    if carried is not None:
+        from master.supervisor import run_master
+
+        settings = _worker_settings(opts, reporter)
+        master_settings = _master_settings(opts, env, reporter, settings, launch or {})
+        return run_master(carried.config, [], [], master_settings, reporter, carried=carried)
     for name, flag in _NO_EFFECT.items():
         if getattr(opts, name) and not opts.check:
             reporter.notice(f"{flag} has no effect in haproxy-py; ignored.")
@@ -266,18 +284,9 @@ def run(opts: Options) -> int:
             " use -db (or -d) to stay in the foreground."
         )
         return 1
-    settings = {
-        "nosplice": opts.no_splice,
-        "noreuseport": opts.no_reuseport,
-        "maxconn": opts.maxconn,
-        "maxconn_per_proxy": opts.proxy_maxconn,
-        "debug": opts.debug,
-        "ignore_resolution": opts.ignore_resolution,
-        "executable": reporter.executable,
-        "preamble_printed": reporter.preamble_done,
-    }
+    settings = _worker_settings(opts, reporter)
     if master_worker:
-        return _serve_with_master(config, settings, opts, env, reporter)
+        return _serve_with_master(config, settings, opts, env, reporter, launch or {})
     if opts.master_cli:
         reporter.warning(
             "config : a master CLI socket was defined, but master-worker mode (-W) is not enabled."
@@ -287,13 +296,60 @@ def run(opts: Options) -> int:
     return serve_alone(config, settings, reporter)
 
 
+def _worker_settings(opts: Options, reporter: Reporter) -> dict[str, Any]:
+    """The command-line settings a worker's WorkerStart carries."""
+    return {
+        "nosplice": opts.no_splice,
+        "noreuseport": opts.no_reuseport,
+        "maxconn": opts.maxconn,
+        "maxconn_per_proxy": opts.proxy_maxconn,
+        "debug": opts.debug,
+        "ignore_resolution": opts.ignore_resolution,
+        "executable": reporter.executable,
+        "preamble_printed": reporter.preamble_done,
+    }
+
+
+def _master_settings(
+    opts: Options,
+    env: dict[str, str],
+    reporter: Reporter,
+    settings: dict[str, Any],
+    launch: dict[str, Any],
+) -> MasterSettings:
+    from master.supervisor import MasterSettings
+
+    def reload_config() -> Config | None:
+        result = _load(opts, env)
+        if _report(result, opts, reporter) is not None:
+            return None
+        return result.config
+
+    return MasterSettings(
+        load_config=reload_config,
+        worker_settings=settings,
+        reuseport=not opts.no_reuseport,
+        pidfile=opts.pidfile,
+        systemd=opts.master_worker_systemd,
+        program=launch.get("program", sys.argv[0]),
+        argv=list(launch.get("args", ())),
+        start_dir=launch.get("start_dir", os.getcwd()),
+        reexec=bool(launch.get("args")),
+    )
+
+
 def _serve_with_master(
-    config: Config, settings: dict[str, Any], opts: Options, env: dict[str, str], reporter: Reporter
+    config: Config,
+    settings: dict[str, Any],
+    opts: Options,
+    env: dict[str, str],
+    reporter: Reporter,
+    launch: dict[str, Any],
 ) -> int:
     from haproxy_py.process.listeners import BindError
     from master.mcli import bind_master_cli, parse_master_cli
     from master.single import bind_listeners
-    from master.supervisor import MasterSettings, run_master
+    from master.supervisor import run_master
 
     try:
         mcli_binds = [parse_master_cli(argument) for argument in opts.master_cli]
@@ -313,20 +369,7 @@ def _serve_with_master(
             reporter.alert(message)
         reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
         return 1
-
-    def reload_config() -> Config | None:
-        result = _load(opts, env)
-        if _report(result, opts, reporter) is not None:
-            return None
-        return result.config
-
-    master_settings = MasterSettings(
-        load_config=reload_config,
-        worker_settings=settings,
-        reuseport=not opts.no_reuseport,
-        pidfile=opts.pidfile,
-        systemd=opts.master_worker_systemd,
-    )
+    master_settings = _master_settings(opts, env, reporter, settings, launch)
     return run_master(config, listeners, mcli, master_settings, reporter)
 
 
@@ -393,7 +436,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(USAGE)
         sys.exit(1)
     try:
-        status = command.main(args=args, prog_name="haproxy-py", standalone_mode=False)
+        launch = {
+            "program": os.path.abspath(sys.argv[0]),
+            "args": list(args),
+            "start_dir": os.getcwd(),
+        }
+        status = command.main(args=args, prog_name="haproxy-py", standalone_mode=False, obj=launch)
     except click.UsageError as exc:
         # HAProxy answers a bad command line with its usage and status 1; scripts that run
         # `-c` read 2 as "valid but no listener", so click's usual 2 would mislead them.

@@ -62,9 +62,10 @@ class MasterControl:
     def reload_failed(self) -> bool:
         return self.master.failed_reloads > 0
 
-    async def master_command(self, command: MasterCommand) -> str:
+    async def master_command(self, command: MasterCommand, client: int | None = None) -> str:
         if command.name == "reload":
-            succeeded = await self.master.handle_reload()
+            # `client` (the asking connection) gets its answer from the re-executed image.
+            succeeded = await self.master.handle_reload(requester=client)
             return f"Success={int(succeeded)}\n--\n{self.log.text()}".rstrip("\n")
         if command.name == "show proc":
             return format_show_proc(self.rows(), now=time.time(), extra=True).rstrip("\n")

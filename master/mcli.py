@@ -58,7 +58,7 @@ class Commands(Protocol):
 
     def reload_failed(self) -> bool: ...
 
-    async def master_command(self, command: MasterCommand) -> str: ...
+    async def master_command(self, command: MasterCommand, client: int | None = None) -> str: ...
 
     async def open_worker_session(self, pid: int) -> socket.socket | None: ...
 
@@ -157,7 +157,7 @@ async def _converse(
         elif isinstance(event, Output):
             await _send(stream, event.data)
         elif isinstance(event, MasterCommand):
-            text = await master.master_command(event)
+            text = await master.master_command(event, stream.socket.fileno())
             await _send(stream, connection.send(Answer(text)))
         elif isinstance(event, WorkerCommand):
             reply = await _route(master, event)

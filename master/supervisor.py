@@ -25,8 +25,10 @@ success.`, `Reloading HAProxy`, `Loading failure!`, `Current worker (PID) exited
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,6 +52,15 @@ from master.changes import describe_changes
 from master.control import MasterControl, StartupLog
 from master.mcli import serve_master_cli
 from master.notify import Notifier
+from master.reexec import (
+    MASTER_SIGNALS,
+    CarriedState,
+    ReexecError,
+    adopt_carried,
+    carry_master,
+    exec_master,
+    unblock_master_signals,
+)
 from master.single import DEFAULT_PROXY_MAXCONN
 from master.workers import (
     ORDERLY_EXITS,
@@ -59,10 +70,6 @@ from master.workers import (
     wait_for_exit,
 )
 
-MASTER_SIGNALS = (
-    signal.SIGUSR2, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1,
-    signal.SIGTTOU, signal.SIGTTIN,
-)  # fmt: skip
 READY_TIMEOUT = 60.0  # seconds a new worker has to load, isolate itself and accept
 RESPAWN_INTERVAL = 1.0  # no-exit-on-failure: at most one respawn per second per slot
 
@@ -76,6 +83,10 @@ class MasterSettings:
     reuseport: bool = True
     pidfile: str | None = None
     systemd: bool = False
+    program: str = ""  # the command as started (argv[0]) and its arguments, for the re-exec
+    argv: list[str] = field(default_factory=list)
+    start_dir: str = "/"  # where the command started (before any -C), for the re-exec
+    reexec: bool = True  # reload by re-executing the master (False: reload in place)
 
 
 @dataclass(eq=False)
@@ -96,20 +107,25 @@ class Master:
     nursery: trio.Nursery | None = None
     finished: trio.Event = field(default_factory=trio.Event)
     log: StartupLog | None = None  # what the master printed since its last (re)start
+    carried: CarriedState | None = None  # set in a re-executed image: what to resume
     mcli: list[tuple[Listener, Level]] = field(default_factory=list)  # -S sockets
     reload_lock: trio.Lock = field(default_factory=trio.Lock)  # one reload at a time
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self) -> int:
-        with trio.open_signal_receiver(*MASTER_SIGNALS) as signals:
+        with trio.open_signal_receiver(*sorted(MASTER_SIGNALS)) as signals:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
-                self.write_pidfile()
-                first = await self.spawn_generation(self.config, self.listeners)
-                if first is not None:
-                    self.reporter.notice("Loading success.")
-                    self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+                unblock_master_signals()  # blocked across a re-exec; the receiver is here now
+                if self.carried is not None:
+                    await self.resume(self.carried)
+                else:
+                    self.write_pidfile()
+                    first = await self.spawn_generation(self.config, self.listeners)
+                    if first is not None:
+                        self.reporter.notice("Loading success.")
+                        self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
                 nursery.start_soon(self.handle_signals, signals)
                 if self.log is not None:
                     control = MasterControl(self, self.log)
@@ -123,6 +139,19 @@ class Master:
             listener.sock.close()
         self.notifier.close()
         return self.final_status()
+
+    async def resume(self, carried: CarriedState) -> None:
+        """The first thing a re-executed master does: adopt its workers, then reload."""
+        assert self.nursery is not None
+        for worker in self.workers:
+            self.nursery.start_soon(self.watch_worker, worker)
+        self._close_retired()
+        succeeded = await self._reload()
+        answer = f"Success={int(succeeded)}\n--\n{self.log.text() if self.log else ''}\n"
+        for fd in carried.requesters:
+            await answer_and_close(fd, answer)
+        if not self.workers:
+            self._leave_when_alone()
 
     def final_status(self) -> int:
         if self.exit_status is not None:
@@ -283,11 +312,21 @@ class Master:
 
     # -- reload ---------------------------------------------------------------------------
 
-    async def handle_reload(self) -> bool:
-        """USR2, HUP or the master CLI's `reload`; True when the new generation serves."""
+    async def handle_reload(self, requester: int | None = None) -> bool:
+        """USR2, HUP or the master CLI's `reload` (`requester`: its connection, answered by
+        the next image); True when the new generation serves. Normally the master re-executes
+        itself first (master/reexec.py) and the new image reloads; if the exec fails, the
+        reload happens in this image."""
         async with self.reload_lock:
             if self.stopping:
                 return False
+            if self.settings.reexec:
+                state = carry_master(self, () if requester is None else (requester,))
+                try:
+                    os.chdir(self.settings.start_dir)
+                    exec_master(state, self.settings.program, self.settings.argv, os.environ)
+                except (ReexecError, OSError) as exc:
+                    self.reporter.alert(f"{exc}; reloading in place.")
             if self.log is not None:
                 self.log.begin()
             return await self._reload()
@@ -365,19 +404,32 @@ class Master:
         return matched, fresh, list(held.values())
 
 
+async def answer_and_close(fd: int, text: str) -> None:
+    """Answer a master-CLI connection carried across the re-exec, then close it."""
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
+    async with stream:
+        with trio.move_on_after(5), contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(text.encode("utf-8", "surrogateescape"))
+
+
 def run_master(
     config: Config,
     listeners: list[Listener],
     mcli: list[tuple[Listener, Level]],
     settings: MasterSettings,
     reporter: Reporter,
+    carried: CarriedState | None = None,
 ) -> int:
-    """The master's life under trio; returns its exit status."""
+    """The master's life under trio; returns its exit status. With `carried`, this image
+    was re-executed for a reload: `config` is the last good one and the rest is adopted."""
     # A master-CLI client that hangs up before its answer is an EPIPE, not the master's death
     # (the command line restores SIGPIPE's default so that `haproxy-py -vv | head` is quiet).
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log = StartupLog(reporter.stream)
     reporter.stream = log
     master = Master(config, listeners, settings, reporter, Notifier(settings.systemd))
-    master.log, master.mcli = log, mcli
+    master.log, master.mcli, master.carried = log, mcli, carried
+    if carried is not None:
+        for name, value in adopt_carried(carried).items():
+            setattr(master, name, value)
     return trio.run(master.run)

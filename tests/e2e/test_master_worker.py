@@ -7,6 +7,7 @@ master's stderr is collected by a thread, so tests can wait for HAProxy's lines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -247,3 +248,42 @@ def test_workers_isolate_themselves_and_the_master_stays_root(tmp_path: Path) ->
                 assert isolation_problems(pid, plan) == []
             assert psutil.Process(m.pid).uids().effective == 0
             assert os.readlink(f"/proc/{m.pid}/root") == "/"
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+            if target.startswith("socket:"):
+                inodes.add(target)
+    return inodes
+
+
+def _listening_inode(port: int) -> str:
+    """The inode of the TCP socket listening on 127.0.0.1:port, from /proc/net/tcp."""
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+                return f"socket:[{fields[9]}]"
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def test_a_reload_re_executes_the_master_in_place_keeping_its_sockets(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"A:") as servers, master(tmp_path, two_workers(port, servers)) as m:
+        m.wait_ready()
+        cmdline = Path(f"/proc/{m.pid}/cmdline").read_bytes()
+        listening = _listening_inode(port)
+        assert listening in _socket_inodes(m.pid)
+        m.process.send_signal(signal.SIGUSR2)
+        m.wait_ready(successes=2)
+        # Same pid (systemd's MAINPID), same command line, the very same listening socket.
+        assert Path(f"/proc/{m.pid}/cmdline").read_bytes() == cmdline
+        assert _listening_inode(port) == listening
+        assert listening in _socket_inodes(m.pid)
+        # The new image announces itself before its first warning, as HAProxy's does.
+        m.wait_for(lambda: m.count("Former worker") == 2)
+        assert m.count("path to executable is") >= 1
+        assert ask(port, b"z") == b"A:z"
