@@ -47,7 +47,6 @@ _NO_EFFECT = {
 }
 # Flags whose behaviour a later piece of work brings; they parse, then say so.
 _NOT_YET = {
-    "daemon": "-D (daemon mode)",
     "soft_stop_pids": "-sf (soft-stop of old processes)",
     "hard_stop_pids": "-st (hard-stop of old processes)",
     "take_sockets": "-x (taking listening sockets from a running process)",
@@ -278,13 +277,7 @@ def run(opts: Options, launch: dict[str, Any] | None = None) -> int:
     config = result.config
     assert config is not None
     master_worker = opts.master_worker or opts.master_worker_systemd or config.global_.master_worker
-    if config.global_.daemon and not (opts.debug or opts.foreground or opts.master_worker_systemd):
-        reporter.alert(
-            "'daemon' is not yet supported by this version of haproxy-py;"
-            " use -db (or -d) to stay in the foreground."
-        )
-        return 1
-    settings = _worker_settings(opts, reporter)
+    settings = _worker_settings(opts, reporter, config.global_.daemon)
     if master_worker:
         return _serve_with_master(config, settings, opts, env, reporter, launch or {})
     if opts.master_cli:
@@ -296,8 +289,10 @@ def run(opts: Options, launch: dict[str, Any] | None = None) -> int:
     return serve_alone(config, settings, reporter)
 
 
-def _worker_settings(opts: Options, reporter: Reporter) -> dict[str, Any]:
-    """The command-line settings a worker's WorkerStart carries."""
+def _worker_settings(
+    opts: Options, reporter: Reporter, daemon_configured: bool = False
+) -> dict[str, Any]:
+    """The command-line settings a worker's WorkerStart carries (and the master reads)."""
     return {
         "nosplice": opts.no_splice,
         "noreuseport": opts.no_reuseport,
@@ -307,6 +302,10 @@ def _worker_settings(opts: Options, reporter: Reporter) -> dict[str, Any]:
         "ignore_resolution": opts.ignore_resolution,
         "executable": reporter.executable,
         "preamble_printed": reporter.preamble_done,
+        # -D or `daemon`, unless -d/-db (foreground) or -Ws (systemd runs us) say otherwise.
+        "daemon": (opts.daemon or daemon_configured)
+        and not (opts.debug or opts.foreground or opts.master_worker_systemd),
+        "pidfile": opts.pidfile,
     }
 
 
@@ -335,6 +334,7 @@ def _master_settings(
         argv=list(launch.get("args", ())),
         start_dir=launch.get("start_dir", os.getcwd()),
         reexec=bool(launch.get("args")),
+        daemon=bool(settings.get("daemon")),
     )
 
 
@@ -346,6 +346,7 @@ def _serve_with_master(
     reporter: Reporter,
     launch: dict[str, Any],
 ) -> int:
+    from haproxy_py.process.daemon import daemonize
     from haproxy_py.process.listeners import BindError
     from master.mcli import bind_master_cli, parse_master_cli
     from master.single import bind_listeners
@@ -370,6 +371,8 @@ def _serve_with_master(
         reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
         return 1
     master_settings = _master_settings(opts, env, reporter, settings, launch)
+    if master_settings.daemon:
+        daemonize()
     return run_master(config, listeners, mcli, master_settings, reporter)
 
 

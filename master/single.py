@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from haproxy_py.config.model import Config
+from haproxy_py.process.daemon import daemonize, write_pidfile
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
 from haproxy_py.process.listeners import BindError, Listener, bind_all, listener_specs
 from haproxy_py.report import Reporter
@@ -49,6 +50,11 @@ def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter)
     listeners = bind_listeners(config, settings, reporter)
     if listeners is None:
         return 1
+    if settings.get("daemon"):
+        daemonize()
+    pidfile = settings.get("pidfile") or config.global_.pidfile
+    if pidfile and (error := write_pidfile(pidfile, os.getpid())):
+        reporter.alert(f"[haproxy.main()] Cannot create pidfile {pidfile} ({error})")
     handoff = write_handoff(config, listeners, settings)
     environment = dict(config.environment)  # with setenv/unsetenv of the global section
     environment[HANDOFF_ENV] = str(handoff)

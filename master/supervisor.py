@@ -37,6 +37,7 @@ from typing import Any
 import trio
 
 from haproxy_py.config.model import Config
+from haproxy_py.process.daemon import release_stderr, write_pidfile
 from haproxy_py.process.handoff import send_start
 from haproxy_py.process.listeners import (
     BindError,
@@ -87,6 +88,7 @@ class MasterSettings:
     argv: list[str] = field(default_factory=list)
     start_dir: str = "/"  # where the command started (before any -C), for the re-exec
     reexec: bool = True  # reload by re-executing the master (False: reload in place)
+    daemon: bool = False  # -D / `daemon`: stderr goes to /dev/null once started
 
 
 @dataclass(eq=False)
@@ -126,6 +128,8 @@ class Master:
                     if first is not None:
                         self.reporter.notice("Loading success.")
                         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+                    if self.settings.daemon:
+                        release_stderr()
                 nursery.start_soon(self.handle_signals, signals)
                 if self.log is not None:
                     control = MasterControl(self, self.log)
@@ -160,13 +164,8 @@ class Master:
 
     def write_pidfile(self) -> None:
         path = self.settings.pidfile or self.config.global_.pidfile
-        if not path:
-            return
-        try:
-            with open(path, "w", encoding="ascii") as handle:
-                handle.write(f"{os.getpid()}\n")
-        except OSError as exc:
-            self.reporter.alert(f"[haproxy.main()] Cannot create pidfile {path} ({exc.strerror})")
+        if path and (error := write_pidfile(path, os.getpid())):
+            self.reporter.alert(f"[haproxy.main()] Cannot create pidfile {path} ({error})")
 
     def worker_count(self, config: Config) -> int:
         wanted = config.global_.nbthread or config.global_.nbproc

@@ -35,6 +35,7 @@ import trio
 from trio.lowlevel import checkpoint, wait_readable
 
 from haproxy_py.process.channel import Channel
+from haproxy_py.process.daemon import release_stderr
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.proto.ipc import CliSession, HardStop, Ready, SoftStop
@@ -101,6 +102,8 @@ async def serve(
                 await root.start(_serve_listeners, state, root.cancel_scope)
                 if channel is not None:
                     root.start_soon(_serve_master_channel, state, channel, root, started)
+                if start.settings.get("daemon"):
+                    release_stderr()  # started: a daemon's caller stops waiting on stderr
                 task_status.started(state)
             # Here every session has ended (soft stop) or was cancelled (hard stop).
         finally:

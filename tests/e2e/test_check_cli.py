@@ -363,8 +363,8 @@ def test_condition_flag_sees_the_environment() -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["-D"], ["-sf", "1", "2"], ["-x", "/tmp/s"]],
-    ids=["-D", "-sf", "-x"],
+    [["-sf", "1", "2"], ["-x", "/tmp/s"]],
+    ids=["-sf", "-x"],
 )
 def test_flags_not_served_yet_say_so(tmp_path: Path, flags: list[str]) -> None:
     result = run_cli(*flags, "-f", str(write_cfg(tmp_path, VALID)), timeout=20)

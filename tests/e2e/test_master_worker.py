@@ -11,7 +11,9 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -20,7 +22,7 @@ import pytest
 from haproxy_py.process.privileges import isolation_problems, plan_isolation
 from tests.e2e.mworker_tools import Master, master, two_workers
 from tests.e2e.tcp_tools import ask, echo_servers, tcp_config
-from tests.helpers import free_port
+from tests.helpers import TRACEBACK, base_env, free_port, haproxy_py_command, write_cfg
 
 
 def test_a_master_with_two_workers_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -287,3 +289,52 @@ def test_a_reload_re_executes_the_master_in_place_keeping_its_sockets(tmp_path: 
         m.wait_for(lambda: m.count("Former worker") == 2)
         assert m.count("path to executable is") >= 1
         assert ask(port, b"z") == b"A:z"
+
+
+@pytest.mark.parametrize("mode", [["-W"], []], ids=["master-worker", "one-process"])
+def test_daemon_mode_detaches_and_writes_the_pidfile(tmp_path: Path, mode: list[str]) -> None:
+    port = free_port()
+    pidfile = tmp_path / "haproxy.pid"
+    with echo_servers(b"D:") as servers:
+        path = write_cfg(tmp_path, two_workers(port, servers))
+        began = time.monotonic()
+        result = subprocess.run(
+            [*haproxy_py_command(), "-D", *mode, "-p", str(pidfile), "-f", str(path)],
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - began < 10
+        assert result.stdout == ""
+        daemon = int(pidfile.read_text())
+        try:
+            assert os.getsid(daemon) != os.getsid(0)  # a session of its own
+            assert psutil.Process(daemon).ppid() != os.getpid()
+            wait_listening_pid(port, daemon)
+            assert ask(port, b"x") == b"D:x"
+        finally:
+            os.kill(daemon, signal.SIGTERM)
+        wait_gone(daemon)
+    assert TRACEBACK not in result.stderr
+
+
+def wait_listening_pid(port: int, pid: int, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert psutil.pid_exists(pid), "the daemon died"
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        time.sleep(0.05)
+    raise AssertionError("the daemon never listened")
+
+
+def wait_gone(pid: int, timeout: float = 20) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} is still there")
