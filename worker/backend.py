@@ -24,7 +24,7 @@ import errno
 import math
 import random
 import socket
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -160,10 +160,24 @@ class BackendRuntime:
     # -- getting a server connection ------------------------------------------------------------
 
     async def connect(
-        self, key: bytes | None, client: socket.socket
+        self,
+        key: bytes | None,
+        client: socket.socket,
+        *,
+        prefer: ServerRuntime | None = None,
+        take_idle: Callable[[ServerRuntime], socket.socket | None] | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> tuple[ServerRuntime, socket.socket] | None:
-        """A connected server socket and the server whose slot it holds, or None."""
-        server = await self._assign(key, ())
+        """A connected server socket and the server whose slot it holds, or None.
+
+        HTTP mode's hooks: `prefer` is tried before the algorithm while it has a free slot
+        (`option prefer-last-server`); `take_idle(server)` may give an idle pooled connection
+        to that server instead of connecting; `still_wanted()` is asked when a slot is granted
+        after waiting in a queue, and a False answer (the client left) hands it straight on.
+        """
+        server = self._take_preferred(prefer) if prefer is not None else None
+        if server is None:
+            server = await self._assign(key, (), still_wanted)
         if server is None:
             return None
         destination_port = -1  # learnt from the client socket only if a server needs it
@@ -172,6 +186,10 @@ class BackendRuntime:
             while True:
                 target = server.target
                 assert target is not None  # servers without an address are never usable
+                if take_idle is not None:
+                    idle = take_idle(server)
+                    if idle is not None:
+                        return server, idle
                 if target.relative and destination_port < 0:
                     destination_port = _destination_port(client)
                 sock = await self._open(target, destination_port)
@@ -201,6 +219,22 @@ class BackendRuntime:
             if server is not None:
                 self.release(server)
             raise
+
+    def _take_preferred(self, server: ServerRuntime) -> ServerRuntime | None:
+        lb = server.lb
+        if lb.eligible and not self.farm.is_full(lb):
+            self._take(lb)
+            return server
+        return None
+
+    async def open_fresh(
+        self, server: ServerRuntime, client: socket.socket
+    ) -> socket.socket | None:
+        """One new connection to `server` (whose slot the caller holds), or None."""
+        target = server.target
+        assert target is not None
+        port = _destination_port(client) if target.relative else -1
+        return await self._open(target, port)
 
     def _redispatch_on(self, retry: int) -> bool:
         """Whether retry number `retry` (1-based) goes to another server."""
@@ -245,7 +279,10 @@ class BackendRuntime:
     # -- slots and queues -----------------------------------------------------------------------
 
     async def _assign(
-        self, key: bytes | None, exclude: Collection[LbServer]
+        self,
+        key: bytes | None,
+        exclude: Collection[LbServer],
+        still_wanted: Callable[[], bool] | None = None,
     ) -> ServerRuntime | None:
         """A server with a slot taken for us, after waiting in a queue if needed; None if none."""
         assignment = assign_server(self.algorithm, key, exclude)
@@ -262,7 +299,11 @@ class BackendRuntime:
             return None
         if assignment.action != QUEUE_SERVER or lb is None or not self.queues.can_queue(lb):
             lb = None  # the backend queue: any server's next free slot will do
-        return await self._wait_in_queue(lb)
+        server = await self._wait_in_queue(lb)
+        if server is not None and still_wanted is not None and not still_wanted():
+            self.release(server)  # the client left while queued: the next waiter gets it
+            return None
+        return server
 
     async def _wait_in_queue(self, lb: LbServer | None) -> ServerRuntime | None:
         grant = _Grant()

@@ -30,6 +30,18 @@ class Counters:
     queue_timeouts: int = 0  # waiters dropped by `timeout queue`
     client_aborts: int = 0  # cli_abrt: the client reset or timed out during the data phase
     server_aborts: int = 0  # srv_abrt: the server reset or timed out during the data phase
+    # HTTP mode (0 in TCP mode): requests and responses are counted one by one.
+    http_requests: int = 0  # req_tot: requests received (frontend) or forwarded (backend, server)
+    failed_requests: int = 0  # ereq: invalid requests, client timeouts before a complete head
+    failed_responses: int = 0  # eresp: invalid or incomplete responses, server timeouts
+    intercepted: int = 0  # intercepted: answered by haproxy-py itself (monitor-uri)
+    reuses: int = 0  # reuse: requests sent on an already used server connection
+    hrsp_1xx: int = 0  # hrsp_1xx..hrsp_5xx, hrsp_other: responses by status class
+    hrsp_2xx: int = 0
+    hrsp_3xx: int = 0
+    hrsp_4xx: int = 0
+    hrsp_5xx: int = 0
+    hrsp_other: int = 0
 
     def session_opened(self) -> None:
         self.cur_sessions += 1
@@ -47,6 +59,24 @@ class Counters:
 
     def dequeued(self) -> None:
         self.queue_cur -= 1
+
+    def response(self, status: int) -> None:
+        """Count one response by its status class."""
+        if status < 300:
+            if status >= 200:
+                self.hrsp_2xx += 1
+            elif status >= 100:
+                self.hrsp_1xx += 1
+            else:
+                self.hrsp_other += 1
+        elif status < 400:
+            self.hrsp_3xx += 1
+        elif status < 500:
+            self.hrsp_4xx += 1
+        elif status < 600:
+            self.hrsp_5xx += 1
+        else:
+            self.hrsp_other += 1
 
     def as_dict(self) -> dict[str, int]:
         """Field name -> value (for tests, debugging and the future stats renderers)."""

@@ -29,6 +29,9 @@ from haproxy_py.process.listeners import ListenerSpec
 from haproxy_py.report import Reporter
 from worker.backend import BackendRuntime
 from worker.counters import Counters, CounterTable
+from worker.http_errors import load_error_pages
+from worker.http_server import ServerPools
+from worker.http_settings import HttpSettings, build_http_settings
 from worker.limits import ConnLimit, FdLimitError, FdPlan, apply_fd_limit, plan_fd_limit
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts
@@ -42,6 +45,11 @@ class FrontendRuntime:
     limit: ConnLimit
     counters: Counters
     timeouts: RelayTimeouts  # client side from the frontend, server side from the backend
+    # HTTP mode: the compiled settings, the backend's idle-connection pools, and the worker
+    # state whose `stopping` flag sessions read between requests (set once the state exists).
+    http: HttpSettings | None = None
+    pools: ServerPools | None = None
+    worker: WorkerState | None = None
 
     @property
     def name(self) -> str:
@@ -95,9 +103,13 @@ class WorkerState:
     # Set once the listeners are closed by a soft stop: the listener tasks may end with their
     # last session (until then they stay, even with nothing to accept on).
     stop_requested: trio.Event = field(default_factory=trio.Event)
+    http_pools: list[ServerPools] = field(default_factory=list)  # idle server connections
 
     def close(self) -> None:
-        """Close every listening socket and the pipe pool (pipes in use close when returned)."""
+        """Close every listening socket, the pipe pool (pipes in use close when returned) and
+        the idle server connections."""
+        for pools in self.http_pools:
+            pools.close_all()
         for listener in self.listeners:
             listener.sock.close()
         for sock in self.unserved:
@@ -120,6 +132,8 @@ def build_state(
         backends, ignore_failures=bool(settings.get("ignore_resolution"))
     )
     messages += errors
+    error_pages, page_errors = load_error_pages(config)
+    messages += page_errors
     if messages:
         raise StartupError(messages)
     splice = not (config.global_.setting("nosplice") or settings.get("nosplice"))
@@ -140,16 +154,32 @@ def build_state(
         proxy.name: _backend(proxy, targets, counters, feeding.get(proxy.name, []), rng)
         for proxy in backends
     }
+    http_pools = {
+        proxy.name: ServerPools(proxy, backend_runtimes[proxy.name].servers)
+        for proxy in backends
+        if proxy.mode == "http"
+    }
     frontends = {}
     for proxy in fronts:
         target = routes[proxy.name]
-        frontends[proxy.name] = FrontendRuntime(
+        backend_runtime = backend_runtimes[target.name] if target is not None else None
+        frontend = FrontendRuntime(
             proxy,
-            backend_runtimes[target.name] if target is not None else None,
+            backend_runtime,
             ConnLimit(maxconns[proxy.name]),
             counters.frontend(proxy.name),
             _timeouts(proxy, target),
         )
+        if proxy.mode == "http":
+            frontend.http = build_http_settings(
+                config,
+                proxy,
+                target,
+                error_pages,
+                backend_runtime.key_for if backend_runtime is not None else None,
+            )
+            frontend.pools = http_pools.get(target.name) if target is not None else None
+        frontends[proxy.name] = frontend
     global_limit = ConnLimit(plan.maxconn)
     pipe_size = config.global_.setting("tune.pipesize")
     pipes = PipePool(plan.maxpipes, pipe_size=pipe_size) if splice and plan.maxpipes > 0 else None
@@ -160,10 +190,13 @@ def build_state(
             unserved.append(sock)
         else:
             listeners.append(_listener(spec, sock, frontend, global_limit, pipes))
-    return WorkerState(
+    state = WorkerState(
         config, settings, reporter, plan, global_limit, counters, frontends,
-        backend_runtimes, listeners, unserved, pipes,
+        backend_runtimes, listeners, unserved, pipes, http_pools=list(http_pools.values()),
     )  # fmt: skip
+    for frontend in frontends.values():
+        frontend.worker = state
+    return state
 
 
 def _set_fd_limit(

@@ -1,4 +1,5 @@
-"""One TCP session: from an accepted client socket to the end of its relay.
+"""One session: from an accepted client socket to the end of its relay (TCP) or of its
+last HTTP exchange (`mode http`: worker/http_session.py, dispatched here by the frontend's mode).
 
 A session task runs in its listener's nursery (the relay adds its two direction tasks). It asks
 the frontend's backend for a server connection (load balancing, queueing, retries: see
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
+from worker.http_session import HttpSession
 from worker.relay import Termination, relay
 from worker.runtime import FrontendRuntime, ListenerRuntime
 
@@ -28,7 +30,9 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     frontend = listener.frontend
     frontend.counters.session_opened()
     try:
-        if frontend.backend is not None:
+        if frontend.http is not None:
+            await _serve_http(frontend, listener, client, peer)
+        elif frontend.backend is not None:
             await _forward(frontend, listener, client, peer)
     finally:
         client.close()
@@ -66,6 +70,32 @@ async def _forward(
         if server is not None:
             backend.release(server)
         backend.session_ended()
+
+
+async def _serve_http(
+    frontend: FrontendRuntime, listener: ListenerRuntime, client: socket.socket, peer: object
+) -> None:
+    """`mode http`: one HttpSession loops over the requests (worker/http_session.py)."""
+    assert frontend.http is not None
+    session = HttpSession(
+        client,
+        peer,
+        frontend.http,
+        frontend.backend,
+        frontend.pools,
+        frontend.counters,
+        frontend.worker or _NOT_STOPPING,
+        listener.pipes,
+        frontend.timeouts,
+    )
+    await session.run()
+
+
+class _NeverStopping:
+    stopping = False
+
+
+_NOT_STOPPING = _NeverStopping()
 
 
 def _drop_unread(client: socket.socket, limit: int = 16384) -> None:

@@ -3,9 +3,11 @@
 Everything here runs once, before the first accept, and reports every problem at once as
 HAProxy-shaped ALERT texts (the caller prints them after "[ALERT]    (PID) : "). Nothing is
 started until all checks pass, so a refused configuration leaves nothing half-started.
-- Proxies in `mode http` are refused (the HTTP data plane is the next issue); so are rules that
-  need the rules engine (conditional or dynamic `use_backend`, `use-server`, `tcp-request` and
-  `tcp-response` rules) and PROXY-protocol listeners, which would otherwise be silently ignored.
+- Rules that need the rules engine (conditional or dynamic `use_backend`, `use-server`,
+  `tcp-request`/`tcp-response` rules, and in `mode http` `http-request`/`http-response`/
+  `http-after-response` rules) are refused, and so are PROXY-protocol listeners, cookie
+  persistence and `errorloc*` pages, which would otherwise be silently ignored; a frontend and
+  its backend must agree on the mode.
 - Server host names are resolved here, once, with the system resolver, following `init-addr`
   (default `last,libc`; `last` has no state file to read yet, `none` starts the server in
   maintenance without an address, an IP address is used as given).
@@ -39,17 +41,14 @@ def check_config(config: Config) -> list[str]:
         if proxy.disabled:
             continue
         messages += _check_proxy(proxy)
-    return messages
+    return messages + check_modes(config)
 
 
 def _check_proxy(proxy: Proxy) -> list[str]:
     name = proxy.name
     messages = []
     if proxy.mode == "http":
-        messages.append(
-            f"config : [{proxy.where}] : proxy '{name}': mode http is not served yet by this"
-            " version of haproxy-py."
-        )
+        messages += _check_http_proxy(proxy)
     if proxy.is_frontend:
         for switch in proxy.backend_switches:
             if switch.dynamic:
@@ -76,6 +75,59 @@ def _check_proxy(proxy: Proxy) -> list[str]:
     for switch in proxy.server_switches:
         where = switch.where
         messages.append(f"config : [{where}] : proxy '{name}': 'use-server' is {_RULES_ENGINE}.")
+    return messages
+
+
+_HTTP_RULESETS = ("http-request", "http-response", "http-after-response")
+# HTTP settings whose meaning the HTTP data plane does not implement yet: refused, not ignored.
+_HTTP_UNSUPPORTED_SETTINGS = {
+    "cookie": "'cookie' (cookie persistence)",
+    "errorloc": "'errorloc'/'errorloc302'/'errorloc303' (redirects as error pages)",
+}
+
+
+def _check_http_proxy(proxy: Proxy) -> list[str]:
+    """What the HTTP data plane of this version cannot serve in a `mode http` proxy."""
+    name = proxy.name
+    messages = []
+    for ruleset in _HTTP_RULESETS:
+        rules = proxy.rules.get(ruleset) or ()
+        if rules:
+            messages.append(
+                f"config : [{rules[0].where}] : proxy '{name}': '{ruleset}' rules are"
+                f" {_RULES_ENGINE}."
+            )
+    for setting, what in _HTTP_UNSUPPORTED_SETTINGS.items():
+        if proxy.setting(setting):
+            messages.append(
+                f"config : [{proxy.where}] : proxy '{name}': {what} is not yet supported by"
+                " this version of haproxy-py in mode http."
+            )
+    return messages
+
+
+def check_modes(config: Config) -> list[str]:
+    """A frontend and the backend it routes to must agree on HTTP (as HAProxy requires for
+    an HTTP frontend; a TCP frontend feeding an HTTP backend is not served yet)."""
+    messages = []
+    for proxy in config.proxies:
+        if proxy.disabled or not proxy.is_frontend:
+            continue
+        backend = static_backend(config, proxy)
+        if backend is None or backend.mode == proxy.mode:
+            continue
+        where = proxy.default_backend_where or proxy.where
+        if proxy.mode == "http":
+            messages.append(
+                f"config : [{where}] : proxy '{proxy.name}': unable to use proxy"
+                f" '{backend.name}' with wrong mode, required: http, has: {backend.mode}."
+            )
+        else:
+            messages.append(
+                f"config : [{where}] : proxy '{proxy.name}': a tcp frontend routing to the"
+                f" http backend '{backend.name}' is not yet supported by this version of"
+                " haproxy-py."
+            )
     return messages
 
 

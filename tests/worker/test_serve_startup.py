@@ -64,18 +64,19 @@ def _line(tmp_path: Path, text: str, needle: str) -> str:
 # -- what this version does not serve yet ---------------------------------------------------------
 
 
-async def test_http_proxies_are_refused(tmp_path: Path) -> None:
+async def test_http_rules_and_mode_mismatch_are_refused(tmp_path: Path) -> None:
     fe = free_port()
     text = config_text(
-        f"frontend web\n    mode http\n    bind 127.0.0.1:{fe}\n    default_backend app\n"
-        "backend app\n    mode http\n    server s1 127.0.0.1:8080\n"
+        f"frontend web\n    mode http\n    bind 127.0.0.1:{fe}\n"
+        "    http-request deny if { path /x }\n    default_backend app\n"
+        "backend app\n    mode tcp\n    server s1 127.0.0.1:8080\n"
     )
     messages = await refused(tmp_path, text)
     assert messages == [
-        f"config : [{_line(tmp_path, text, 'frontend web')}] : proxy 'web': mode http is not"
-        " served yet by this version of haproxy-py.",
-        f"config : [{_line(tmp_path, text, 'backend app')}] : proxy 'app': mode http is not"
-        " served yet by this version of haproxy-py.",
+        f"config : [{_line(tmp_path, text, 'http-request')}] : proxy 'web': 'http-request'"
+        " rules are not yet supported by this version of haproxy-py (rules engine).",
+        f"config : [{_line(tmp_path, text, 'default_backend')}] : proxy 'web': unable to use"
+        " proxy 'app' with wrong mode, required: http, has: tcp.",
     ]
 
 

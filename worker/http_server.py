@@ -1,0 +1,159 @@
+"""Server connections in HTTP mode and the per-server pools of idle ones.
+
+A `ServerConn` is one socket to one server with its sans-IO `BackendConnection`. After a
+response that leaves it reusable, the client session either keeps it (`http-reuse never`: the
+connection stays private to that client connection) or parks it in the server's `IdlePool`,
+where any session may take it, following HAProxy 2.6's `http-reuse` modes:
+- never: no sharing;
+- safe (default): a pooled connection serves only a request that is not the first of its
+  client connection (a first request may be a client's probe of a broken keep-alive path);
+- aggressive: a first request may use a pooled connection that has already been reused once
+  (the server has shown it keeps connections alive);
+- always: any pooled connection, for any request.
+Pool rules: last in, first out (the warmest connection); at most `pool-max-conn` idle
+connections per server (-1, the default, is no limit; 0 disables pooling); a connection idle
+for longer than `pool-purge-delay` (default 5 s) is closed when the pool is next used; a
+connection taken from the pool after more than TRUSTED_IDLE is peeked at first (a server that
+closed it, or sent something unasked, makes it unusable). A pooled connection holds no server
+slot: slots (`maxconn`) count requests being served, as in HAProxy.
+Every socket closes on every path: `IdlePool.close_all()` at worker exit, `ServerConn.close()`
+is idempotent.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+
+import trio
+
+from haproxy_py.config.model import Proxy
+from haproxy_py.proto.http1 import BackendConnection, H1Limits
+from worker.backend import ServerRuntime
+
+REUSE_MODES = ("never", "safe", "aggressive", "always")
+DEFAULT_PURGE_DELAY = 5.0  # seconds: HAProxy's pool-purge-delay default
+TRUSTED_IDLE = 0.5  # seconds idle below which a pooled connection is reused without a peek
+
+
+class ServerConn:
+    """One connection to a server: socket, protocol state, and how much it has served."""
+
+    __slots__ = ("fd", "h1", "idle_since", "requests", "server", "sock")
+
+    def __init__(self, sock: socket.socket, server: ServerRuntime, limits: H1Limits) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.server = server
+        self.h1 = BackendConnection(limits)
+        self.requests = 0  # requests sent on it so far (1 while serving its first)
+        self.idle_since = 0.0
+
+    @property
+    def reused(self) -> bool:
+        return self.requests > 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def is_alive(sock: socket.socket) -> bool:
+    """An idle connection is usable when a peek finds nothing to read and no error."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False  # EOF, or bytes nobody asked for: either way not reusable
+
+
+class IdlePool:
+    """The idle connections of one server, most recently used last."""
+
+    __slots__ = ("conns", "max_conns", "purge_delay")
+
+    def __init__(self, max_conns: int, purge_delay: float) -> None:
+        self.conns: list[ServerConn] = []
+        self.max_conns = max_conns  # -1: unlimited
+        self.purge_delay = purge_delay
+
+    def put(self, conn: ServerConn) -> bool:
+        """Park `conn`; False when the pool has no room (the caller closes it)."""
+        if self.max_conns == 0 or (0 < self.max_conns <= len(self.conns)):
+            return False
+        now = trio.current_time()
+        conn.idle_since = now
+        self.conns.append(conn)
+        self._purge(now)
+        return True
+
+    def take(self, proven_only: bool) -> ServerConn | None:
+        """The warmest live idle connection (one already reused, if `proven_only`)."""
+        conns = self.conns
+        if not conns:
+            return None
+        now = trio.current_time()
+        self._purge(now)
+        for index in range(len(conns) - 1, -1, -1):
+            conn = conns[index]
+            if proven_only and not conn.reused:
+                continue
+            del conns[index]
+            # A connection parked a moment ago is trusted (a failure before any response byte
+            # is replayed on a fresh one); an older one is checked, as servers close idle ones.
+            if now - conn.idle_since < TRUSTED_IDLE or is_alive(conn.sock):
+                return conn
+            conn.close()
+        return None
+
+    def _purge(self, now: float) -> None:
+        conns = self.conns
+        expired = 0
+        limit = now - self.purge_delay
+        while expired < len(conns) and conns[expired].idle_since < limit:
+            conns[expired].close()
+            expired += 1
+        if expired:
+            del conns[:expired]
+
+    def close_all(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.conns.clear()
+
+
+class ServerPools:
+    """One backend's idle pools (one per server) and its reuse mode."""
+
+    def __init__(self, proxy: Proxy, servers: Mapping[object, ServerRuntime]) -> None:
+        mode = proxy.setting("http-reuse") or "safe"
+        self.mode = mode
+        self.pools: dict[ServerRuntime, IdlePool] = {}
+        by_name = {server.name: server for server in proxy.servers}
+        for runtime in servers.values():
+            config = by_name.get(runtime.name)
+            max_conns = config.option("pool-max-conn", -1) if config is not None else -1
+            delay = config.option("pool-purge-delay") if config is not None else None
+            purge = delay / 1000 if delay is not None else DEFAULT_PURGE_DELAY
+            self.pools[runtime] = IdlePool(-1 if max_conns is None else max_conns, purge)
+
+    @property
+    def shares(self) -> bool:
+        """Whether connections go to the shared pools (all modes but never)."""
+        return self.mode != "never"
+
+    def take(self, server: ServerRuntime, first_request: bool) -> ServerConn | None:
+        """A pooled connection to `server` that this request may use under the reuse mode."""
+        mode = self.mode
+        if mode == "never" or (first_request and mode == "safe"):
+            return None
+        return self.pools[server].take(proven_only=first_request and mode == "aggressive")
+
+    def put(self, conn: ServerConn) -> None:
+        if not self.pools[conn.server].put(conn):
+            conn.close()
+
+    def close_all(self) -> None:
+        for pool in self.pools.values():
+            pool.close_all()

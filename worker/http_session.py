@@ -1,0 +1,549 @@
+"""One HTTP/1.1 client connection: requests in, each load-balanced and forwarded, responses out.
+
+One task per client connection, none per request: `serve_http()` loops over exchanges until the
+connection is to close. Each exchange reads a request head under `timeout http-request` (the
+first; later ones first wait under `timeout http-keep-alive`), picks a server per request
+(worker/backend.py: algorithm, queues, maxconn, retries, redispatch), takes an idle server
+connection when `http-reuse` allows (worker/http_server.py) or opens one, forwards the request
+then the response through the sans-IO core (haproxy_py.proto.http1), and switches to the TCP
+relay for Upgrade/101 and CONNECT. Rules of this file:
+- sockets are non-blocking; every recv/send is tried first and we wait on the fd only on
+  EAGAIN, under a deadline taken from a `timeout` keyword;
+- writes are batched: what the parser produces from one read (head, body, end) goes out in one
+  send;
+- errors answer with the proxy's error page (worker/http_errors.py): 400/422 parse errors and
+  408 close the connection; 502/503/504 keep it alive when the whole request was read;
+- a reused server connection that fails before any response byte is replayed once on a fresh
+  one, when the request was sent in one piece;
+- the server slot is released, the server connection closed or pooled, and the client socket
+  closed by the caller, on every way out; trio.Cancelled is never caught.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+from trio.lowlevel import wait_readable, wait_writable
+
+from haproxy_py.proto.http1 import (
+    NEED_DATA,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    FrontendConnection,
+    H1Error,
+    Request,
+    Response,
+)
+from haproxy_py.proto.http1.connection import DONE
+from worker.backend import BackendRuntime, ServerRuntime
+from worker.counters import Counters
+from worker.http_server import ServerConn, ServerPools, is_alive
+from worker.http_settings import CLOSE, KEEP_ALIVE, HttpSettings
+from worker.pipes import PipePool
+from worker.relay import RelayTimeouts, relay
+
+RECV_SIZE = 65536
+PageFunction = Callable[..., bytes]  # ErrorPages.page(status, close=...)
+
+
+class StopFlag(Protocol):
+    """What a session reads of the worker: WorkerState.stopping, set by a soft stop."""
+
+    stopping: bool
+
+
+class _ClientGone(Exception):
+    """The client reset, closed or timed out while we were sending to or reading from it."""
+
+
+class _BadBody(Exception):
+    """The request body broke the framing rules: answer `status` and close both sides."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _ServerFailed(Exception):
+    """The server connection broke; `replayable`: before any response byte was read."""
+
+    def __init__(self, status: int, replayable: bool) -> None:
+        super().__init__(status)
+        self.status = status
+        self.replayable = replayable
+
+
+async def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """Send everything, waiting for room only on EAGAIN; OSError/TooSlowError on failure."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            with trio.fail_after(timeout):
+                await wait_writable(sock)
+            continue
+        view = view[sent:]
+
+
+async def recv_some(
+    sock: socket.socket, deadline: float, expect_wait: bool = False
+) -> bytes | None:
+    """What the peer sent (b"" at EOF), or None when `deadline` passed first.
+
+    `expect_wait`: the peer cannot have answered yet (a response right after its request, the
+    next request right after a response): wait for readability before the first recv instead
+    of paying for a recv that is all but certain to say EAGAIN.
+    """
+    if expect_wait:
+        with trio.move_on_at(deadline):
+            await wait_readable(sock)
+        # Timed out or not, the recv below says what is there (EAGAIN then means: timeout).
+        try:
+            return sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            if trio.current_time() >= deadline:
+                return None
+    while True:
+        try:
+            return sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            with trio.move_on_at(deadline):
+                await wait_readable(sock)
+                continue
+            return None
+
+
+class HttpSession:
+    """The state of one client connection across its exchanges."""
+
+    def __init__(
+        self,
+        client: socket.socket,
+        peer: object,
+        settings: HttpSettings,
+        backend: BackendRuntime | None,
+        pools: ServerPools | None,
+        frontend_counters: Counters,
+        worker: StopFlag,
+        pipes: PipePool | None,
+        tunnel_timeouts: RelayTimeouts,
+    ) -> None:
+        self.client = client
+        self.peer = peer
+        self.settings = settings
+        self.backend = backend
+        self.pools = pools
+        self.counters = frontend_counters
+        self.worker = worker
+        self.pipes = pipes
+        self.tunnel_timeouts = tunnel_timeouts
+        self.front = FrontendConnection(settings.request_limits)
+        self.private: ServerConn | None = None  # `http-reuse never`: this client's own
+        self.taken: ServerConn | None = None  # the idle connection take_idle() gave out
+        self.last_server: ServerRuntime | None = None
+        self.requests = 0
+        self.bytes_seen = False  # the client sent at least one byte (http-ignore-probes)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while await self.exchange():
+                self.front.start_next_cycle()
+        except _ClientGone:
+            pass
+        finally:
+            if self.private is not None:
+                self.private.close()
+            if self.taken is not None:
+                self.taken.close()
+
+    async def exchange(self) -> bool:
+        """One request and its response; True when the connection may serve another."""
+        request = await self.read_request()
+        if request is None:
+            return False
+        self.requests += 1
+        counters = self.counters
+        counters.http_requests += 1
+        front = self.front
+        settings = self.settings
+        if settings.mode == CLOSE or self.worker.stopping:
+            front.disable_keep_alive()
+        if settings.monitor_uri is not None and request.target == settings.monitor_uri:
+            counters.intercepted += 1
+            return await self.answer(200, settings.frontend_pages.page)
+        if self.backend is None:
+            return await self.answer(503, settings.frontend_pages.page)
+        return await self.forward(request, self.backend)
+
+    async def read_request(self) -> Request | None:
+        """The next request head, or None when the connection is to be closed."""
+        front = self.front
+        settings = self.settings
+        first = self.requests == 0
+        deadline = trio.current_time() + (
+            settings.http_request_timeout if first else settings.keep_alive_timeout
+        )
+        waiting_for_first_byte = True
+        while True:
+            try:
+                event = front.next_event()
+            except H1Error as exc:
+                self.counters.failed_requests += 1
+                await self.reply_and_close(exc.status)
+                return None
+            if event is NEED_DATA:
+                data = await recv_some_or_gone(self.client, deadline, not first)
+                if data is None:  # timeout
+                    if waiting_for_first_byte and (not first or settings.ignore_probes):
+                        return None
+                    self.counters.failed_requests += 1
+                    await self.reply_and_close(408)
+                    return None
+                if data and waiting_for_first_byte:
+                    waiting_for_first_byte = False
+                    self.bytes_seen = True
+                    if not first:  # from here on the whole head must come in time
+                        deadline = trio.current_time() + settings.http_request_timeout
+                front.receive_data(data)
+                continue
+            if event.__class__ is Request:
+                return event  # type: ignore[return-value]
+            return None  # ConnectionClosed: the client left between requests
+
+    # -- answers made here ---------------------------------------------------------------------
+
+    async def reply_and_close(self, status: int) -> None:
+        """An error page, then close (parse errors, 408): no exchange state to keep."""
+        if status != 408 or self.bytes_seen or not self.settings.ignore_probes:
+            page = self.settings.frontend_pages.page(status, close=True)
+            try:
+                await send_all(self.client, page, self.settings.client_timeout)
+            except (OSError, trio.TooSlowError):
+                return
+            self.counters.response(status)
+
+    async def answer(self, status: int, pages: PageFunction) -> bool:
+        """A page of ours as the response to the current request; True to keep alive."""
+        front = self.front
+        if front.their_state != DONE:
+            front.disable_keep_alive()  # the request body was not read: closing skips it
+        base = pages(status, close=False)
+        _, _, body = base.partition(b"\r\n\r\n")
+        # The protocol state must see a response go out, but the bytes sent are the page's own.
+        front.send(Response(status, b"", headers=[(b"content-length", b"%d" % len(body))]))
+        front.send(Data(body))
+        front.send(EndOfMessage())
+        keep = front.keep_alive
+        page = base if keep else pages(status, close=True)
+        self.counters.response(status)
+        try:
+            await send_all(self.client, page, self.settings.client_timeout)
+        except (OSError, trio.TooSlowError):
+            raise _ClientGone from None
+        self.counters.bytes_out += len(page)
+        return keep
+
+    # -- forwarding ----------------------------------------------------------------------------
+
+    def take_idle(self, server: ServerRuntime) -> socket.socket | None:
+        """backend.connect()'s hook: this client's own connection, or a pooled one."""
+        conn = self.private
+        if conn is not None:
+            self.private = None
+            if conn.server is server and is_alive(conn.sock):
+                self.taken = conn
+                return conn.sock
+            conn.close()
+        pools = self.pools
+        if pools is not None:
+            conn = pools.take(server, self.requests == 1)
+            if conn is not None:
+                self.taken = conn
+                return conn.sock
+        return None
+
+    def client_still_there(self) -> bool:
+        """After waiting in a queue: a client that closed or reset gives its slot up."""
+        try:
+            return bool(self.client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+
+    def add_headers(self, request: Request) -> None:
+        settings = self.settings
+        peer = self.peer
+        host = peer[0] if isinstance(peer, tuple) else None
+        added = settings.forwardfor
+        if (
+            added is not None
+            and host is not None
+            and added.applies_to(host)
+            and not (added.if_none and _has(request, added.name))
+        ):
+            request.headers.append((added.name, _unmapped(host).encode()))
+        added = settings.originalto
+        if added is not None:
+            try:
+                local = self.client.getsockname()
+            except OSError:
+                local = None
+            if isinstance(local, tuple) and added.applies_to(local[0]):
+                request.headers.append((added.name, _unmapped(local[0]).encode()))
+
+    async def forward(self, request: Request, backend: BackendRuntime) -> bool:
+        settings = self.settings
+        self.add_headers(request)
+        if request.expects_continue:
+            # We answer 100 ourselves once a server is there (see docs/MIGRATING.md).
+            request.headers[:] = [(k, v) for k, v in request.headers if k.lower() != b"expect"]
+        key = settings.lb_key(request, self.peer) if settings.lb_key is not None else None
+        backend.session_started()
+        server: ServerRuntime | None = None
+        conn: ServerConn | None = None
+        try:
+            opened = await backend.connect(
+                key,
+                self.client,
+                prefer=self.last_server if settings.prefer_last_server else None,
+                take_idle=self.take_idle,
+                still_wanted=self.client_still_there,
+            )
+            if opened is None:
+                return await self.answer(503, self.error_pages)
+            server, sock = opened
+            taken, self.taken = self.taken, None
+            if taken is not None and taken.sock is sock:
+                conn = taken
+            else:
+                conn = ServerConn(sock, server, settings.response_limits)
+            self.last_server = server
+            server.counters.http_requests += 1
+            backend.counters.http_requests += 1
+            if request.expects_continue:
+                await self.to_client(self.front.send(Response(100, b"Continue")))
+            conn, given = None, conn  # exchange_with() disposes of it on every path
+            try:
+                await self.exchange_with(request, given)
+            except _BadBody as bad:
+                # The server saw part of a request: its connection is closed (by
+                # exchange_with), the client gets HAProxy's answer and is closed too.
+                self.counters.failed_requests += 1
+                await self.reply_and_close(bad.status)
+                return False
+            except _ServerFailed as failure:
+                backend.counters.failed_responses += 1
+                server.counters.failed_responses += 1
+                if failure.status == 0:
+                    raise _ClientGone from None  # response under way: cut the client
+                return await self.answer(failure.status, self.error_pages)
+            return self.front.keep_alive
+        finally:
+            if conn is not None:
+                conn.close()
+            if server is not None:
+                backend.release(server)
+            backend.session_ended()
+
+    def error_pages(self, status: int, *, close: bool) -> bytes:
+        backend_pages = self.settings.backend_pages
+        if backend_pages.has(status):
+            return backend_pages.page(status, close=close)
+        return self.settings.frontend_pages.page(status, close=close)
+
+    async def to_client(self, data: bytes) -> None:
+        try:
+            await send_all(self.client, data, self.settings.client_timeout)
+        except (OSError, trio.TooSlowError):
+            raise _ClientGone from None
+
+    async def exchange_with(self, request: Request, conn: ServerConn) -> None:
+        """Send the request on `conn` and relay the response; then pool, keep or close `conn`."""
+        current = conn
+        try:
+            if self.settings.mode != KEEP_ALIVE:
+                conn.h1.disable_keep_alive()
+            conn.requests += 1
+            if conn.requests > 1:
+                conn.server.counters.reuses += 1
+            wire, whole = await self.send_request(request, conn)
+            try:
+                await self.to_server(conn, wire)
+                outcome = await self.relay_response(conn)
+            except _ServerFailed as failure:
+                if not (failure.replayable and conn.reused and whole):
+                    raise
+                # An idle connection the server had closed meanwhile: once more, on a new one.
+                conn.close()
+                current = await self.reopen(conn.server, request, wire)
+                outcome = await self.relay_response(current)
+            if outcome == "tunnel":
+                await self.tunnel(current)
+                return
+            h1 = current.h1
+            if h1.keep_alive and h1.their_state == DONE and h1.our_state == DONE:
+                h1.start_next_cycle()
+                kept, current = current, None
+                if self.pools is not None and self.pools.shares:
+                    self.pools.put(kept)
+                else:
+                    self.private = kept
+        finally:
+            if current is not None:
+                current.close()
+
+    async def reopen(self, server: ServerRuntime, request: Request, wire: bytes) -> ServerConn:
+        assert self.backend is not None
+        sock = await self.backend.open_fresh(server, self.client)
+        if sock is None:
+            raise _ServerFailed(503, False)
+        conn = ServerConn(sock, server, self.settings.response_limits)
+        try:
+            if self.settings.mode != KEEP_ALIVE:
+                conn.h1.disable_keep_alive()
+            # The protocol state of "this request was sent"; the bytes sent are `wire`.
+            headers = [(k, v) for k, v in request.headers if k.lower() != b"content-length"]
+            conn.h1.send(Request(request.method, request.target, request.version, headers))
+            conn.h1.send(EndOfMessage())
+            conn.requests = 1
+            await self.to_server(conn, wire)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def send_request(self, request: Request, conn: ServerConn) -> tuple[bytes, bool]:
+        """Forward the request, keeping its last part unsent: (that part, it is the whole)."""
+        front = self.front
+        h1 = conn.h1
+        parts = [h1.send(request)]
+        whole = True
+        while True:
+            try:
+                event = front.next_event()
+            except H1Error as exc:
+                raise _BadBody(exc.status) from None
+            if event is NEED_DATA:
+                await self.to_server(conn, b"".join(parts))
+                parts.clear()
+                whole = False
+                deadline = trio.current_time() + self.settings.client_timeout
+                data = await recv_some_or_gone(self.client, deadline)
+                if not data:  # timeout or EOF inside the body
+                    raise _ClientGone
+                front.receive_data(data)
+                continue
+            parts.append(h1.send(event))  # type: ignore[arg-type]
+            if event.__class__ is EndOfMessage:
+                return b"".join(parts), whole
+
+    async def to_server(self, conn: ServerConn, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            await send_all(conn.sock, data, self.settings.server_timeout)
+        except trio.TooSlowError:
+            raise _ServerFailed(504, False) from None
+        except OSError:
+            raise _ServerFailed(502, True) from None
+        self.counters.bytes_in += len(data)
+
+    async def relay_response(self, conn: ServerConn) -> str:
+        """Read the response and forward it; "tunnel" when the protocol switched."""
+        h1 = conn.h1
+        front = self.front
+        sock = conn.sock
+        out: list[bytes] = []
+        started = False  # a final response head went to the client
+        received = False
+        server = conn.server
+        timeout = self.settings.server_timeout
+        while True:
+            try:
+                event = h1.next_event()
+            except H1Error:
+                raise _ServerFailed(0 if started else 502, not received) from None
+            cls = event.__class__
+            if event is NEED_DATA:
+                if out:
+                    await self.flush(out)
+                try:
+                    data = await recv_some(sock, trio.current_time() + timeout)
+                except OSError:
+                    raise _ServerFailed(0 if started else 502, not received) from None
+                if data is None:
+                    raise _ServerFailed(0 if started else 504, False)
+                if data:
+                    received = True
+                h1.receive_data(data)
+                continue
+            if cls is Data:
+                out.append(front.send(event))  # type: ignore[arg-type]
+            elif cls is EndOfMessage:
+                out.append(front.send(event))  # type: ignore[arg-type]
+                await self.flush(out)
+                return "done"
+            elif cls is Response:
+                status = event.status  # type: ignore[union-attr]
+                out.append(front.send(event))  # type: ignore[arg-type]
+                if status < 200 and status != 101:
+                    continue  # interim: the final response follows
+                started = True
+                self.counters.response(status)
+                server.counters.response(status)
+                if self.backend is not None:
+                    self.backend.counters.response(status)
+                if status == 101 or front.our_state == "TUNNEL":
+                    await self.flush(out)
+                    return "tunnel"
+            elif cls is ConnectionClosed:
+                raise _ServerFailed(0 if started else 502, not received)
+
+    async def flush(self, out: list[bytes]) -> None:
+        data = b"".join(out) if len(out) > 1 else out[0]
+        out.clear()
+        if data:
+            await self.to_client(data)
+            self.counters.bytes_out += len(data)
+
+    async def tunnel(self, conn: ServerConn) -> None:
+        """After 101 or a 2xx to CONNECT: bytes both ways until both sides are done."""
+        early_from_client = self.front.take_trailing_data()
+        early_from_server = conn.h1.take_trailing_data()
+        if early_from_server:
+            await self.to_client(early_from_server)
+        if early_from_client:
+            await self.to_server(conn, early_from_client)
+        self.front.disable_keep_alive()
+        try:
+            await relay(self.client, conn.sock, pipes=self.pipes, timeouts=self.tunnel_timeouts)
+        finally:
+            conn.close()
+
+
+async def recv_some_or_gone(
+    sock: socket.socket, deadline: float, expect_wait: bool = False
+) -> bytes | None:
+    """recv_some() where a reset counts as the client leaving (EOF is b"")."""
+    try:
+        return await recv_some(sock, deadline, expect_wait)
+    except OSError:
+        raise _ClientGone from None
+
+
+def _has(request: Request, name: bytes) -> bool:
+    lname = name.lower()
+    return any(key.lower() == lname for key, _ in request.headers)
+
+
+def _unmapped(host: str) -> str:
+    """An IPv4 client seen through a dual-stack listener is written as IPv4."""
+    return host[7:] if host.startswith("::ffff:") and "." in host else host
