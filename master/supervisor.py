@@ -354,6 +354,7 @@ class Master:
         for worker in old:
             worker.old = True
             await worker.channel.send(SoftStop())
+        self._enforce_max_reloads(config)
         self.retired.append((retired, old))
         for change in describe_changes(self.config, config) or ["no configuration change."]:
             self.reporter.notice(f"Reload: {change}")
@@ -364,6 +365,16 @@ class Master:
         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
         self._close_retired()
         return True
+
+    def _enforce_max_reloads(self, config: Config) -> None:
+        """`mworker-max-reloads N`: an old worker still there after more than N reloads gets
+        SIGTERM (its remaining connections are closed)."""
+        limit = config.global_.setting("mworker-max-reloads")
+        if limit is None:
+            return
+        for worker in self.workers:
+            if worker.old and worker.reloads > limit:
+                worker.kill(signal.SIGTERM)
 
     def _reload_failed(self, why: str) -> bool:
         self.failed_reloads += 1

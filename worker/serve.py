@@ -254,15 +254,29 @@ def _begin_soft_stop(state: WorkerState, root: trio.Nursery) -> None:
     if not state.stopping:
         state.stopping = True
         root.start_soon(_soft_stop, state, root.cancel_scope)
+        hard_stop_after = state.config.global_.setting("hard-stop-after")
+        if hard_stop_after:
+            root.start_soon(_hard_stop_later, state, root.cancel_scope, hard_stop_after / 1000)
+
+
+async def _hard_stop_later(state: WorkerState, everything: trio.CancelScope, delay: float) -> None:
+    """`hard-stop-after`: a soft stop that lasts too long ends with every connection closed.
+    (Cancelled with everything else when the last session ends first.)"""
+    await trio.sleep(delay)
+    state.reporter.warning("soft-stop running for too long, performing a hard-stop.")
+    for proxy in state.config.proxies:
+        frontend = state.frontends.get(proxy.name)
+        if frontend is not None and frontend.counters.cur_sessions:
+            remaining = frontend.counters.cur_sessions
+            state.reporter.warning(
+                f"Proxy {proxy.name} hard-stopped ({remaining} remaining conns will be closed)."
+            )
+    everything.cancel()
 
 
 async def _soft_stop(state: WorkerState, everything: trio.CancelScope) -> None:
-    """Stop accepting (after `grace`); sessions finish, bounded by `hard-stop-after`."""
-    settings = state.config.global_
-    hard_stop_after = settings.setting("hard-stop-after")
-    if hard_stop_after:
-        everything.deadline = min(everything.deadline, trio.current_time() + hard_stop_after / 1000)
-    grace = settings.setting("grace")
+    """Stop accepting (after `grace`); the sessions finish (`hard-stop-after` bounds them)."""
+    grace = state.config.global_.setting("grace")
     if grace:
         await trio.sleep(grace / 1000)
     for listener in state.listeners:

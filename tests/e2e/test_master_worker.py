@@ -338,3 +338,23 @@ def wait_gone(pid: int, timeout: float = 20) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} is still there")
+
+
+def test_mworker_max_reloads_terminates_a_lingering_old_worker(tmp_path: Path) -> None:
+    port = free_port()
+    with echo_servers(b"M:") as servers:
+        text = two_workers(port, servers, "    mworker-max-reloads 1\n").replace(
+            "nbthread 2", "nbthread 1"
+        )
+        with master(tmp_path, text) as m:
+            m.wait_ready()
+            (first,) = m.workers()
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as held:
+                held.sendall(b"a")
+                assert held.recv(10) == b"M:a"  # keeps the first worker busy after reloads
+                m.process.send_signal(signal.SIGUSR2)
+                m.wait_ready(successes=2)
+                assert first in m.workers()  # one reload survived: within the limit
+                m.process.send_signal(signal.SIGUSR2)
+                m.wait_ready(successes=3)
+                m.wait_for(lambda: f"Former worker ({first}) exited with code 143" in m.text())

@@ -653,6 +653,9 @@ async def test_hard_stop_after_bounds_a_soft_stop(tmp_path: Path) -> None:
             assert 0.2 < trio.current_time() - began < 2
             assert await read_to_eof(stream) == b""
             await stream.aclose()
+        lines = served.out.getvalue()
+        assert "soft-stop running for too long, performing a hard-stop." in lines
+        assert "Proxy fe hard-stopped (1 remaining conns will be closed)." in lines
         nursery.cancel_scope.cancel()
 
 
