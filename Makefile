@@ -1,14 +1,19 @@
 # The README's two commands are `make run` and `make test`; both set everything up first.
 PY      := .venv/bin/python
 CONFIG  ?= examples/quickstart.cfg
+MASTER_SOCKET ?= /tmp/haproxy-py-master.sock
 
-.PHONY: run test lint format deps bench bench-tcp keywords clean
+.PHONY: run test lint format deps bench bench-tcp bench-http bench-reload keywords clean
 
 deps:
 	@tools/ensure-venv.sh
 
 run: deps
-	$(PY) -m master -c -f $(CONFIG) && $(PY) -m master --show-config -f $(CONFIG)
+	$(PY) -m master -c -f $(CONFIG)
+	@$(PY) tools/demo_servers.py 8081 8082 & demo=$$!; trap 'kill $$demo 2>/dev/null' EXIT; \
+	echo "serving $(CONFIG) (Ctrl-C stops it): curl http://127.0.0.1:8080/ ;" \
+	     "echo 'show proc' | socat stdio $(MASTER_SOCKET)"; \
+	$(PY) -m master -W -S $(MASTER_SOCKET) -f $(CONFIG)
 
 test: deps
 	$(PY) -m pytest -q
@@ -30,6 +35,12 @@ bench: deps
 # TCP mode side by side with HAProxy 2.6 and direct (needs wrk, nginx, haproxy; ~5 minutes).
 bench-tcp: deps
 	$(PY) bench/tcp.py --profile 10 --syscalls 4
+
+bench-http: deps
+	$(PY) bench/http.py
+
+bench-reload: deps
+	$(PY) bench/reload.py
 
 clean:
 	rm -rf .venv build dist *.egg-info .pytest_cache .ruff_cache .hypothesis bench/out

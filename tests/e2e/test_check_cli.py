@@ -436,3 +436,17 @@ def test_console_script_is_found() -> None:
     command = haproxy_py_command()
     assert command
     assert Path(command[0]).exists()
+
+
+def test_the_quickstart_configuration_is_valid_and_servable() -> None:
+    """`make run` serves examples/quickstart.cfg: it must pass -c and the workers' checks."""
+    from haproxy_py.config import load_configuration
+    from tests.helpers import REPO
+    from worker.startup import check_config
+
+    path = REPO / "examples" / "quickstart.cfg"
+    result = run_cli("-c", "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    loaded = load_configuration([str(path)], env={})
+    assert loaded.config is not None
+    assert check_config(loaded.config) == []
