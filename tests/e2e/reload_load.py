@@ -161,3 +161,27 @@ async def reload_under_load(
         await trio.sleep_until(max(began + duration, trio.current_time() + 1))
         done.set()
     return stats
+
+
+async def load_while(
+    port: int,
+    action: Callable[[], None],
+    *,
+    before: float,
+    after: float,
+    keep_alive_clients: int = 20,
+    new_connection_clients: int = 20,
+) -> tuple[LoadStats, int]:
+    """Clients run `before` seconds, then `action()` runs (in a thread), then `after` more
+    seconds; returns the stats and how many requests had been sent when the action ran."""
+    stats = LoadStats()
+    done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for number in range(keep_alive_clients + new_connection_clients):
+            nursery.start_soon(_client, port, stats, done, number < keep_alive_clients)
+        await trio.sleep(before)
+        sent_before = stats.sent
+        await trio.to_thread.run_sync(action)
+        await trio.sleep(after)
+        done.set()
+    return stats, sent_before

@@ -10,13 +10,14 @@ hold as many descriptors as before. bench/reload.py runs the full 30 s, 40-reloa
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import trio
 
 from tests.e2e.mworker_tools import Master
-from tests.e2e.reload_load import reload_under_load, serve_backend
+from tests.e2e.reload_load import load_while, reload_under_load, serve_backend
 from tests.helpers import free_port
 
 HARD_STOP_AFTER = 5
@@ -104,3 +105,38 @@ def test_reloads_under_load_lose_no_request(tmp_path: Path) -> None:
     assert not outcome["first_workers_left"]
     idle, after = outcome["fds"]
     assert after == idle
+
+
+def test_a_worker_killed_under_load_costs_only_its_own_connections(tmp_path: Path) -> None:
+    """With `master-worker no-exit-on-failure`, SIGKILL of one worker of two: the requests it
+    had in flight fail, the other worker serves on, and a new worker replaces the dead one."""
+    port = free_port()
+    outcome: dict[str, object] = {}
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            backend = await nursery.start(serve_backend)
+            text = http_config(port, backend, 10, None).replace(
+                "nbthread 2\n", "nbthread 2\n    master-worker no-exit-on-failure\n"
+            )
+            running = Master(tmp_path, text)
+            try:
+                await trio.to_thread.run_sync(running.wait_ready)
+                victim = running.workers()[0]
+                stats, sent_before = await load_while(
+                    port, lambda: os.kill(victim, signal.SIGKILL), before=3, after=5
+                )
+                outcome.update(stats=stats, sent_before=sent_before, victim=victim)
+                outcome["workers"] = running.workers()
+                outcome["alive"] = running.process.poll() is None
+            finally:
+                await trio.to_thread.run_sync(running.stop)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    stats = outcome["stats"]
+    assert outcome["alive"]
+    assert len(stats.failures) <= 40, stats.failures[:5]  # at most one per client in flight
+    assert stats.answered > outcome["sent_before"] + 100  # served on after the kill
+    workers = outcome["workers"]
+    assert len(workers) == 2 and outcome["victim"] not in workers
