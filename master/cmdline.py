@@ -7,8 +7,8 @@ declared as ordinary click options, which also gives a readable `--help`.
 
 What runs today: `-v`, `-vv`, `-cc`, `-c` (with `-q`, `-dW`, `-dD`), `--show-config`,
 serving in one process (master/single.py), and master-worker mode (`-W`, `-Ws`, global
-`master-worker`: master/supervisor.py) with its master CLI (`-S`). `-D`, `-sf`/`-st` and
-`-x` parse, then stop with a clear "not yet supported".
+`master-worker`: master/supervisor.py) with its master CLI (`-S`), `-D`, and the legacy
+hand-over `-x`/`-sf`/`-st` (master/legacy.py).
 """
 
 from __future__ import annotations
@@ -44,12 +44,6 @@ _NO_EFFECT = {
     "dump_libs": "-dL",
     "dump_keywords": "-dK (see docs/KEYWORDS.md, generated from the keyword tables)",
     "no_ssl_verify": "-dV (TLS is not supported yet)",
-}
-# Flags whose behaviour a later piece of work brings; they parse, then say so.
-_NOT_YET = {
-    "soft_stop_pids": "-sf (soft-stop of old processes)",
-    "hard_stop_pids": "-st (hard-stop of old processes)",
-    "take_sockets": "-x (taking listening sockets from a running process)",
 }
 
 
@@ -270,10 +264,6 @@ def run(opts: Options, launch: dict[str, Any] | None = None) -> int:
         assert result.config is not None
         sys.stdout.write(render_config(result.config))
         return 0
-    for name, flag in _NOT_YET.items():
-        if getattr(opts, name):
-            reporter.alert(f"{flag} is not yet supported by this version of haproxy-py.")
-            return 1
     config = result.config
     assert config is not None
     master_worker = opts.master_worker or opts.master_worker_systemd or config.global_.master_worker
@@ -306,6 +296,9 @@ def _worker_settings(
         "daemon": (opts.daemon or daemon_configured)
         and not (opts.debug or opts.foreground or opts.master_worker_systemd),
         "pidfile": opts.pidfile,
+        "soft_stop_pids": opts.soft_stop_pids,
+        "hard_stop_pids": opts.hard_stop_pids,
+        "take_sockets": opts.take_sockets,
     }
 
 

@@ -59,6 +59,9 @@ class MasterControl:
     def resolve(self, target: RelativeTarget | PidTarget) -> int | None:
         return resolve_target(target, self.rows(measure=False))
 
+    def report_failure(self, text: str) -> None:
+        self.master.reporter.alert(text)
+
     def reload_failed(self) -> bool:
         return self.master.failed_reloads > 0
 

@@ -62,6 +62,8 @@ class Commands(Protocol):
 
     async def open_worker_session(self, pid: int) -> socket.socket | None: ...
 
+    def report_failure(self, text: str) -> None: ...
+
 
 def parse_master_cli(argument: str) -> McliBind:
     """One `-S` argument; ConfigError in HAProxy's words (the caller adds "Can't create the
@@ -136,6 +138,14 @@ async def serve_master_cli(listener: Listener, level: Level, master: Commands) -
 
 
 async def _session(stream: trio.SocketStream, level: Level, master: Commands) -> None:
+    """One client; a bug met on its behalf is reported and ends only this session."""
+    try:
+        await _serve_client(stream, level, master)
+    except Exception as exc:  # trio.Cancelled is a BaseException: it goes through
+        master.report_failure(f"master CLI session failed: {type(exc).__name__}: {exc}")
+
+
+async def _serve_client(stream: trio.SocketStream, level: Level, master: Commands) -> None:
     async with stream:
         connection = MasterCliConnection(
             master.resolve, level=level, reload_failed=master.reload_failed()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from haproxy_py.process.daemon import daemonize, write_pidfile
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
 from haproxy_py.process.listeners import BindError, Listener, bind_all, listener_specs
 from haproxy_py.report import Reporter
+from master.legacy import PAUSE, RESUME, TakeOverError, fetch_listeners, signal_old
 
 # HAProxy's per-proxy connection limit when neither the proxy nor -N sets one.
 DEFAULT_PROXY_MAXCONN = 2000
@@ -28,7 +30,11 @@ DEFAULT_PROXY_MAXCONN = 2000
 def bind_listeners(
     config: Config, settings: Mapping[str, Any], reporter: Reporter
 ) -> list[Listener] | None:
-    """Every listener of `config`, bound; None (reported as HAProxy does) when that fails."""
+    """Every listener of `config`, bound; None (reported as HAProxy does) when that fails.
+
+    With `-x` the running process's sockets are used where the addresses match; with
+    `-sf`/`-st` a port the old process still holds is asked for with SIGTTOU first (and
+    given back with SIGTTIN if binding fails anyway)."""
     backlog = settings.get("maxconn_per_proxy") or DEFAULT_PROXY_MAXCONN
     specs = listener_specs(config, default_backlog=backlog)
     if not specs:
@@ -36,13 +42,43 @@ def bind_listeners(
             "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting."
         )
         return None
+    adopted = {}
+    if settings.get("take_sockets"):
+        try:
+            adopted = fetch_listeners(settings["take_sockets"])
+        except TakeOverError as exc:
+            reporter.alert(str(exc))
+            reporter.alert("Failed to get the sockets from the old process!")
+            return None
+    old = tuple(settings.get("soft_stop_pids", ())) + tuple(settings.get("hard_stop_pids", ()))
+    reuseport = not settings.get("noreuseport")
     try:
-        return bind_all(specs, reuseport=not settings.get("noreuseport"))
+        try:
+            return bind_all(specs, reuseport, adopted)
+        except BindError:
+            if not old:
+                raise
+            signal_old(old, PAUSE)  # the old processes stop listening: try once more
+            time.sleep(0.05)
+            try:
+                return bind_all(specs, reuseport, adopted)
+            except BindError:
+                signal_old(old, RESUME)
+                raise
     except BindError as exc:
         for message in exc.messages:
             reporter.alert(message)
         reporter.alert("[haproxy.main()] Some protocols failed to start their listeners! Exiting.")
         return None
+    finally:
+        for sock in adopted.values():  # sockets of the old process we have no use for
+            sock.close()
+
+
+def stop_old_processes(settings: Mapping[str, Any]) -> None:
+    """`-sf PID...` get SIGUSR1 (finish and leave), `-st PID...` SIGTERM, once we serve."""
+    signal_old(tuple(settings.get("soft_stop_pids", ())), signal.SIGUSR1)
+    signal_old(tuple(settings.get("hard_stop_pids", ())), signal.SIGTERM)
 
 
 def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter) -> int:
@@ -55,6 +91,7 @@ def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter)
     pidfile = settings.get("pidfile") or config.global_.pidfile
     if pidfile and (error := write_pidfile(pidfile, os.getpid())):
         reporter.alert(f"[haproxy.main()] Cannot create pidfile {pidfile} ({error})")
+    stop_old_processes(settings)
     handoff = write_handoff(config, listeners, settings)
     environment = dict(config.environment)  # with setenv/unsetenv of the global section
     environment[HANDOFF_ENV] = str(handoff)

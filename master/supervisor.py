@@ -62,7 +62,7 @@ from master.reexec import (
     exec_master,
     unblock_master_signals,
 )
-from master.single import DEFAULT_PROXY_MAXCONN
+from master.single import DEFAULT_PROXY_MAXCONN, stop_old_processes
 from master.workers import (
     ORDERLY_EXITS,
     WorkerProcess,
@@ -128,6 +128,7 @@ class Master:
                     if first is not None:
                         self.reporter.notice("Loading success.")
                         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
+                        stop_old_processes(self.settings.worker_settings)
                     if self.settings.daemon:
                         release_stderr()
                 nursery.start_soon(self.handle_signals, signals)

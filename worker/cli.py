@@ -1,11 +1,13 @@
 """Runtime-API sessions in a worker: one request, its answers, then the connection closes.
 
-Today the sessions come from the master (a command routed with @N/@!PID arrives as one end
-of a fresh socketpair over the ipc channel); the stats socket will use the same code. Rules:
-the whole session is bounded by CLI_TIMEOUT (HAProxy's default `stats timeout`, 10 s) and
-the request by MAX_REQUEST bytes, so a silent or endless peer costs nothing lasting; the
-answers are computed from the worker's state without awaiting, so a session never sees a
-half-updated state.
+Sessions come from the master (a command routed with @N/@!PID arrives as one end of a fresh
+socketpair over the ipc channel, and the master half-closes after the request) and from the
+configuration's `stats socket` lines (a client sends one line). Rules: a session is bounded
+by `stats timeout` (default 10 s) and the request by MAX_REQUEST bytes, so a silent or
+endless peer costs nothing lasting; the answers are computed from the worker's state without
+awaiting, so a session never sees a half-updated state. `_getsocks` on a stats socket with
+`level admin` and `expose-fd listeners` hands every listening socket to the asker (HAProxy's
+`-x` hand-over); elsewhere it closes the connection without a word, as HAProxy does.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import contextlib
 import os
 import resource
 import socket
+import struct
 import time
+from collections.abc import Mapping
 
 import trio
 
+from haproxy_py.process.fdpass import try_send_fds
 from haproxy_py.proto.cli_help import Level
 from haproxy_py.runtime_api.commands import (
     PERMISSION_DENIED,
@@ -33,6 +38,9 @@ from worker.runtime import WorkerState
 
 CLI_TIMEOUT = 10.0
 MAX_REQUEST = 65536
+MAX_LINE = 16384  # a stats socket's request line (HAProxy's tune.bufsize)
+_LEVELS = {"user": Level.USER, "operator": Level.OPERATOR, "admin": Level.ADMIN}
+_FD_BATCH = 253  # descriptors per sendmsg(), and the size after which the asker acks
 
 
 async def serve_cli_session(state: WorkerState, sock: socket.socket, started: float) -> None:
@@ -52,6 +60,93 @@ async def serve_cli_session(state: WorkerState, sock: socket.socket, started: fl
             # The master may have given up on us already: then there is no one to tell.
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(answer.encode("utf-8", "surrogateescape"))
+
+
+async def serve_stats_socket(
+    state: WorkerState, listener: socket.socket, options: Mapping[str, object], started: float
+) -> None:
+    """Accept runtime-API clients on a `stats socket` until the worker stops."""
+    level = _LEVELS.get(str(options.get("level", "operator")), Level.OPERATOR)
+    expose = options.get("expose-fd") == "listeners"
+    timeout = (state.config.global_.setting("stats timeout") or CLI_TIMEOUT * 1000) / 1000
+    sock = trio.socket.from_stdlib_socket(listener)
+    async with trio.open_nursery() as sessions:
+        while True:
+            try:
+                client, _ = await sock.accept()
+            except OSError:  # out of descriptors, or the socket is gone: breathe
+                await trio.sleep(0.1)
+                continue
+            sessions.start_soon(
+                _guarded_session, state, trio.SocketStream(client), level, expose, timeout, started
+            )
+
+
+async def _guarded_session(state: WorkerState, stream: trio.SocketStream, *args: object) -> None:
+    """One bad session (a bug) is reported and closed; it must not stop the worker."""
+    try:
+        await _stats_session(state, stream, *args)  # type: ignore[arg-type]
+    except Exception as exc:  # trio.Cancelled is a BaseException: it goes through
+        state.reporter.alert(f"runtime API session failed: {type(exc).__name__}: {exc}")
+
+
+async def _stats_session(
+    state: WorkerState,
+    stream: trio.SocketStream,
+    level: Level,
+    expose: bool,
+    timeout: float,
+    started: float,
+) -> None:
+    async with stream:
+        with trio.move_on_after(timeout):
+            line = b""
+            while b"\n" not in line and len(line) < MAX_LINE:
+                chunk = await stream.receive_some(MAX_LINE - len(line))
+                if not chunk:
+                    break
+                line += chunk
+            request = parse_request(line.partition(b"\n")[0] + b"\n", level)
+            if request.commands == ["_getsocks"]:
+                if expose and request.level == Level.ADMIN:
+                    await _send_listeners(state, stream)
+                return  # refused: closed without a word
+            answer = "".join(run_command(state, request, cmd, started) for cmd in request.commands)
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(answer.encode("utf-8", "surrogateescape"))
+
+
+async def _send_listeners(state: WorkerState, stream: trio.SocketStream) -> None:
+    """`_getsocks`: the count as a native int, then the descriptors in batches, each with 6
+    zero bytes per descriptor (no namespace, no interface, no options); after a full batch
+    the asker acknowledges with 4 bytes."""
+    socks = [listener.sock for listener in state.listeners] + list(state.unserved)
+    fds = [sock.fileno() for sock in socks if sock.fileno() != -1]
+    await stream.send_all(struct.pack("=i", len(fds)))
+    # sendmsg() with SCM_RIGHTS on a plain socket object sharing the connection (a dup).
+    with socket.fromfd(stream.socket.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        await _send_batches(stream, raw, fds)
+
+
+async def _send_batches(stream: trio.SocketStream, raw: socket.socket, fds: list[int]) -> None:
+    for first in range(0, len(fds), _FD_BATCH):
+        batch = fds[first : first + _FD_BATCH]
+        data = bytes(6 * len(batch))
+        while True:
+            try:
+                sent = try_send_fds(raw, data, batch)  # type: ignore[arg-type]
+                break
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(raw)
+        if sent < len(data):
+            await stream.send_all(data[sent:])
+        if len(batch) == _FD_BATCH and first + _FD_BATCH < len(fds):
+            acknowledged = b""
+            while len(acknowledged) < 4:
+                chunk = await stream.receive_some(4 - len(acknowledged))
+                if not chunk:
+                    return
+                acknowledged += chunk
 
 
 def run_command(state: WorkerState, request: Request, text: str, started: float) -> str:
@@ -99,4 +194,4 @@ def info_values(state: WorkerState, started: float) -> dict[str, object]:
     return values
 
 
-__all__ = ["CLI_TIMEOUT", "Level", "serve_cli_session"]
+__all__ = ["CLI_TIMEOUT", "Level", "serve_cli_session", "serve_stats_socket"]

@@ -40,7 +40,7 @@ from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.proto.ipc import CliSession, HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
-from worker.cli import serve_cli_session
+from worker.cli import serve_cli_session, serve_stats_socket
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.session import serve_session
@@ -100,6 +100,7 @@ async def serve(
             async with trio.open_nursery() as root:
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
+                _serve_stats_sockets(state, start, sockets, root, started)
                 if channel is not None:
                     root.start_soon(_serve_master_channel, state, channel, root, started)
                 if start.settings.get("daemon"):
@@ -109,6 +110,19 @@ async def serve(
         finally:
             state.close()
     return 128 + state.stopped_by if state.stopped_by else 0
+
+
+def _serve_stats_sockets(
+    state: WorkerState,
+    start: WorkerStart,
+    sockets: list[socket.socket],
+    root: trio.Nursery,
+    started: float,
+) -> None:
+    """The `stats socket` lines' runtime API (the listeners no frontend serves)."""
+    for spec, sock in zip(start.listeners, sockets, strict=True):
+        if not spec.proxy and sock in state.unserved:
+            root.start_soon(serve_stats_socket, state, sock, spec.options, started)
 
 
 def _isolate(state: WorkerState) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import grp
 import os
 import pwd
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -120,11 +121,25 @@ def _expand(
     ]
 
 
-def bind_all(specs: Iterable[ListenerSpec], reuseport: bool = True) -> list[Listener]:
-    """Bind every spec; on any failure close what was bound and raise BindError with all."""
+def bind_all(
+    specs: Iterable[ListenerSpec],
+    reuseport: bool = True,
+    adopted: dict[tuple[str, str, int], socket.socket] | None = None,
+) -> list[Listener]:
+    """Bind every spec; on any failure close what was bound and raise BindError with all.
+
+    `adopted` holds listening sockets taken from a running process (`-x`), by address_key():
+    a spec whose address is there uses that very socket instead of binding a new one (the
+    entry is removed; the caller closes what is left)."""
     listeners: list[Listener] = []
     errors: list[str] = []
     for spec in specs:
+        kept = adopted.pop(address_key(spec), None) if adopted else None
+        if kept is not None:
+            kept.set_inheritable(False)
+            kept.setblocking(False)
+            listeners.append(Listener(spec, kept))
+            continue
         try:
             listeners.append(Listener(spec, bind_one(spec, reuseport)))
         except BindError as exc:
@@ -134,6 +149,28 @@ def bind_all(specs: Iterable[ListenerSpec], reuseport: bool = True) -> list[List
             listener.sock.close()
         raise BindError(errors)
     return listeners
+
+
+def address_key(spec: ListenerSpec) -> tuple[str, str, int]:
+    """Where a spec listens, in the form socket_address_key() gives a bound socket."""
+    family = spec.address.family
+    if family == Family.UNIX:
+        return ("unix", spec.address.host, 0)
+    if family == Family.ABNS:
+        return ("abns", spec.address.host, 0)
+    host = spec.address.host or ("::" if family == Family.IPV6 else "0.0.0.0")
+    return ("inet", host, spec.port)
+
+
+def socket_address_key(sock: socket.socket) -> tuple[str, str, int]:
+    """Where a bound socket listens; a UNIX path bound as PATH.PID.tmp counts as PATH."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        if isinstance(name, bytes) or name.startswith("\0"):
+            text = name.decode(errors="replace") if isinstance(name, bytes) else name
+            return ("abns", text.lstrip("\0"), 0)
+        return ("unix", re.sub(r"\.\d+\.tmp$", "", name), 0)
+    return ("inet", name[0], name[1])
 
 
 def bind_one(spec: ListenerSpec, reuseport: bool = True) -> socket.socket:

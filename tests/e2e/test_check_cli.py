@@ -358,21 +358,6 @@ def test_condition_flag_sees_the_environment() -> None:
     assert run_cli("-cc", "defined(MY_FLAG)", env={"MY_FLAG": ""}).returncode == 0
 
 
-# -- what is not served yet ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "flags",
-    [["-sf", "1", "2"], ["-x", "/tmp/s"]],
-    ids=["-sf", "-x"],
-)
-def test_flags_not_served_yet_say_so(tmp_path: Path, flags: list[str]) -> None:
-    result = run_cli(*flags, "-f", str(write_cfg(tmp_path, VALID)), timeout=20)
-    assert result.returncode == 1
-    assert "not yet supported" in result.stderr
-    assert_no_traceback(result)
-
-
 def test_serving_flags_still_check_the_configuration_first(tmp_path: Path) -> None:
     result = run_cli("-W", "-f", str(write_cfg(tmp_path, INVALID)))
     assert result.returncode == 1
