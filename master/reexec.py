@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from haproxy_py.config.model import Config
+from haproxy_py.process.handoff import memory_file
 from haproxy_py.process.listeners import Listener, ListenerSpec
 from haproxy_py.proto.cli_help import Level
 from master.workers import adopt_worker
@@ -80,14 +81,10 @@ def exec_master(
     started as (the `haproxy-py` script, so that `ps` and pkill see the same command line);
     a `python -m master` start re-executes the same way."""
     fds = _carried_fds(state)
-    memfd = os.memfd_create("haproxy-py-master-state", 0)  # inherited by the new image
+    # Inherited by the new image (not close-on-exec), like the descriptors it names.
+    memfd = memory_file("haproxy-py-master-state", state, cloexec=False)
     previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
     try:
-        data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(memfd, view) :]
-        os.lseek(memfd, 0, os.SEEK_SET)
         for fd in fds:
             os.set_inheritable(fd, True)
         env = dict(environ)

@@ -66,13 +66,17 @@ def write_handoff(
     )
     for listener in listeners:
         listener.sock.set_inheritable(True)
-    return _memory_file(start, cloexec=False)  # the exec'd worker reads it
+    return memory_file("haproxy-py-handoff", start, cloexec=False)  # the exec'd worker reads it
 
 
-def _memory_file(start: WorkerStart, *, cloexec: bool) -> int:
-    fd = os.memfd_create("haproxy-py-handoff", os.MFD_CLOEXEC if cloexec else 0)
+def memory_file(name: str, payload: object, *, cloexec: bool) -> int:
+    """An anonymous memory file holding `payload` pickled, positioned at its start.
+
+    Pickle is right here: the file is written by a process for itself (across an exec) or for
+    the children it starts, never read from a less trusted process."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC if cloexec else 0)
     try:
-        data = pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -101,7 +105,7 @@ def send_start(
         tuple(range(len(listeners))),
         dict(settings),
     )
-    memfd = _memory_file(start, cloexec=True)
+    memfd = memory_file("haproxy-py-handoff", start, cloexec=True)
     try:
         if not channel.send_blocking(Start(listeners=len(listeners)), [memfd]):
             return False

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from haproxy_py.proto.mcli import PidTarget, RelativeTarget
+from haproxy_py.runtime_api.info import split_duration
 
 # -- show proc ------------------------------------------------------------------------------
 #
@@ -45,10 +46,7 @@ SHOW_PROC_EXTRA_COLUMNS = ("<cpu%>", "<rss-KiB>", "<conns>")
 
 def format_uptime(seconds: float) -> str:
     """`0d00h05m33s`, the form of `show proc` (show info's Uptime is spaced differently)."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
+    days, hours, minutes, secs = split_duration(seconds)
     return f"{days}d{hours:02d}h{minutes:02d}m{secs:02d}s"
 
 

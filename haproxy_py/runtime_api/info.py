@@ -27,12 +27,18 @@ INFO_FIELDS = (
 )  # fmt: skip
 
 
-def format_uptime(seconds: float) -> str:
-    """`show info`'s Uptime: `0d 0h00m39s` (show proc's form has no space and two digits)."""
+def split_duration(seconds: float) -> tuple[int, int, int, int]:
+    """(days, hours, minutes, seconds) of a duration (negative counts as 0)."""
     total = max(0, int(seconds))
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    return days, hours, minutes, secs
+
+
+def format_uptime(seconds: float) -> str:
+    """`show info`'s Uptime: `0d 0h00m39s` (show proc's form has no space and two digits)."""
+    days, hours, minutes, secs = split_duration(seconds)
     return f"{days}d {hours}h{minutes:02d}m{secs:02d}s"
 
 
