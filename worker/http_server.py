@@ -1,9 +1,10 @@
 """Server connections in HTTP mode and the per-server pools of idle ones.
 
 A `ServerConn` is one socket to one server with its sans-IO `BackendConnection`. After a
-response that leaves it reusable, the client session either keeps it (`http-reuse never`: the
-connection stays private to that client connection) or parks it in the server's `IdlePool`,
-where any session may take it, following HAProxy 2.6's `http-reuse` modes:
+response that leaves it reusable, the client session keeps it attached for its next request;
+when the client leaves (or its next request goes to another server) it is closed under
+`http-reuse never` or parked in the server's `IdlePool`, where any session may take it,
+following HAProxy 2.6's `http-reuse` modes:
 - never: no sharing;
 - safe (default): a pooled connection serves only a request that is not the first of its
   client connection (a first request may be a client's probe of a broken keep-alive path);
@@ -78,12 +79,12 @@ class IdlePool:
         self.max_conns = max_conns  # -1: unlimited
         self.purge_delay = purge_delay
 
-    def put(self, conn: ServerConn) -> bool:
-        """Park `conn`; False when the pool has no room (the caller closes it)."""
+    def put(self, conn: ServerConn, idle_since: float | None = None) -> bool:
+        """Park `conn` (idle since now, or `idle_since`); False when the pool has no room."""
         if self.max_conns == 0 or (0 < self.max_conns <= len(self.conns)):
             return False
         now = trio.current_time()
-        conn.idle_since = now
+        conn.idle_since = now if idle_since is None else idle_since
         self.conns.append(conn)
         self._purge(now)
         return True
@@ -150,8 +151,8 @@ class ServerPools:
             return None
         return self.pools[server].take(proven_only=first_request and mode == "aggressive")
 
-    def put(self, conn: ServerConn) -> None:
-        if not self.pools[conn.server].put(conn):
+    def put(self, conn: ServerConn, idle_since: float | None = None) -> None:
+        if not self.pools[conn.server].put(conn, idle_since):
             conn.close()
 
     def close_all(self) -> None:

@@ -6,9 +6,15 @@ first; later ones first wait under `timeout http-keep-alive`), picks a server pe
 (worker/backend.py: algorithm, queues, maxconn, retries, redispatch), takes an idle server
 connection when `http-reuse` allows (worker/http_server.py) or opens one, forwards the request
 then the response through the sans-IO core (haproxy_py.proto.http1), and switches to the TCP
-relay for Upgrade/101 and CONNECT. Rules of this file:
+relay for Upgrade/101 and CONNECT.
+The server connection of a keep-alive response stays attached to the session (`private`) and
+serves the client's next request to the same server without a pool round trip (as HAProxy
+keeps it attached to its session); it goes to the server's pool when the client leaves or asks
+for another server. Socket I/O and the exceptions used below are in worker/http_io.py.
+Rules of this file:
 - sockets are non-blocking; every recv/send is tried first and we wait on the fd only on
-  EAGAIN, under a deadline taken from a `timeout` keyword;
+  EAGAIN (or at once where the peer cannot have answered yet), under a deadline taken from a
+  `timeout` keyword, with no cancel scope per wait (worker/fastio.py);
 - writes are batched: what the parser produces from one read (head, body, end) goes out in one
   send;
 - errors answer with the proxy's error page (worker/http_errors.py): 400/422 parse errors and
@@ -26,7 +32,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import trio
-from trio.lowlevel import wait_readable, wait_writable
 
 from haproxy_py.proto.http1 import (
     NEED_DATA,
@@ -41,12 +46,19 @@ from haproxy_py.proto.http1 import (
 from haproxy_py.proto.http1.connection import DONE
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.counters import Counters
-from worker.http_server import ServerConn, ServerPools, is_alive
+from worker.http_io import (
+    BadBody,
+    ClientGone,
+    ServerFailed,
+    recv_some,
+    recv_some_or_gone,
+    send_all,
+)
+from worker.http_server import TRUSTED_IDLE, ServerConn, ServerPools, is_alive
 from worker.http_settings import CLOSE, KEEP_ALIVE, HttpSettings
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts, relay
 
-RECV_SIZE = 65536
 PageFunction = Callable[..., bytes]  # ErrorPages.page(status, close=...)
 
 
@@ -54,68 +66,6 @@ class StopFlag(Protocol):
     """What a session reads of the worker: WorkerState.stopping, set by a soft stop."""
 
     stopping: bool
-
-
-class _ClientGone(Exception):
-    """The client reset, closed or timed out while we were sending to or reading from it."""
-
-
-class _BadBody(Exception):
-    """The request body broke the framing rules: answer `status` and close both sides."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _ServerFailed(Exception):
-    """The server connection broke; `replayable`: before any response byte was read."""
-
-    def __init__(self, status: int, replayable: bool) -> None:
-        super().__init__(status)
-        self.status = status
-        self.replayable = replayable
-
-
-async def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
-    """Send everything, waiting for room only on EAGAIN; OSError/TooSlowError on failure."""
-    view = memoryview(data)
-    while view:
-        try:
-            sent = sock.send(view)
-        except BlockingIOError:
-            with trio.fail_after(timeout):
-                await wait_writable(sock)
-            continue
-        view = view[sent:]
-
-
-async def recv_some(
-    sock: socket.socket, deadline: float, expect_wait: bool = False
-) -> bytes | None:
-    """What the peer sent (b"" at EOF), or None when `deadline` passed first.
-
-    `expect_wait`: the peer cannot have answered yet (a response right after its request, the
-    next request right after a response): wait for readability before the first recv instead
-    of paying for a recv that is all but certain to say EAGAIN.
-    """
-    if expect_wait:
-        with trio.move_on_at(deadline):
-            await wait_readable(sock)
-        # Timed out or not, the recv below says what is there (EAGAIN then means: timeout).
-        try:
-            return sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            if trio.current_time() >= deadline:
-                return None
-    while True:
-        try:
-            return sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            with trio.move_on_at(deadline):
-                await wait_readable(sock)
-                continue
-            return None
 
 
 class HttpSession:
@@ -155,11 +105,16 @@ class HttpSession:
         try:
             while await self.exchange():
                 self.front.start_next_cycle()
-        except _ClientGone:
+        except ClientGone:
             pass
         finally:
-            if self.private is not None:
-                self.private.close()
+            kept = self.private
+            if kept is not None:
+                # The attached server connection outlives its client connection in the pool.
+                if self.pools is not None and self.pools.shares:
+                    self.pools.put(kept, kept.idle_since)
+                else:
+                    kept.close()
             if self.taken is not None:
                 self.taken.close()
 
@@ -246,7 +201,7 @@ class HttpSession:
         try:
             await send_all(self.client, page, self.settings.client_timeout)
         except (OSError, trio.TooSlowError):
-            raise _ClientGone from None
+            raise ClientGone from None
         self.counters.bytes_out += len(page)
         return keep
 
@@ -255,13 +210,20 @@ class HttpSession:
     def take_idle(self, server: ServerRuntime) -> socket.socket | None:
         """backend.connect()'s hook: this client's own connection, or a pooled one."""
         conn = self.private
+        pools = self.pools
         if conn is not None:
             self.private = None
-            if conn.server is server and is_alive(conn.sock):
-                self.taken = conn
-                return conn.sock
-            conn.close()
-        pools = self.pools
+            if conn.server is server:
+                # Kept attached since this client's previous request, as HAProxy does: no
+                # pool round trip; trusted like a pooled connection idle for a moment.
+                if trio.current_time() - conn.idle_since < TRUSTED_IDLE or is_alive(conn.sock):
+                    self.taken = conn
+                    return conn.sock
+                conn.close()
+            elif pools is not None and pools.shares:
+                pools.put(conn, conn.idle_since)
+            else:
+                conn.close()
         if pools is not None:
             conn = pools.take(server, self.requests == 1)
             if conn is not None:
@@ -333,17 +295,17 @@ class HttpSession:
             conn, given = None, conn  # exchange_with() disposes of it on every path
             try:
                 await self.exchange_with(request, given)
-            except _BadBody as bad:
+            except BadBody as bad:
                 # The server saw part of a request: its connection is closed (by
                 # exchange_with), the client gets HAProxy's answer and is closed too.
                 self.counters.failed_requests += 1
                 await self.reply_and_close(bad.status)
                 return False
-            except _ServerFailed as failure:
+            except ServerFailed as failure:
                 backend.counters.failed_responses += 1
                 server.counters.failed_responses += 1
                 if failure.status == 0:
-                    raise _ClientGone from None  # response under way: cut the client
+                    raise ClientGone from None  # response under way: cut the client
                 return await self.answer(failure.status, self.error_pages)
             return self.front.keep_alive
         finally:
@@ -363,7 +325,7 @@ class HttpSession:
         try:
             await send_all(self.client, data, self.settings.client_timeout)
         except (OSError, trio.TooSlowError):
-            raise _ClientGone from None
+            raise ClientGone from None
 
     async def exchange_with(self, request: Request, conn: ServerConn) -> None:
         """Send the request on `conn` and relay the response; then pool, keep or close `conn`."""
@@ -378,7 +340,7 @@ class HttpSession:
             try:
                 await self.to_server(conn, wire)
                 outcome = await self.relay_response(conn)
-            except _ServerFailed as failure:
+            except ServerFailed as failure:
                 if not (failure.replayable and conn.reused and whole):
                     raise
                 # An idle connection the server had closed meanwhile: once more, on a new one.
@@ -391,11 +353,8 @@ class HttpSession:
             h1 = current.h1
             if h1.keep_alive and h1.their_state == DONE and h1.our_state == DONE:
                 h1.start_next_cycle()
-                kept, current = current, None
-                if self.pools is not None and self.pools.shares:
-                    self.pools.put(kept)
-                else:
-                    self.private = kept
+                current.idle_since = trio.current_time()
+                self.private, current = current, None
         finally:
             if current is not None:
                 current.close()
@@ -404,7 +363,7 @@ class HttpSession:
         assert self.backend is not None
         sock = await self.backend.open_fresh(server, self.client)
         if sock is None:
-            raise _ServerFailed(503, False)
+            raise ServerFailed(503, False)
         conn = ServerConn(sock, server, self.settings.response_limits)
         try:
             if self.settings.mode != KEEP_ALIVE:
@@ -430,7 +389,7 @@ class HttpSession:
             try:
                 event = front.next_event()
             except H1Error as exc:
-                raise _BadBody(exc.status) from None
+                raise BadBody(exc.status) from None
             if event is NEED_DATA:
                 await self.to_server(conn, b"".join(parts))
                 parts.clear()
@@ -438,7 +397,7 @@ class HttpSession:
                 deadline = trio.current_time() + self.settings.client_timeout
                 data = await recv_some_or_gone(self.client, deadline)
                 if not data:  # timeout or EOF inside the body
-                    raise _ClientGone
+                    raise ClientGone
                 front.receive_data(data)
                 continue
             parts.append(h1.send(event))  # type: ignore[arg-type]
@@ -451,9 +410,9 @@ class HttpSession:
         try:
             await send_all(conn.sock, data, self.settings.server_timeout)
         except trio.TooSlowError:
-            raise _ServerFailed(504, False) from None
+            raise ServerFailed(504, False) from None
         except OSError:
-            raise _ServerFailed(502, True) from None
+            raise ServerFailed(502, True) from None
         self.counters.bytes_in += len(data)
 
     async def relay_response(self, conn: ServerConn) -> str:
@@ -470,17 +429,18 @@ class HttpSession:
             try:
                 event = h1.next_event()
             except H1Error:
-                raise _ServerFailed(0 if started else 502, not received) from None
+                raise ServerFailed(0 if started else 502, not received) from None
             cls = event.__class__
             if event is NEED_DATA:
                 if out:
                     await self.flush(out)
                 try:
-                    data = await recv_some(sock, trio.current_time() + timeout)
+                    # The first read follows our request: the server cannot have answered.
+                    data = await recv_some(sock, trio.current_time() + timeout, not received)
                 except OSError:
-                    raise _ServerFailed(0 if started else 502, not received) from None
+                    raise ServerFailed(0 if started else 502, not received) from None
                 if data is None:
-                    raise _ServerFailed(0 if started else 504, False)
+                    raise ServerFailed(0 if started else 504, False)
                 if data:
                     received = True
                 h1.receive_data(data)
@@ -505,7 +465,7 @@ class HttpSession:
                     await self.flush(out)
                     return "tunnel"
             elif cls is ConnectionClosed:
-                raise _ServerFailed(0 if started else 502, not received)
+                raise ServerFailed(0 if started else 502, not received)
 
     async def flush(self, out: list[bytes]) -> None:
         data = b"".join(out) if len(out) > 1 else out[0]
@@ -527,16 +487,6 @@ class HttpSession:
             await relay(self.client, conn.sock, pipes=self.pipes, timeouts=self.tunnel_timeouts)
         finally:
             conn.close()
-
-
-async def recv_some_or_gone(
-    sock: socket.socket, deadline: float, expect_wait: bool = False
-) -> bytes | None:
-    """recv_some() where a reset counts as the client leaving (EOF is b"")."""
-    try:
-        return await recv_some(sock, deadline, expect_wait)
-    except OSError:
-        raise _ClientGone from None
 
 
 def _has(request: Request, name: bytes) -> bool:

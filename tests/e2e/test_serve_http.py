@@ -351,11 +351,9 @@ _CHUNKED_HELLO = b"5\r\nhello\r\n0\r\n\r\n"
 SMUGGLING_CORPUS: list[tuple[str, bytes, int, bool]] = []
 # Where haproxy-py deliberately differs from HAProxy 2.6.12 (see docs/MIGRATING.md): name ->
 # haproxy-py's (status, forwarded).
-# The last two are haproxy_py/proto/http1 parser differences reported to its owner.
+# NUL in a header value is refused on purpose (HAProxy 2.6.12 forwards it).
 HAPROXY_PY_DIFFERS = {
     "nul-in-value": (400, False),
-    "te-comma": (200, False),
-    "te-obs-fold": (400, False),
 }
 
 

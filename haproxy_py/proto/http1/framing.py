@@ -5,7 +5,8 @@ them (each verified against the installed haproxy, see tests/unit/http1/test_hos
 - Transfer-Encoding wins over Content-Length; the Content-Length headers are removed from the
   event (so they are never forwarded) and the connection is closed after the exchange;
 - a request's codings must end with exactly one `chunked` (else 400); other codings before
-  it get 422, as HAProxy answers; a response's likewise (else 502);
+  it get 422, as HAProxy answers (an empty item, as in `,chunked`, counts as another coding);
+  a response's likewise (else 502);
 - Content-Length is a comma list of digits (OWS allowed around items); different values, an
   empty item, a sign or anything not a digit is an error; identical repeats are merged into
   one header;
@@ -60,11 +61,28 @@ def _keep_alive(version: bytes, connection: list[bytes]) -> bool:
     return b"close" not in found
 
 
+def transfer_codings(value: bytes) -> list[bytes]:
+    """The codings of one Transfer-Encoding value, lower-cased, as HAProxy 2.6 reads them.
+
+    Blanks around items are skipped; an item that is empty because a comma comes first or
+    right after another comma (",chunked", "gzip,,chunked") is an unknown coding (b""), which
+    makes `,chunked` a request HAProxy answers 422; a trailing comma adds nothing.
+    """
+    codings: list[bytes] = []
+    for item in value.split(b","):
+        codings.append(item.strip(b" \t").lower())
+    if len(codings) > 1 and not codings[-1] and value.rstrip(b" \t").endswith(b","):
+        codings.pop()  # "chunked," : the last comma starts no item
+    if codings == [b""]:
+        return []
+    return codings
+
+
 def _chunked_last(info: HeadInfo, status: int) -> bool:
     """Check Transfer-Encoding; True when other codings come before `chunked`."""
     codings: list[bytes] = []
     for _, value, _ in info.transfer_encoding:
-        codings.extend(split_tokens(value))
+        codings.extend(transfer_codings(value))
     offset = info.transfer_encoding[0][2]
     if not codings or codings[-1] != b"chunked":
         raise H1Error(status, "Transfer-Encoding does not end with chunked", offset)

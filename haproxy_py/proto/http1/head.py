@@ -8,6 +8,7 @@ state between calls. Rules, each checked against HAProxy 2.6.12 (see tests/unit/
   bytes above 127 and '#' (`accept_invalid` allows the last three, as
   `option accept-invalid-http-request` does); the version is exactly `HTTP/<digit>.<digit>`;
 - obs-fold is unfolded into spaces (HAProxy forwards "a   b"), unless `reject_obs_fold`;
+  framing headers are judged on their unfolded value, as HAProxy does;
 - NUL anywhere in a head is refused: stricter than HAProxy 2.6.12, which forwards it;
 - a head longer than `max_head_size` (tune.bufsize - tune.maxrewrite = 15360) or with more
   than `max_headers` lines counting the start line (tune.http.maxhdr = 101) is refused.
@@ -147,7 +148,10 @@ def parse_fields(
             if not headers or limits.reject_obs_fold:
                 raise H1Error(status, "header line starts with white space (obs-fold)", offset)
             name, value = headers[-1]
-            headers[-1] = (name, (value + b" " * 3 + line.strip(b" \t")).strip(b" \t"))
+            value = (value + b" " * 3 + line.strip(b" \t")).strip(b" \t")
+            headers[-1] = (name, value)
+            if info is not None and name.lower() in _SPECIAL:
+                _unfold_special(info, name.lower(), value)
             offset += len(raw) + 1
             continue
         name, colon, value = line.partition(b":")
@@ -177,6 +181,23 @@ def _note_special(info: HeadInfo, lname: bytes, index: int, value: bytes, offset
         return
     found = info.__dict__.setdefault(attr, [])
     found.append((index, value, offset) if lname in _WITH_OFFSET else value)
+
+
+def _unfold_special(info: HeadInfo, lname: bytes, value: bytes) -> None:
+    """The last header was continued by obs-fold: its note gets the unfolded value.
+
+    As HAProxy 2.6 does, framing is decided on the unfolded value, and the header is forwarded
+    unfolded, on one line, so the server reads the very framing the proxy used.
+    """
+    attr = _SPECIAL[lname]
+    if attr == "ws_key":
+        return
+    found = info.__dict__[attr]
+    if lname in _WITH_OFFSET:
+        index, _, offset = found[-1]
+        found[-1] = (index, value, offset)
+    else:
+        found[-1] = value
 
 
 def _split_head(head: bytes, status: int, limits: H1Limits) -> list[bytes]:

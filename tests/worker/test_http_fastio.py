@@ -1,0 +1,94 @@
+"""worker/fastio.py: waits with a deadline and no cancel scope per wait."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from worker.fastio import wait_readable, wait_writable
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+def test_readable_before_the_deadline() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_send_later, b, 0.05)
+                assert await wait_readable(a.fileno(), trio.current_time() + 5)
+            assert a.recv(10) == b"x"
+
+    trio.run(main)
+
+
+async def _send_later(sock: socket.socket, delay: float) -> None:
+    await trio.sleep(delay)
+    sock.send(b"x")
+
+
+def test_deadline_passes_and_the_socket_stays_usable() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            start = trio.current_time()
+            assert not await wait_readable(a.fileno(), start + 0.1)
+            assert 0.09 <= trio.current_time() - start < 1
+            # After a timeout the fd waits again normally.
+            b.send(b"y")
+            assert await wait_readable(a.fileno(), trio.current_time() + 5)
+            assert a.recv(10) == b"y"
+
+    trio.run(main)
+
+
+def test_earlier_deadline_wakes_the_watchdog() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        c, d = _pair()
+        with a, b, c, d:
+            results: dict[str, float] = {}
+
+            async def waiter(name: str, sock: socket.socket, timeout: float) -> None:
+                start = trio.current_time()
+                assert not await wait_readable(sock.fileno(), start + timeout)
+                results[name] = trio.current_time() - start
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(waiter, "long", a, 3.0)
+                await trio.sleep(0.01)
+                nursery.start_soon(waiter, "short", c, 0.05)
+                await trio.sleep(0.5)
+                nursery.cancel_scope.cancel()
+            assert results["short"] < 0.4
+            assert "long" not in results
+
+    trio.run(main)
+
+
+def test_outside_cancellation_passes_through() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            with trio.move_on_after(0.05) as scope:
+                await wait_readable(a.fileno(), trio.current_time() + 10)
+            assert scope.cancelled_caught
+            assert not await wait_readable(a.fileno(), trio.current_time() + 0.02)
+
+    trio.run(main)
+
+
+def test_writable_and_an_expired_deadline() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            assert await wait_writable(a.fileno(), trio.current_time() + 5)
+            assert not await wait_writable(a.fileno(), trio.current_time() - 1)
+
+    trio.run(main)
