@@ -1,0 +1,429 @@
+"""The stats table in shared memory: a sealed memfd, mapped by every process of a generation.
+
+The master creates the table (`create_table`) from a haproxy_py.stats layout before it starts the
+workers, and sends its descriptor over the ipc channel; a worker maps it with `open_table`, which
+checks the header, the size and the name table before trusting a word of it.
+
+Rules of this file, the "one truth across workers" of the design:
+- counters: worker N writes only its own block (`counter_row(N, row)` hands it a memoryview of
+  unsigned 64-bit slots; an increment is `row[STOT] += 1`); readers sum the blocks, no locks;
+- server state: each section of a state row has one writer (admin: the master; health: the worker
+  owning the server's checks) and a sequence word, odd while a write is in progress; readers
+  retry until they see the same even value before and after (a seqlock). Every write then bumps
+  its writer's epoch word, so a worker learns "some state changed" from one sum per loop turn.
+- Ordering relies on the CPU not reordering plain stores with stores, nor loads with loads
+  (x86-64); on weaker memory models a seqlock without fences may let a torn pair through.
+Nothing here imports trio; the descriptor is close-on-exec and sealed against resizing, so no
+process can truncate the mapping under the others (that would be SIGBUS, not an error).
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import fcntl
+import mmap
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from haproxy_py.stats.layout import (
+    ADMIN_BASE,
+    ADMIN_FIELDS,
+    ADMIN_INDEX,
+    ADMIN_SEQ,
+    CHECK_STATUS,
+    FORCED_MASK,
+    GAUGES,
+    GLOBAL,
+    GLOBAL_GAUGES,
+    HEADER_WORDS,
+    HEALTH_BASE,
+    HEALTH_FIELDS,
+    HEALTH_INDEX,
+    HEALTH_SEQ,
+    LAYOUT_VERSION,
+    MAGIC,
+    MAXIMA,
+    QCUR,
+    QMAX,
+    SCUR,
+    SMAX,
+    STATE_WIDTH,
+    WORD,
+    Layout,
+    Row,
+    ServerSlot,
+    initial_state,
+    name_digest,
+)
+
+SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+# How long a reader waits for a state row left mid-write before deciding its writer died.
+STALL_SECONDS = 1.0
+_U64 = 1 << 64
+_GENERATION = 14  # header word the master keeps its reload count in
+_GAUGE_MAX = {QMAX: QCUR, SMAX: SCUR}  # `clear counters` brings a maximum down to its gauge
+
+
+class TableError(Exception):
+    """A stats table that cannot be used: wrong magic, version, size or layout."""
+
+
+class SeqlockTimeout(TableError):
+    """A state row stayed mid-write: its writer died during a write and was not recovered."""
+
+
+class AdminState(NamedTuple):
+    admin_state: int
+    uweight: int
+    iweight: int
+    maxconn: int
+    addr_gen: int
+    addr_family: int
+    addr_hi: int
+    addr_lo: int
+    port: int
+    admin_changed: int
+
+
+class Health(NamedTuple):
+    op_state: int
+    check_status: int
+    check_result: int
+    check_health: int
+    check_code: int
+    check_duration: int
+    last_change: int
+
+
+assert AdminState._fields == ADMIN_FIELDS and Health._fields == HEALTH_FIELDS
+
+
+class StatsTable:
+    """One mapped table. It owns the descriptor and the mapping (`close()` releases both)."""
+
+    def __init__(self, fd: int, mapping: mmap.mmap, layout: Layout) -> None:
+        self.fd = fd
+        self.layout = layout
+        self._mmap = mapping
+        words = memoryview(mapping).cast("Q")
+        self._words = words
+        self.header = words[:HEADER_WORDS]
+        start = layout.epochs_offset // WORD
+        self.epochs = words[start : start + layout.workers + 1]  # [master, worker 0, ...]
+        start = layout.state_offset // WORD
+        self.state = words[start : start + len(layout.servers) * STATE_WIDTH]
+        start = layout.counters_offset // WORD
+        self.block_words = layout.block_words
+        self.counters = words[start : start + layout.workers * self.block_words]
+        self._max_words = [
+            row.offset + index
+            for row in layout.rows
+            for index, spec in enumerate(row.fields)
+            if spec.agg == "max"
+        ]
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def generation(self) -> int:
+        return self.header[_GENERATION]
+
+    @generation.setter
+    def generation(self, value: int) -> None:  # the master's, once, before workers start
+        self.header[_GENERATION] = value
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def counter_block(self, worker: int) -> memoryview:
+        """Every counter slot of one worker (0-based worker slot)."""
+        if not 0 <= worker < self.layout.workers:
+            raise IndexError(f"worker slot {worker} out of 0..{self.layout.workers - 1}")
+        start = worker * self.block_words
+        return self.counters[start : start + self.block_words]
+
+    def counter_row(self, worker: int, row: Row | int) -> memoryview:
+        """The slots a worker increments for one row: `view[STOT] += 1` (layout constants)."""
+        if isinstance(row, int):
+            row = self.layout.rows[row]
+        return self.counter_block(worker)[row.offset : row.offset + row.width]
+
+    def snapshot(self) -> list[int]:
+        """All counters summed over the workers, one flat list indexed like a block (show stat).
+
+        Not atomic across slots (nor is HAProxy's): each slot is read once, whole."""
+        size, workers = self.block_words, self.layout.workers
+        blocks = [self.counters[w * size : (w + 1) * size].tolist() for w in range(workers)]
+        if workers == 1:
+            return blocks[0]
+        total = list(map(sum, zip(*blocks, strict=True)))
+        for word in self._max_words:
+            total[word] = max(block[word] for block in blocks)
+        return total
+
+    def row_counters(self, row: Row, snapshot: list[int] | None = None) -> dict[str, int]:
+        """One row's counters summed over the workers, by field name."""
+        if snapshot is not None:
+            values = snapshot[row.offset : row.offset + row.width]
+        else:
+            parts = [self.counter_row(w, row).tolist() for w in range(self.layout.workers)]
+            values = [
+                max(column) if spec.agg == "max" else sum(column)
+                for spec, column in zip(row.fields, zip(*parts, strict=True), strict=True)
+            ]
+        return dict(zip((spec.name for spec in row.fields), values, strict=True))
+
+    def read_counters(self, proxy: str, name: str) -> dict[str, int]:
+        """`show stat`'s numbers for one (pxname, svname); `proxy` "" reads the global row."""
+        row = self.layout.global_row() if proxy == "" else self.layout.find_row(proxy, name)
+        if row is None:
+            raise KeyError(f"no stats row for {proxy}/{name}")
+        return self.row_counters(row)
+
+    def clear_counters(self, worker: int, *, everything: bool = False) -> None:
+        """`clear counters [all]` for this worker's own block (each worker clears its own).
+
+        Without `everything` only the maxima are reset (to the current value); with it every
+        counter is zeroed except those describing the present (scur, qcur...)."""
+        block = self.counter_block(worker)
+        for row in self.layout.rows:
+            base = row.offset
+            if row.kind == GLOBAL:
+                if everything:
+                    for index in range(row.width):
+                        if index not in GLOBAL_GAUGES:
+                            block[base + index] = 0
+                continue
+            for index in range(row.width) if everything else MAXIMA:
+                if index in GAUGES:
+                    continue
+                gauge = _GAUGE_MAX.get(index)
+                block[base + index] = block[base + gauge] if gauge is not None else 0
+
+    def reset_gauges(self, worker: int) -> None:
+        """Zero what describes the present in a worker slot: a respawned worker takes over a
+        dead one's slot, whose sessions died with it (totals carry on)."""
+        block = self.counter_block(worker)
+        for row in self.layout.rows:
+            gauges = GLOBAL_GAUGES if row.kind == GLOBAL else GAUGES
+            for index in gauges:
+                block[row.offset + index] = 0
+
+    # -- server state ------------------------------------------------------------------------
+
+    def write_admin(self, server: ServerSlot | int, **values: int) -> None:
+        """The master's fields (admin_state, uweight, maxconn, addr...), as one consistent write."""
+        self._write(_index(server), ADMIN_SEQ, ADMIN_INDEX, values)
+        self.epochs[0] += 1
+
+    def write_health(self, server: ServerSlot | int, worker: int, **values: int) -> None:
+        """The checking worker's fields (op_state, check_*...), as one consistent write."""
+        if not 0 <= worker < self.layout.workers:
+            raise IndexError(f"worker slot {worker} out of 0..{self.layout.workers - 1}")
+        if "check_status" in values and isinstance(values["check_status"], str):
+            values["check_status"] = CHECK_STATUS[values["check_status"]]
+        self._write(_index(server), HEALTH_SEQ, HEALTH_INDEX, values)
+        self.epochs[1 + worker] += 1
+
+    def read_admin(self, server: ServerSlot | int) -> AdminState:
+        return AdminState(*self._read(_index(server), ADMIN_SEQ, ADMIN_BASE, len(ADMIN_FIELDS)))
+
+    def read_health(self, server: ServerSlot | int) -> Health:
+        return Health(*self._read(_index(server), HEALTH_SEQ, HEALTH_BASE, len(HEALTH_FIELDS)))
+
+    def state_epoch(self) -> int:
+        """Changes whenever any state write completes: compare it once per loop turn."""
+        return sum(self.epochs.tolist())
+
+    def recover(self, servers: Iterable[ServerSlot | int], *, admin: bool) -> int:
+        """A (re)started writer closes the writes its predecessor left open; returns how many.
+
+        Call it with the rows the caller is the writer of (the master: `admin=True`, all of
+        them; a worker: its checked servers), before it writes anything."""
+        seq = ADMIN_SEQ if admin else HEALTH_SEQ
+        fixed = 0
+        for server in servers:
+            word = _index(server) * STATE_WIDTH + seq
+            if self.state[word] & 1:
+                self.state[word] += 1
+                fixed += 1
+        return fixed
+
+    def _write(self, index: int, seq: int, fields: Mapping[str, int], values: dict) -> None:
+        base = index * STATE_WIDTH
+        for name, value in values.items():
+            if name not in fields:
+                raise KeyError(f"'{name}' is not a field of this state section")
+            if not isinstance(value, int) or not 0 <= value < _U64:
+                raise ValueError(f"{name}={value!r} is not an unsigned 64-bit integer")
+        state = self.state
+        state[base + seq] += 1  # odd: readers wait
+        try:
+            for name, value in values.items():
+                state[base + fields[name]] = value
+        finally:
+            state[base + seq] += 1  # even again: the new values are complete
+
+    def _read(self, index: int, seq: int, start: int, count: int) -> list[int]:
+        state = self.state
+        word, first = index * STATE_WIDTH + seq, index * STATE_WIDTH + start
+        deadline = 0.0
+        while True:
+            for _ in range(64):
+                before = state[word]
+                if not before & 1:
+                    values = state[first : first + count].tolist()
+                    if state[word] == before:
+                        return values
+            # The writer is mid-write and maybe not running (more processes than CPUs): let it.
+            os.sched_yield()
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + STALL_SECONDS
+            elif now > deadline:
+                break
+        server = self.layout.servers[index]
+        raise SeqlockTimeout(
+            f"state of server '{server.backend}/{server.name}' stayed mid-write "
+            f"(its writer died during a write; it must call recover() when it restarts)"
+        )
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Unmap and close. Row views handed out keep the mapping alive until they are gone."""
+        for view in (self.header, self.epochs, self.state, self.counters, self._words):
+            view.release()
+        with contextlib.suppress(BufferError):  # a caller still holds a row view:
+            self._mmap.close()  # the mapping goes with the last one
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> StatsTable:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _index(server: ServerSlot | int) -> int:
+    return server if isinstance(server, int) else server.index
+
+
+# -- creating, opening, carrying over -------------------------------------------------------
+
+
+def create_table(layout: Layout) -> StatsTable:
+    """The master's side: a new zeroed, sealed, close-on-exec memfd holding `layout`'s table,
+    with every server's configured state written in. The magic is written last, so a table
+    whose creation failed half-way is refused by open_table."""
+    fd = os.memfd_create("haproxy-py-stats", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, layout.size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
+        mapping = mmap.mmap(fd, layout.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    table = StatsTable(fd, mapping, layout)
+    header = layout.header()
+    table.header[1:] = _words(header[1:])
+    mapping[layout.names_offset : layout.names_offset + len(layout.names)] = layout.names
+    for slot in layout.servers:
+        values = initial_state(slot)
+        table.write_admin(slot, **{k: v for k, v in values.items() if k in ADMIN_INDEX})
+        table.write_health(slot, 0, **{k: v for k, v in values.items() if k in HEALTH_INDEX})
+    table.header[0] = header[0]
+    return table
+
+
+def open_table(fd: int, layout: Layout | None = None) -> StatsTable:
+    """The receiving side: map a table received over the ipc channel, after checking it.
+
+    The table takes the descriptor over (it closes it unless this raises). With `layout`
+    (what the receiver computed from its own configuration), the table must be that layout's.
+    """
+    size = os.fstat(fd).st_size
+    if size < HEADER_WORDS * WORD:
+        raise TableError(f"the stats table is {size} bytes, smaller than its own header")
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError:
+        seals = 0
+    if seals & SEALS != SEALS:
+        raise TableError("the stats table's memory file is not sealed against resizing")
+    mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    try:
+        found = _check(mapping, size, layout)
+    except BaseException:
+        mapping.close()
+        raise
+    return StatsTable(fd, mapping, found)
+
+
+def _check(mapping: mmap.mmap, size: int, layout: Layout | None) -> Layout:
+    with memoryview(mapping) as raw, raw[: HEADER_WORDS * WORD].cast("Q") as view:
+        header = view.tolist()
+    (magic, version, recorded, workers, _rows, _block, _servers, _width, digest) = header[:9]
+    names_offset, names_length = header[9], header[10]
+    if magic != MAGIC:
+        raise TableError(f"not a haproxy-py stats table (magic {magic:#x})")
+    if version != LAYOUT_VERSION:
+        raise TableError(
+            f"stats table layout version {version}, this haproxy-py reads {LAYOUT_VERSION}"
+        )
+    if recorded != size:
+        raise TableError(f"stats table size mismatch: header says {recorded}, file has {size}")
+    if not 0 < names_offset <= names_offset + names_length <= size:
+        raise TableError("stats table name table lies outside the table")
+    names = mapping[names_offset : names_offset + names_length]
+    if name_digest(names) != digest:
+        raise TableError("stats table name table does not match its digest")
+    try:
+        found = Layout.from_names(names, workers)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TableError(f"stats table name table: {exc}") from None
+    expected = found.header()
+    if header[:_GENERATION] != expected[:_GENERATION]:
+        raise TableError("stats table header does not match its name table")
+    if layout is not None and (layout.digest, layout.workers) != (found.digest, found.workers):
+        raise TableError(
+            f"stats table was made for another configuration or worker count "
+            f"({found.workers} workers, {len(found.rows)} rows, {len(found.servers)} servers)"
+        )
+    return found
+
+
+def carry_over(old: StatsTable, new: StatsTable) -> list[tuple[str, str]]:
+    """On reload, before the new workers start: give servers that still exist (same backend
+    and server name) their operator-set state. Carried: the forced admin bits (FMAINT,
+    FDRAIN: what `disable server`/`set server state` set; configuration bits stay the new
+    configuration's), the runtime weight when the configured weight did not change (as
+    HAProxy's server-state-file does), and the health verdict of servers checked in both.
+    Counters restart. Returns the (backend, server) names carried over."""
+    carried = []
+    for slot in new.layout.servers:
+        try:
+            before = old.layout.server(slot.backend, slot.name)
+        except KeyError:
+            continue
+        was = old.read_admin(before)
+        now = new.read_admin(slot)
+        values = {"admin_state": now.admin_state & ~FORCED_MASK | was.admin_state & FORCED_MASK}
+        if was.iweight == slot.iweight:
+            values["uweight"] = was.uweight
+        if was.admin_state & FORCED_MASK:
+            values["admin_changed"] = was.admin_changed
+        new.write_admin(slot, **values)
+        if before.checked and slot.checked:
+            new.write_health(slot, 0, **old.read_health(before)._asdict())
+        carried.append((slot.backend, slot.name))
+    return carried
+
+
+def _words(values: list[int]) -> memoryview:
+    return memoryview(array.array("Q", values))

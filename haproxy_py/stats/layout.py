@@ -1,0 +1,504 @@
+"""Which shared-memory slots exist for a configuration, and where each one lives.
+
+This module owns the shape of the stats table that every process of a generation maps
+(haproxy_py/process/shm.py maps it): the counter fields of a stats row (named after HAProxy's
+stats fields where HAProxy has one), the rows (global, then per proxy in configuration order:
+FRONTEND, its listeners, its servers, BACKEND, which is `show stat`'s order), the per-server
+state fields with their single writer, and the byte geometry. Rules of this file: pure (no os,
+no mmap, no trio); a `Layout` is a frozen value that can be rebuilt from its own name table
+(`to_names`/`from_names`), so a process holding only the table knows what is in it; anything
+that changes the meaning of a slot changes LAYOUT_VERSION.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Iterable, MutableSequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from haproxy_py.lb.server import servers_from_proxy  # pure; numbers servers as HAProxy does
+
+if TYPE_CHECKING:
+    from haproxy_py.config.model import Config, Proxy
+
+MAGIC = int.from_bytes(b"HAPYSTAT", "little")
+LAYOUT_VERSION = 1
+WORD = 8  # every slot is an unsigned 64-bit integer
+PAGE = 4096  # areas and per-worker counter blocks start on a page (no false sharing)
+HEADER_WORDS = 16
+
+# Row kinds; STAT_TYPE is HAProxy's `type` column (the global row has none).
+GLOBAL, FRONTEND, BACKEND, SERVER, LISTENER = "global", "frontend", "backend", "server", "listener"
+STAT_TYPE = {FRONTEND: 0, BACKEND: 1, SERVER: 2, LISTENER: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class CounterField:
+    """One counter slot of a row. `agg` says how readers combine the workers' slots."""
+
+    name: str  # HAProxy's stats field name (or `show info` name for the global row)
+    doc: str
+    agg: str = "sum"  # "sum" | "max"
+    haproxy: bool = True  # False: a haproxy-py addition, not a HAProxy column
+
+
+# Maxima (smax, qmax) are per worker and summed: an upper bound of the true peak, exact with one
+# worker, and close to it when the workers share the load evenly (their peaks coincide).
+COUNTER_FIELDS: tuple[CounterField, ...] = (
+    CounterField("qcur", "requests waiting for a server now"),
+    CounterField("qmax", "highest qcur seen (sum of the workers' peaks)"),
+    CounterField("scur", "sessions open now"),
+    CounterField("smax", "highest scur seen (sum of the workers' peaks)"),
+    CounterField("stot", "sessions since start"),
+    CounterField("bin", "bytes from the clients"),
+    CounterField("bout", "bytes to the clients"),
+    CounterField("dreq", "requests denied by a rule"),
+    CounterField("dresp", "responses denied by a rule"),
+    CounterField("ereq", "request errors"),
+    CounterField("econ", "failed server connections"),
+    CounterField("eresp", "response errors"),
+    CounterField("wretr", "connection retries"),
+    CounterField("wredis", "redispatches to another server"),
+    CounterField("chkfail", "failed health checks"),
+    CounterField("chkdown", "UP to DOWN transitions"),
+    CounterField("lbtot", "times the server was picked"),
+    CounterField("hrsp_1xx", "responses 1xx"),
+    CounterField("hrsp_2xx", "responses 2xx"),
+    CounterField("hrsp_3xx", "responses 3xx"),
+    CounterField("hrsp_4xx", "responses 4xx"),
+    CounterField("hrsp_5xx", "responses 5xx"),
+    CounterField("hrsp_other", "responses with another status"),
+    CounterField("hanafail", "failed health-analyze checks"),
+    CounterField("req_tot", "HTTP requests"),
+    CounterField("cli_abrt", "data transfers aborted by the client"),
+    CounterField("srv_abrt", "data transfers aborted by the server"),
+    CounterField("comp_in", "bytes fed to the compressor"),
+    CounterField("comp_out", "bytes out of the compressor"),
+    CounterField("comp_byp", "bytes that bypassed the compressor"),
+    CounterField("comp_rsp", "compressed responses"),
+    CounterField("lastsess", "time of the last session (epoch s)", agg="max"),
+    CounterField("conn_tot", "connections accepted"),
+    CounterField("intercepted", "requests answered by haproxy-py itself"),
+    CounterField("dcon", "connections denied by tcp-request connection rules"),
+    CounterField("dses", "sessions denied by tcp-request session rules"),
+    CounterField("wrew", "failed header rewrites"),
+    CounterField("connect", "connection attempts to servers"),
+    CounterField("reuse", "requests on a reused server connection"),
+    CounterField("cache_lookups", "cache lookups"),
+    CounterField("cache_hits", "cache hits"),
+    CounterField("eint", "internal errors"),
+    CounterField("qtimeout", "waiters dropped by `timeout queue`", haproxy=False),
+)
+
+# Slot indexes within a proxy/server/listener row (a unit test checks them against the table).
+# The data path writes `row[STOT] += 1` on the row's memoryview: one indexed store.
+(
+    QCUR, QMAX, SCUR, SMAX, STOT, BIN, BOUT, DREQ, DRESP, EREQ, ECON, ERESP, WRETR, WREDIS,
+    CHKFAIL, CHKDOWN, LBTOT, HRSP_1XX, HRSP_2XX, HRSP_3XX, HRSP_4XX, HRSP_5XX, HRSP_OTHER,
+    HANAFAIL, REQ_TOT, CLI_ABRT, SRV_ABRT, COMP_IN, COMP_OUT, COMP_BYP, COMP_RSP, LASTSESS,
+    CONN_TOT, INTERCEPTED, DCON, DSES, WREW, CONNECT, REUSE, CACHE_LOOKUPS, CACHE_HITS, EINT,
+    QTIMEOUT,
+) = range(len(COUNTER_FIELDS))  # fmt: skip
+
+# The process-wide row, named as `show info` names the fields.
+GLOBAL_FIELDS: tuple[CounterField, ...] = (
+    CounterField("CurrConns", "connections open now"),
+    CounterField("CumConns", "connections accepted since start (CLI ones included)"),
+    CounterField("CumReq", "HTTP requests since start"),
+    CounterField("CurrSslConns", "TLS connections open now"),
+    CounterField("CumSslConns", "TLS connections since start"),
+    CounterField("PipesUsed", "splice pipes in use"),
+    CounterField("DroppedLogs", "log messages dropped"),
+    CounterField("FailedResolutions", "failed name resolutions"),
+    CounterField("TotalBytesOut", "bytes sent to clients"),
+    CounterField("TotalSplicdedBytesOut", "of which spliced (HAProxy's spelling)"),
+    CounterField("CumRecvLogs", "log messages received"),
+)
+(
+    G_CURR_CONNS, G_CUM_CONNS, G_CUM_REQ, G_CURR_SSL_CONNS, G_CUM_SSL_CONNS, G_PIPES_USED,
+    G_DROPPED_LOGS, G_FAILED_RESOLUTIONS, G_TOTAL_BYTES_OUT, G_TOTAL_SPLICED_BYTES_OUT,
+    G_CUM_RECV_LOGS,
+) = range(len(GLOBAL_FIELDS))  # fmt: skip
+
+# Gauges describe the present: a worker re-using a dead worker's slots zeroes them first.
+GAUGES = frozenset({QCUR, SCUR})
+GLOBAL_GAUGES = frozenset({G_CURR_CONNS, G_CURR_SSL_CONNS, G_PIPES_USED})
+# `clear counters` (without `all`) resets the maxima, as HAProxy does.
+MAXIMA = frozenset({QMAX, SMAX})
+
+# -- server state ------------------------------------------------------------------------------
+
+# srv_admin_state bits (show servers state)
+FMAINT, IMAINT, CMAINT, FDRAIN, IDRAIN, RMAINT, HMAINT = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40
+MAINT_MASK = FMAINT | IMAINT | CMAINT | RMAINT | HMAINT
+DRAIN_MASK = FDRAIN | IDRAIN
+FORCED_MASK = FMAINT | FDRAIN  # what an operator set: the bits a reload carries over
+# srv_op_state
+STOPPED, STARTING, RUNNING, STOPPING = 0, 1, 2, 3
+# srv_check_result
+CHK_UNKNOWN, CHK_NEUTRAL, CHK_FAILED, CHK_PASSED, CHK_CONDPASS = 0, 1, 2, 3, 4
+# srv_check_status: HAProxy's numbering (observed: INI 1, L4OK 6, L4CON 8), name as in stats.
+CHECK_STATUSES: tuple[str, ...] = (
+    "UNK", "INI", "START", "CHECKED", "HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK",
+    "L6TOUT", "L6RSP", "L7TOUT", "L7RSP", "L57DATA", "L7OK", "L7OKC", "L7STS", "PROCERR",
+    "PROCTOUT", "PROCOK",
+)  # fmt: skip
+CHECK_STATUS = {name: number for number, name in enumerate(CHECK_STATUSES)}
+
+# A state row: two sections, each with exactly one writer and its own sequence word.
+# ADMIN: the master (runtime API admin commands). HEALTH: the worker owning the server's checks.
+ADMIN_FIELDS = (
+    "admin_state",  # srv_admin_state bits
+    "uweight",  # user weight (set weight), 0..256
+    "iweight",  # initial (configured) weight
+    "maxconn",  # current maxconn (set maxconn server), 0 = unlimited
+    "addr_gen",  # bumped by each `set server addr`; 0 = the configured address
+    "addr_family",  # 0 none, 4, 6
+    "addr_hi",  # the IP's 16 bytes (IPv4 in addr_lo)
+    "addr_lo",
+    "port",  # 0: the configured port
+    "admin_changed",  # epoch seconds of the last admin change
+)
+HEALTH_FIELDS = (
+    "op_state",  # what the checks say: STOPPED..STOPPING (MAINT is admin_state's business)
+    "check_status",  # index in CHECK_STATUSES
+    "check_result",  # CHK_*
+    "check_health",  # 0 .. rise+fall-1; UP at >= rise
+    "check_code",  # L7 status code of the last check
+    "check_duration",  # ms
+    "last_change",  # epoch seconds of the last op_state change
+)
+ADMIN_SEQ = 0
+ADMIN_BASE = 1
+HEALTH_SEQ = ADMIN_BASE + len(ADMIN_FIELDS)
+HEALTH_BASE = HEALTH_SEQ + 1
+STATE_WIDTH = 24  # words per server: 19 used, padded to three cache lines
+ADMIN_INDEX = {name: ADMIN_BASE + i for i, name in enumerate(ADMIN_FIELDS)}
+HEALTH_INDEX = {name: HEALTH_BASE + i for i, name in enumerate(HEALTH_FIELDS)}
+assert HEALTH_BASE + len(HEALTH_FIELDS) <= STATE_WIDTH
+
+
+def effective_op_state(admin_state: int, op_state: int) -> int:
+    """srv_op_state as `show servers state` prints it: a server in maintenance is stopped."""
+    return STOPPED if admin_state & MAINT_MASK else op_state
+
+
+def lb_view(admin_state: int, uweight: int, op_state: int) -> tuple[bool, int]:
+    """(usable, weight) for haproxy_py.lb's LbServer: usable when UP or starting (slowstart),
+    and neither in maintenance nor draining."""
+    usable = op_state in (RUNNING, STARTING) and not admin_state & (MAINT_MASK | DRAIN_MASK)
+    return usable, uweight
+
+
+def pack_address(ip: str) -> tuple[int, int, int]:
+    """(addr_family, addr_hi, addr_lo) of an IP address text; ValueError if it is not one."""
+    address = ipaddress.ip_address(ip)
+    number = int(address)
+    return address.version, number >> 64, number & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def unpack_address(family: int, hi: int, lo: int) -> str | None:
+    if family == 4:
+        return str(ipaddress.IPv4Address(lo))
+    if family == 6:
+        return str(ipaddress.IPv6Address(hi << 64 | lo))
+    return None
+
+
+# -- rows and the layout ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One counter row: `offset` is its first word inside every worker's counter block."""
+
+    index: int
+    kind: str
+    proxy: str  # "" for the global row
+    name: str  # svname: FRONTEND, BACKEND, the server or listener name; "" for global
+    iid: int  # proxy id
+    sid: int  # server or listener id, else 0
+    offset: int
+    width: int
+
+    @property
+    def fields(self) -> tuple[CounterField, ...]:
+        return GLOBAL_FIELDS if self.kind == GLOBAL else COUNTER_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSlot:
+    """One server's state row and what the master writes into it at creation."""
+
+    index: int
+    backend: str
+    name: str
+    iid: int
+    sid: int
+    row: int  # its counter row
+    iweight: int
+    maxconn: int
+    disabled: bool  # `disabled` in the configuration: starts with CMAINT
+    checked: bool
+    rise: int
+    fall: int
+
+    def flags(self) -> tuple[int, int, int, int]:
+        return int(self.disabled), int(self.checked), self.rise, self.fall
+
+
+def name_digest(names: bytes) -> int:
+    """The 64-bit digest of a name table, kept in the header to check the table's integrity."""
+    return int.from_bytes(hashlib.blake2b(names, digest_size=8).digest(), "little")
+
+
+def _align(value: int, to: int) -> int:
+    return -(-value // to) * to
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every slot of one generation's table. Build it with `layout_for(config, workers)`."""
+
+    workers: int
+    rows: tuple[Row, ...]
+    servers: tuple[ServerSlot, ...]
+    names: bytes = field(init=False, repr=False)  # the name table stored in the table
+    digest: int = field(init=False)  # 64-bit hash of the name table
+    _by_key: dict[tuple[str, str, str], Row] = field(init=False, repr=False, compare=False)
+    _by_server: dict[tuple[str, str], ServerSlot] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("a stats table needs at least one worker")
+        names = self.to_names()
+        set_ = object.__setattr__
+        set_(self, "names", names)
+        set_(self, "digest", name_digest(names))
+        set_(self, "_by_key", {(r.kind, r.proxy, r.name): r for r in self.rows})
+        set_(self, "_by_server", {(s.backend, s.name): s for s in self.servers})
+
+    # -- look-ups ---------------------------------------------------------------------------
+
+    def global_row(self) -> Row:
+        return self.rows[0]
+
+    def frontend(self, proxy: str) -> Row:
+        return self._by_key[(FRONTEND, proxy, "FRONTEND")]
+
+    def backend(self, proxy: str) -> Row:
+        return self._by_key[(BACKEND, proxy, "BACKEND")]
+
+    def server_row(self, backend: str, server: str) -> Row:
+        return self._by_key[(SERVER, backend, server)]
+
+    def listeners(self, proxy: str) -> list[Row]:
+        """A frontend's listener rows, in listener_specs() order (sock-1, sock-2...)."""
+        return [row for row in self.rows if row.kind == LISTENER and row.proxy == proxy]
+
+    def server(self, backend: str, server: str) -> ServerSlot:
+        """The state slot of a server; KeyError when it does not exist."""
+        return self._by_server[(backend, server)]
+
+    def find_row(self, proxy: str, name: str) -> Row | None:
+        """The row `show stat` names (pxname, svname), whatever its kind."""
+        for kind in (FRONTEND, BACKEND, SERVER, LISTENER):
+            row = self._by_key.get((kind, proxy, name))
+            if row is not None:
+                return row
+        return None
+
+    # -- geometry (bytes unless named words) -------------------------------------------------
+
+    @property
+    def block_words(self) -> int:
+        """One worker's counter block, padded to a page."""
+        last = self.rows[-1]
+        return _align(last.offset + last.width, PAGE // WORD)
+
+    @property
+    def epochs_offset(self) -> int:
+        return HEADER_WORDS * WORD
+
+    @property
+    def names_offset(self) -> int:
+        return self.epochs_offset + (self.workers + 1) * WORD
+
+    @property
+    def state_offset(self) -> int:
+        return _align(self.names_offset + len(self.names), PAGE)
+
+    @property
+    def counters_offset(self) -> int:
+        return _align(self.state_offset + len(self.servers) * STATE_WIDTH * WORD, PAGE)
+
+    @property
+    def size(self) -> int:
+        return self.counters_offset + self.workers * self.block_words * WORD
+
+    def header(self) -> list[int]:
+        """The header words, in the order shm.py writes and checks them."""
+        return [
+            MAGIC,
+            LAYOUT_VERSION,
+            self.size,
+            self.workers,
+            len(self.rows),
+            self.block_words,
+            len(self.servers),
+            STATE_WIDTH,
+            self.digest,
+            self.names_offset,
+            len(self.names),
+            self.state_offset,
+            self.counters_offset,
+            self.epochs_offset,
+            0,  # generation: the master's reload count, written by the master
+            0,  # reserved
+        ]
+
+    # -- the name table ----------------------------------------------------------------------
+
+    def to_names(self) -> bytes:
+        """The layout as JSON (proxy/server names, ids, configured values), stored in the table."""
+        data = {
+            "version": LAYOUT_VERSION,
+            "counter_fields": [f.name for f in COUNTER_FIELDS],
+            "global_fields": [f.name for f in GLOBAL_FIELDS],
+            "state_fields": [*ADMIN_FIELDS, *HEALTH_FIELDS],
+            "rows": [[r.kind, r.proxy, r.name, r.iid, r.sid] for r in self.rows],
+            "servers": [
+                [s.backend, s.name, s.iid, s.sid, s.row, s.iweight, s.maxconn, *s.flags()]
+                for s in self.servers
+            ],
+        }
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def from_names(cls, names: bytes, workers: int) -> Layout:
+        """Rebuild a layout from its name table; ValueError if it is not this version's."""
+        try:
+            data = json.loads(names)
+        except ValueError as exc:
+            raise ValueError(f"unreadable name table: {exc}") from None
+        expected = {
+            "version": LAYOUT_VERSION,
+            "counter_fields": [f.name for f in COUNTER_FIELDS],
+            "global_fields": [f.name for f in GLOBAL_FIELDS],
+            "state_fields": [*ADMIN_FIELDS, *HEALTH_FIELDS],
+        }
+        for key, value in expected.items():
+            if data.get(key) != value:
+                raise ValueError(f"name table has another {key.replace('_', ' ')}")
+        rows = _place(tuple(entry) for entry in data["rows"])
+        servers = tuple(
+            ServerSlot(i, *entry[:7], bool(entry[7]), bool(entry[8]), *entry[9:])
+            for i, entry in enumerate(data["servers"])
+        )
+        return cls(workers, rows, servers)
+
+
+def _place(entries: Iterable[tuple[str, str, str, int, int]]) -> tuple[Row, ...]:
+    """Rows with their offsets, from (kind, proxy, name, iid, sid) in order."""
+    rows, offset = [], 0
+    for index, (kind, proxy, name, iid, sid) in enumerate(entries):
+        width = len(GLOBAL_FIELDS if kind == GLOBAL else COUNTER_FIELDS)
+        rows.append(Row(index, kind, proxy, name, iid, sid, offset, width))
+        offset += width
+    return tuple(rows)
+
+
+def layout_for(config: Config, workers: int) -> Layout:
+    """The table of `config` for `workers` processes, rows in `show stat` order."""
+    entries: list[tuple[str, str, str, int, int]] = [(GLOBAL, "", "", 0, 0)]
+    servers: list[ServerSlot] = []
+    for proxy in config.proxies:
+        if proxy.is_frontend:
+            entries.append((FRONTEND, proxy.name, "FRONTEND", proxy.uuid, 0))
+            for number, name in enumerate(_listener_names(proxy), start=1):
+                entries.append((LISTENER, proxy.name, name, proxy.uuid, number))
+        if proxy.is_backend:
+            for server, lb in zip(proxy.servers, servers_from_proxy(proxy), strict=True):
+                servers.append(
+                    ServerSlot(
+                        index=len(servers),
+                        backend=proxy.name,
+                        name=server.name,
+                        iid=proxy.uuid,
+                        sid=lb.id,
+                        row=len(entries),
+                        iweight=lb.initial_weight,
+                        maxconn=lb.maxconn,
+                        disabled=bool(server.option("disabled", False)),
+                        checked=bool(server.option("check", False)),
+                        rise=int(server.option("rise", 2)),
+                        fall=int(server.option("fall", 3)),
+                    )
+                )
+                entries.append((SERVER, proxy.name, server.name, proxy.uuid, lb.id))
+            entries.append((BACKEND, proxy.name, "BACKEND", proxy.uuid, 0))
+    return Layout(workers, _place(entries), tuple(servers))
+
+
+def _listener_names(proxy: Proxy) -> list[str]:
+    """One name per listening socket, as listener_specs() expands them (port ranges too)."""
+    names = []
+    for bind in proxy.binds:
+        for address in bind.addresses:
+            count = 1
+            if address.is_inet:
+                count = (address.port_last or address.port) - address.port + 1
+            for _ in range(count):
+                names.append(bind.options.get("name") or f"sock-{len(names) + 1}")
+    return names
+
+
+def initial_state(slot: ServerSlot) -> dict[str, int]:
+    """The state row of a server of a new table, before any carry-over."""
+    return {
+        "admin_state": CMAINT if slot.disabled else 0,
+        "uweight": slot.iweight,
+        "iweight": slot.iweight,
+        "maxconn": slot.maxconn,
+        "op_state": RUNNING,  # HAProxy 2.6 starts checked servers UP, health at `rise`
+        "check_status": CHECK_STATUS["INI"],
+        "check_result": CHK_UNKNOWN,
+        "check_health": slot.rise,
+    }
+
+
+# -- hot-path helpers (any mutable sequence of ints: a row memoryview, a list in tests) -------
+
+
+def session_opened(row: MutableSequence[int]) -> None:
+    cur = row[SCUR] + 1
+    row[SCUR] = cur
+    row[STOT] += 1
+    if cur > row[SMAX]:
+        row[SMAX] = cur
+
+
+def session_closed(row: MutableSequence[int]) -> None:
+    row[SCUR] -= 1
+
+
+def queued(row: MutableSequence[int]) -> None:
+    cur = row[QCUR] + 1
+    row[QCUR] = cur
+    if cur > row[QMAX]:
+        row[QMAX] = cur
+
+
+def dequeued(row: MutableSequence[int]) -> None:
+    row[QCUR] -= 1
+
+
+def count_response(row: MutableSequence[int], status: int) -> None:
+    """Count one response by its status class."""
+    if 100 <= status < 600:
+        row[HRSP_1XX + status // 100 - 1] += 1
+    else:
+        row[HRSP_OTHER] += 1
