@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 CONFIG  ?= examples/quickstart.cfg
 MASTER_SOCKET ?= /tmp/haproxy-py-master.sock
 
-.PHONY: run test lint format deps bench bench-tcp bench-http bench-reload keywords clean
+.PHONY: run test lint format deps bench bench-tcp bench-http bench-reload keywords clean rpm install
 
 deps:
 	@tools/ensure-venv.sh
@@ -45,3 +45,18 @@ bench-reload: deps
 clean:
 	rm -rf .venv build dist *.egg-info .pytest_cache .ruff_cache .hypothesis bench/out
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The binary RPM (build/rpm/RPMS/<arch>/): gathers the wheels, then rpmbuild -bb offline
+# (needs rpmbuild, /usr/bin/python3.11 with its headers, the libcap headers; network for pip).
+rpm:
+	packaging/rpm/build-rpm.sh
+
+# Installs haproxy-py in a venv under $(DESTDIR)$(PREFIX)/lib/haproxy-py, the command in
+# $(PREFIX)/sbin, the unit, sysconfig, logrotate and rsyslog files and the default
+# configuration (kept if present) under $(DESTDIR); the unit in $(UNITDIR). Run again to
+# upgrade. Needs PyPI (pip) for the dependencies.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+install:
+	UNITDIR="$(UNITDIR)" packaging/install.sh "$(DESTDIR)" "$(PREFIX)"
