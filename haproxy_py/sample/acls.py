@@ -1,0 +1,313 @@
+"""ACLs and `if|unless` conditions compiled into plain callables `ctx -> bool`.
+
+An ACL is a sample expression, a match method, and patterns (from the line and from -f
+files). The match method comes from `-m`, else from a derived keyword (`path_beg` is
+`path` matched with `beg`), else from the expression's output type; a type with no obvious
+method (binary, variables) needs `-m`, as in HAProxy. A named ACL declared on several lines
+matches when any declaration matches. A condition is OR-ed groups of AND-ed terms,
+evaluated left to right with short-circuit, and inverted by `unless`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from haproxy_py.config.diagnostics import Where
+from haproxy_py.config.keywords.acl import parse_acl_body
+from haproxy_py.config.model import Acl, AclTerm, Condition
+from haproxy_py.sample.args import Call, split_expression
+from haproxy_py.sample.context import SampleContext
+from haproxy_py.sample.env import CompileEnv, Loader
+from haproxy_py.sample.expr import caster, compile_expression
+from haproxy_py.sample.maps import MapCache, map_entries
+from haproxy_py.sample.matchers import METHODS, build_lookup, with_operators
+from haproxy_py.sample.types import ADDR, BOOL, IPV4, IPV6, METH, SINT, STR, SampleError, can_cast
+
+Predicate = Callable[[SampleContext], bool]
+
+# ACL keywords that are a fetch with an implied match method (manual 7.3, "ACL derivatives").
+DERIVED_BASES = ("path", "url", "base", "hdr", "cook", "shdr", "scook", "urlp")
+DERIVED_METHODS = ("beg", "dir", "dom", "end", "len", "reg", "sub")
+DERIVED: Mapping[str, tuple[str, str]] = {
+    f"{base}_{method}": (base, method) for base in DERIVED_BASES for method in DERIVED_METHODS
+}
+# The default match method of a fetch's output type.
+_TYPE_METHODS = {
+    BOOL: "bool",
+    SINT: "int",
+    ADDR: "ip",
+    IPV4: "ip",
+    IPV6: "ip",
+    STR: "str",
+    METH: "str",
+}
+
+# Predefined ACLs (manual 7.4): name -> the equivalent ACL body.
+PREDEFINED: Mapping[str, tuple[str, ...]] = {
+    "TRUE": ("always_true",),
+    "FALSE": ("always_false",),
+    "HTTP": ("req.proto_http",),
+    "HTTP_1.0": ("req.ver", "1.0"),
+    "HTTP_1.1": ("req.ver", "1.1"),
+    "HTTP_2.0": ("req.ver", "2.0"),
+    "HTTP_CONTENT": ("req.hdr_val(content-length)", "gt", "0"),
+    "HTTP_URL_ABS": ("url_reg", "^[^/:]*://"),
+    "HTTP_URL_SLASH": ("url_beg", "/"),
+    "HTTP_URL_STAR": ("url", "*"),
+    "LOCALHOST": ("src", "127.0.0.1/8", "::1"),
+    "METH_CONNECT": ("method", "CONNECT"),
+    "METH_DELETE": ("method", "DELETE"),
+    "METH_GET": ("method", "GET", "HEAD"),
+    "METH_HEAD": ("method", "HEAD"),
+    "METH_OPTIONS": ("method", "OPTIONS"),
+    "METH_POST": ("method", "POST"),
+    "METH_PUT": ("method", "PUT"),
+    "METH_TRACE": ("method", "TRACE"),
+    "REQ_CONTENT": ("req.len", "gt", "0"),
+    "WAIT_END": ("wait_end",),
+}
+_REFUSED_PREDEFINED = {"RDP_COOKIE": "RDP cookies (req.rdp_cookie_cnt) are not supported yet"}
+_NOWHERE = Where("<rules>", 0)
+
+
+def _flags(acl: Acl) -> tuple[str, bool, bool, list[str]]:
+    """(-m method or "", -i, -M, -f files) from the flags as written."""
+    method, fold, as_map = "", False, False
+    words = list(acl.flags)
+    index = 0
+    while index < len(words):
+        flag = words[index]
+        if flag == "-m":
+            method = words[index + 1]
+            index += 1
+        elif flag == "-f":
+            index += 1
+        fold = fold or flag == "-i"
+        as_map = as_map or flag == "-M"
+        index += 1
+    return method, fold, as_map, list(acl.files)
+
+
+def _keyword(acl: Acl) -> tuple[list[Call], str]:
+    """The calls of the ACL's expression with a derived keyword replaced by its fetch."""
+    calls = split_expression(acl.fetch)
+    derived = DERIVED.get(calls[0].name)
+    if derived is None:
+        return calls, ""
+    base, method = derived
+    return [Call(base, calls[0].args), *calls[1:]], method
+
+
+def _auth_group(acl: Acl, env: CompileEnv, maps: MapCache) -> Predicate:
+    """http_auth_group(ul) G...: the authenticated user belongs to one of the groups."""
+    expression = compile_expression(acl.fetch, env, maps)
+    userlist = env.userlist(split_expression(acl.fetch)[0].args[0], "http_auth_group")
+    for group in acl.values:
+        if group not in userlist.groups:
+            raise SampleError(f"invalid group '{group}'")
+    wanted = frozenset(acl.values)
+
+    def match(ctx: SampleContext) -> bool:
+        user = expression.get(ctx)
+        if user is None:
+            return False
+        entry = userlist.users.get(user.decode("utf-8", "surrogateescape"))
+        return entry is not None and not wanted.isdisjoint(entry.groups)
+
+    return match
+
+
+def compile_acl(acl: Acl, env: CompileEnv | None = None, maps: MapCache | None = None) -> Predicate:
+    """One ACL line (named or anonymous) -> `ctx -> bool`; SampleError if it is wrong."""
+    env = env or CompileEnv()
+    maps = maps or MapCache(env.loader)
+    calls, implied = _keyword(acl)
+    if calls[0].name == "http_auth_group" and len(calls) == 1:
+        return _auth_group(acl, env, maps)
+    expression = compile_expression(acl.fetch, env, maps, calls=calls)
+    forced, fold, as_map, files = _flags(acl)
+    method = forced or implied or _TYPE_METHODS.get(expression.out, "")
+    if not method:
+        raise SampleError(
+            "matching method must be specified first (using '-m') when using a sample fetch"
+            f" of this type ('{calls[0].name}')"
+        )
+    if calls[0].name == "method" and not forced:
+        fold = True  # "case insensitive method match"
+    spec = METHODS[method]
+    if method != "found" and not can_cast(expression.out, spec.input_type):
+        raise SampleError(
+            f"matching method '{method}' cannot be used with fetch keyword '{calls[0].name}'"
+        )
+    words = list(acl.values)
+    if acl.operator:
+        words.insert(0, acl.operator)
+    texts = with_operators(words) if method in ("int", "len") else words
+    for path in files:
+        lines = maps.lines(path)
+        texts.extend(key for key, _value in map_entries(lines)) if as_map else texts.extend(
+            maps.patterns(path)
+        )
+    lookup = build_lookup(method, [(text, True) for text in texts], fold)
+    return _matcher(
+        expression.values,
+        caster(expression.out, spec.input_type),
+        lookup,
+        bool(texts) or not spec.takes_patterns,
+    )
+
+
+def _matcher(
+    values: Callable[[SampleContext], Iterable[Any]],
+    cast: Callable[[Any], Any] | None,
+    lookup: Callable[[Any], Any],
+    has_patterns: bool,
+) -> Predicate:
+    if not has_patterns:
+        return lambda ctx: False
+    if cast is None:
+
+        def match(ctx: SampleContext) -> bool:
+            return any(lookup(value) is not None for value in values(ctx))
+
+        return match
+
+    def match_cast(ctx: SampleContext) -> bool:
+        for value in values(ctx):
+            value = cast(value)
+            if value is not None and lookup(value) is not None:
+                return True
+        return False
+
+    return match_cast
+
+
+def acl_from_words(words: Sequence[str], name: str = "") -> Acl:
+    """An Acl model from `FETCH [FLAGS] [OPERATOR] VALUES...` (the config's own parser)."""
+    from haproxy_py.config.diagnostics import ConfigError
+
+    try:
+        return parse_acl_body(list(words), _NOWHERE, name)
+    except ConfigError as error:
+        raise SampleError(str(error).rstrip(".")) from None
+
+
+class RulesCompiler:
+    """Compiles one proxy's ACLs and conditions; named ACLs are compiled once and shared."""
+
+    def __init__(
+        self, acls: Sequence[Acl] = (), env: CompileEnv | None = None, maps: MapCache | None = None
+    ) -> None:
+        self.env = env or CompileEnv()
+        self.maps = maps or MapCache(self.env.loader)
+        self._declared: dict[str, list[Acl]] = {}
+        for acl in acls:
+            self._declared.setdefault(acl.name, []).append(acl)
+        self._compiled: dict[str, Predicate] = {}
+
+    def named(self, name: str) -> Predicate:
+        if name not in self._compiled:
+            self._compiled[name] = self._compile_named(name)
+        return self._compiled[name]
+
+    def _compile_named(self, name: str) -> Predicate:
+        declared = self._declared.get(name)
+        if declared:
+            parts = [self._acl(acl) for acl in declared]
+            if len(parts) == 1:
+                return parts[0]
+            return lambda ctx: any(part(ctx) for part in parts)
+        if name in _REFUSED_PREDEFINED:
+            raise SampleError(
+                f"predefined ACL '{name}' is not supported: {_REFUSED_PREDEFINED[name]}"
+            )
+        if name in PREDEFINED:
+            return self._acl(acl_from_words(PREDEFINED[name], name))
+        raise SampleError(f"no such ACL : '{name}'")
+
+    def _acl(self, acl: Acl) -> Predicate:
+        try:
+            return compile_acl(acl, self.env, self.maps)
+        except SampleError as error:
+            label = f"ACL '{acl.name}'" if acl.name else "anonymous ACL"
+            where = f" (declared at {acl.where})" if acl.where is not _NOWHERE else ""
+            raise SampleError(f"error detected while parsing {label}{where} : {error}") from None
+
+    def term(self, term: AclTerm) -> Predicate:
+        return self._acl(term.inline) if term.inline is not None else self.named(term.name)
+
+    def condition(self, condition: Condition | str | Sequence[str]) -> Predicate:
+        if not isinstance(condition, Condition):
+            condition = parse_condition(condition)
+        groups = [[(self.term(term), term.negated) for term in group] for group in condition.groups]
+        unless = condition.unless
+        if len(groups) == 1 and len(groups[0]) == 1:
+            only, negated = groups[0][0]
+            flip = negated != unless
+            return (lambda ctx: not only(ctx)) if flip else only
+
+        def evaluate(ctx: SampleContext) -> bool:
+            for group in groups:
+                for predicate, negated in group:
+                    if predicate(ctx) == negated:
+                        break
+                else:
+                    return not unless
+            return unless
+
+        return evaluate
+
+
+_TOKEN = re.compile(r"\{|\}|[^\s{}]+")
+
+
+def parse_condition(condition: str | Sequence[str]) -> Condition:
+    """`if|unless TERMS` (text or words) -> the config model's Condition."""
+    words = _TOKEN.findall(condition) if isinstance(condition, str) else list(condition)
+    if not words or words[0] not in ("if", "unless"):
+        raise SampleError("a condition starts with 'if' or 'unless'")
+    groups: list[tuple[AclTerm, ...]] = []
+    current: list[AclTerm] = []
+    negate = False
+    index = 1
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word in ("||", "or"):
+            if negate or not current:
+                raise SampleError(f"missing condition before '{word}'")
+            groups.append(tuple(current))
+            current = []
+        elif word == "!":
+            negate = not negate
+        elif word == "{":
+            close = words.index("}", index) if "}" in words[index:] else -1
+            if close < 0:
+                raise SampleError("missing closing '}' in anonymous ACL")
+            if close == index:
+                raise SampleError("empty anonymous ACL '{ }'")
+            current.append(AclTerm("", negate, acl_from_words(words[index:close])))
+            index, negate = close + 1, False
+        else:
+            if word.startswith("!"):
+                negate, word = not negate, word[1:]
+            current.append(AclTerm(word, negate))
+            negate = False
+    if negate or not current:
+        raise SampleError(f"missing condition after '{words[-1]}'")
+    groups.append(tuple(current))
+    return Condition(words[0] == "unless", tuple(groups))
+
+
+def compile_condition(
+    condition: Condition | str | Sequence[str],
+    acls: Sequence[Acl] = (),
+    loader: Loader | None = None,
+    env: CompileEnv | None = None,
+) -> Predicate:
+    """`if|unless ...` (model or text) with the proxy's ACLs -> `ctx -> bool`."""
+    if env is None:
+        env = CompileEnv() if loader is None else CompileEnv(loader=loader)
+    return RulesCompiler(acls, env).condition(condition)
