@@ -44,6 +44,7 @@ from haproxy_py.lb import (
     queue_timeout_ms,
     source_key,
 )
+from haproxy_py.logfmt import LogRecord
 from worker.counters import Counters
 
 DEFAULT_RETRIES = 3  # HAProxy's `retries` when unset
@@ -82,6 +83,7 @@ class ServerRuntime:
     lb: LbServer
     target: Target | None  # None: no address (init-addr none), kept in maintenance
     counters: Counters
+    check: object = None  # its health check's state (worker/checks.py `ServerCheck`), if checked
 
 
 class _Grant:
@@ -167,6 +169,7 @@ class BackendRuntime:
         prefer: ServerRuntime | None = None,
         take_idle: Callable[[ServerRuntime], socket.socket | None] | None = None,
         still_wanted: Callable[[], bool] | None = None,
+        log: LogRecord | None = None,
     ) -> tuple[ServerRuntime, socket.socket] | None:
         """A connected server socket and the server whose slot it holds, or None.
 
@@ -174,12 +177,19 @@ class BackendRuntime:
         (`option prefer-last-server`); `take_idle(server)` may give an idle pooled connection
         to that server instead of connecting; `still_wanted()` is asked when a slot is granted
         after waiting in a queue, and a False answer (the client left) hands it straight on.
+        `log`, when the frontend logs, receives Tw, Tc, the retries, the server and the
+        termination state of a failure (worker/logs.py).
         """
+        started = trio.current_time() if log is not None else 0.0
         server = self._take_preferred(prefer) if prefer is not None else None
         if server is None:
-            server = await self._assign(key, (), still_wanted)
+            server = await self._assign(key, (), still_wanted, log)
         if server is None:
             return None
+        if log is not None:
+            assigned = trio.current_time()
+            log.t_queue = int((assigned - started) * 1000)
+            log.server = server.name
         destination_port = -1  # learnt from the client socket only if a server needs it
         retried = 0
         try:
@@ -189,11 +199,15 @@ class BackendRuntime:
                 if take_idle is not None:
                     idle = take_idle(server)
                     if idle is not None:
+                        if log is not None:
+                            log.t_connect = 0
                         return server, idle
                 if target.relative and destination_port < 0:
                     destination_port = _destination_port(client)
-                sock = await self._open(target, destination_port)
+                sock = await self._open(target, destination_port, log)
                 if sock is not None:
+                    if log is not None:
+                        log.t_connect = int((trio.current_time() - assigned) * 1000)
                     return server, sock
                 if retried >= self.retries:
                     server.counters.conn_errors += 1
@@ -204,12 +218,17 @@ class BackendRuntime:
                 retried += 1
                 server.counters.retries += 1
                 self.counters.retries += 1
+                if log is not None:
+                    log.retries = retried
                 if self._redispatch_on(retried):
                     failed, server = server, None
                     self.release(failed)
-                    server = await self._assign(key, (failed.lb,))
+                    server = await self._assign(key, (failed.lb,), None, log)
                     if server is None:
                         return None
+                    if log is not None:
+                        log.server = server.name
+                        assigned = trio.current_time()
                     if server is not failed:
                         failed.counters.redispatches += 1
                         self.counters.redispatches += 1
@@ -245,8 +264,11 @@ class BackendRuntime:
             return retry % interval == 0
         return retry == self.retries + 1 + interval  # -1: the last retry
 
-    async def _open(self, target: Target, destination_port: int) -> socket.socket | None:
-        """One connection attempt under `timeout connect`; None when it failed."""
+    async def _open(
+        self, target: Target, destination_port: int, log: LogRecord | None = None
+    ) -> socket.socket | None:
+        """One connection attempt under `timeout connect`; None when it failed (then `log`
+        gets "sC" for a timeout, "SC" otherwise)."""
         address = target.sockaddr(destination_port)
         if address is None:
             return None
@@ -273,6 +295,8 @@ class BackendRuntime:
             raise
         if error:
             sock.close()
+            if log is not None:
+                log.termination = "sC" if error == errno.ETIMEDOUT else "SC"
             return None
         return sock
 
@@ -283,6 +307,7 @@ class BackendRuntime:
         key: bytes | None,
         exclude: Collection[LbServer],
         still_wanted: Callable[[], bool] | None = None,
+        log: LogRecord | None = None,
     ) -> ServerRuntime | None:
         """A server with a slot taken for us, after waiting in a queue if needed; None if none."""
         assignment = assign_server(self.algorithm, key, exclude)
@@ -296,12 +321,20 @@ class BackendRuntime:
             return self.servers[lb]
         if assignment.action == NO_SERVER:
             self.counters.conn_errors += 1
+            if log is not None:
+                log.termination = "SC"
             return None
         if assignment.action != QUEUE_SERVER or lb is None or not self.queues.can_queue(lb):
             lb = None  # the backend queue: any server's next free slot will do
+        started = trio.current_time() if log is not None else 0.0
         server = await self._wait_in_queue(lb)
+        if log is not None and server is None:
+            log.termination = "sQ"
+            log.t_queue = int((trio.current_time() - started) * 1000)
         if server is not None and still_wanted is not None and not still_wanted():
             self.release(server)  # the client left while queued: the next waiter gets it
+            if log is not None:
+                log.termination = "CQ"
             return None
         return server
 
@@ -367,6 +400,35 @@ class BackendRuntime:
             grant: _Grant = waiter.payload
             grant.server = self.servers[lb]
             grant.event.set()
+
+    # -- server state changes -------------------------------------------------------------------
+
+    def set_usable(self, server: ServerRuntime, usable: bool) -> int:
+        """A server goes UP or DOWN (health checks); returns the requests moved by it.
+
+        Going down, the requests waiting in its own queue move to the backend queue (keeping
+        their place) and free slots elsewhere take them; coming up, it takes waiters from the
+        backend queue up to its limit. Sessions already on the server are left alone.
+        """
+        lb = server.lb
+        if lb.usable == usable:
+            return 0
+        lb.usable = usable
+        self.algorithm.server_changed(lb)
+        if not len(self.queues):
+            return 0
+        if usable:
+            before = len(self.queues)
+            self._serve_queue(lb)
+            return before - len(self.queues)
+        moved = self.queues.drain_server_to_backend(lb)
+        for _ in range(moved):
+            server.counters.dequeued()
+            self.counters.queued()
+        for other in self.farm.servers:
+            if other.eligible:
+                self._serve_queue(other)
+        return moved
 
 
 def _redispatch_interval(option: object) -> int:

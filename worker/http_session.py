@@ -28,11 +28,13 @@ Rules of this file:
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 import trio
 
+from haproxy_py.logfmt import LogRecord
 from haproxy_py.proto.http1 import (
     NEED_DATA,
     ConnectionClosed,
@@ -98,6 +100,28 @@ class HttpSession:
         self.last_server: ServerRuntime | None = None
         self.requests = 0
         self.bytes_seen = False  # the client sent at least one byte (http-ignore-probes)
+        # Traffic logs (worker/logs.py): None unless the frontend logs; one record per request.
+        self.log_base: LogRecord | None = None
+        self.log_end: Callable[[LogRecord, object], None] | None = None
+        self.record: LogRecord | None = None
+        self.log_server: ServerRuntime | None = None
+        self.idle_since = 0.0  # when the wait for the next request began (trio clock)
+        self.first_byte_at = 0.0
+        self.request_sent_at = 0.0
+        self.request_captures: tuple[tuple[bytes, int], ...] = ()
+        self.response_captures: tuple[tuple[bytes, int], ...] = ()
+
+    def start_logging(
+        self, logger: object, name: str, peer: object, end: Callable[[LogRecord, object], None]
+    ) -> None:
+        """Log each request through `end`; called once, at accept, when the frontend logs."""
+        base = logger.start(name, self.client, peer)  # type: ignore[attr-defined]
+        if base is not None:  # else the legacy "Connect from" line is already out
+            self.log_base = base
+            self.log_end = end
+            self.idle_since = trio.current_time()
+            self.request_captures = _capture_names(logger.request_captures)  # type: ignore[attr-defined]
+            self.response_captures = _capture_names(logger.response_captures)  # type: ignore[attr-defined]
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -120,6 +144,51 @@ class HttpSession:
 
     async def exchange(self) -> bool:
         """One request and its response; True when the connection may serve another."""
+        if self.log_base is None:
+            return await self.exchange_unlogged()
+        record = self.record = self.new_record()
+        try:
+            return await self.exchange_unlogged()
+        except ClientGone:
+            if record.termination == "--":
+                record.termination = "CD" if record.status > 0 else "CR"
+            raise
+        finally:
+            self.record = None
+            self.end_record(record)
+
+    def new_record(self) -> LogRecord:
+        base = self.log_base
+        assert base is not None
+        if self.requests == 0:
+            record = base
+        else:
+            record = LogRecord(time.time())
+            for name in _COPIED:
+                setattr(record, name, getattr(base, name))
+        record.status = -1
+        self.log_server = None
+        return record
+
+    def end_record(self, record: LogRecord) -> None:
+        """Times, then the line, for a request that was read or answered with an error."""
+        now = trio.current_time()
+        if not record.method and record.status < 0:
+            return  # the connection closed between requests: nothing to say
+        backend = self.backend
+        record.backend = backend.name if backend is not None else record.frontend
+        since = self.idle_since
+        first = self.first_byte_at or now
+        record.t_idle = int((first - since) * 1000)
+        record.request_date = record.accept_date + (first - since)
+        record.t_active = int((now - first) * 1000)
+        record.t_total = int((now - since) * 1000)
+        self.idle_since = now
+        self.first_byte_at = 0.0
+        assert self.log_end is not None
+        self.log_end(record, self.log_server)
+
+    async def exchange_unlogged(self) -> bool:
         request = await self.read_request()
         if request is None:
             return False
@@ -164,11 +233,17 @@ class HttpSession:
                 if data and waiting_for_first_byte:
                     waiting_for_first_byte = False
                     self.bytes_seen = True
+                    if self.record is not None:
+                        self.first_byte_at = trio.current_time()
                     if not first:  # from here on the whole head must come in time
                         deadline = trio.current_time() + settings.http_request_timeout
+                if self.record is not None and data:
+                    self.record.bytes_in += len(data)  # %U and dontlognull: what the client sent
                 front.receive_data(data)
                 continue
             if event.__class__ is Request:
+                if self.record is not None:
+                    self.log_request(event)  # type: ignore[arg-type]
                 return event  # type: ignore[return-value]
             return None  # ConnectionClosed: the client left between requests
 
@@ -178,11 +253,18 @@ class HttpSession:
         """An error page, then close (parse errors, 408): no exchange state to keep."""
         if status != 408 or self.bytes_seen or not self.settings.ignore_probes:
             page = self.settings.frontend_pages.page(status, close=True)
+            record = self.record
+            if record is not None:
+                record.status = status
+                if record.termination == "--":
+                    record.termination = "cR" if status == 408 else "PR"
             try:
                 await send_all(self.client, page, self.settings.client_timeout)
             except (OSError, trio.TooSlowError):
                 return
             self.counters.response(status)
+            if record is not None:
+                record.bytes_out += len(page)
 
     async def answer(self, status: int, pages: PageFunction) -> bool:
         """A page of ours as the response to the current request; True to keep alive."""
@@ -198,11 +280,16 @@ class HttpSession:
         keep = front.keep_alive
         page = base if keep else pages(status, close=True)
         self.counters.response(status)
+        record = self.record
+        if record is not None:
+            record.status = status
         try:
             await send_all(self.client, page, self.settings.client_timeout)
         except (OSError, trio.TooSlowError):
             raise ClientGone from None
         self.counters.bytes_out += len(page)
+        if record is not None:
+            record.bytes_out += len(page)
         return keep
 
     # -- forwarding ----------------------------------------------------------------------------
@@ -278,10 +365,13 @@ class HttpSession:
                 prefer=self.last_server if settings.prefer_last_server else None,
                 take_idle=self.take_idle,
                 still_wanted=self.client_still_there,
+                log=self.record,
             )
             if opened is None:
                 return await self.answer(503, self.error_pages)
             server, sock = opened
+            self.log_server = server
+            self.request_sent_at = trio.current_time()
             taken, self.taken = self.taken, None
             if taken is not None and taken.sock is sock:
                 conn = taken
@@ -304,6 +394,8 @@ class HttpSession:
             except ServerFailed as failure:
                 backend.counters.failed_responses += 1
                 server.counters.failed_responses += 1
+                if self.record is not None:
+                    self.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
                 if failure.status == 0:
                     raise ClientGone from None  # response under way: cut the client
                 return await self.answer(failure.status, self.error_pages)
@@ -398,6 +490,8 @@ class HttpSession:
                 data = await recv_some_or_gone(self.client, deadline)
                 if not data:  # timeout or EOF inside the body
                     raise ClientGone
+                if self.record is not None:
+                    self.record.bytes_in += len(data)
                 front.receive_data(data)
                 continue
             parts.append(h1.send(event))  # type: ignore[arg-type]
@@ -458,6 +552,8 @@ class HttpSession:
                     continue  # interim: the final response follows
                 started = True
                 self.counters.response(status)
+                if self.record is not None:
+                    self.log_response(event)  # type: ignore[arg-type]
                 server.counters.response(status)
                 if self.backend is not None:
                     self.backend.counters.response(status)
@@ -473,6 +569,34 @@ class HttpSession:
         if data:
             await self.to_client(data)
             self.counters.bytes_out += len(data)
+            if self.record is not None:
+                self.record.bytes_out += len(data)
+
+    # -- logging (only when the frontend logs: self.record is None otherwise) -----------------
+
+    def log_request(self, request: Request) -> None:
+        record = self.record
+        assert record is not None and self.log_base is not None
+        now = trio.current_time()
+        if not self.first_byte_at:
+            self.first_byte_at = now
+        record.t_request = int((now - self.first_byte_at) * 1000)
+        record.method = request.method.decode("latin-1")
+        record.uri = request.target.decode("latin-1")
+        record.version = "HTTP/" + request.version.decode("latin-1")
+        names = self.request_captures
+        if names:
+            record.request_captures = _capture(request.headers, names)
+
+    def log_response(self, response: Response) -> None:
+        record = self.record
+        assert record is not None
+        record.status = response.status
+        if self.request_sent_at:
+            record.t_response = int((trio.current_time() - self.request_sent_at) * 1000)
+        names = self.response_captures
+        if names:
+            record.response_captures = _capture(response.headers, names)
 
     async def tunnel(self, conn: ServerConn) -> None:
         """After 101 or a 2xx to CONNECT: bytes both ways until both sides are done."""
@@ -487,6 +611,29 @@ class HttpSession:
             await relay(self.client, conn.sock, pipes=self.pipes, timeouts=self.tunnel_timeouts)
         finally:
             conn.close()
+
+
+# ServerFailed statuses -> termination state: cut during the response, bad response, timeout.
+_SERVER_FAILURE = {0: "SD", 502: "SH", 503: "SC", 504: "sH"}
+_COPIED = ("client_ip", "client_port", "frontend_ip", "frontend_port", "frontend", "mode",
+           "pid", "hostname")  # fmt: skip
+
+
+def _capture_names(captures: tuple) -> tuple[tuple[bytes, int], ...]:
+    return tuple((name.lower().encode("latin-1"), length) for name, length in captures)
+
+
+def _capture(headers: list, names: tuple) -> list[str | None]:
+    """The first value of each captured header, cut to its length (None when absent)."""
+    found: list[str | None] = []
+    for name, length in names:
+        value = None
+        for key, text in headers:
+            if key.lower() == name:
+                value = text.decode("latin-1")[:length]
+                break
+        found.append(value)
+    return found
 
 
 def _has(request: Request, name: bytes) -> bool:

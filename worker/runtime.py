@@ -33,6 +33,7 @@ from worker.http_errors import load_error_pages
 from worker.http_server import ServerPools
 from worker.http_settings import HttpSettings, build_http_settings
 from worker.limits import ConnLimit, FdLimitError, FdPlan, apply_fd_limit, plan_fd_limit
+from worker.logs import LogCounters, LogSetupError, LogSockets, ProxyLogger, build_loggers
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts
 from worker.startup import StartupError, check_config, resolve_servers, static_backend
@@ -50,6 +51,7 @@ class FrontendRuntime:
     http: HttpSettings | None = None
     pools: ServerPools | None = None
     worker: WorkerState | None = None
+    logger: ProxyLogger | None = None  # None: the frontend logs nothing (worker/logs.py)
 
     @property
     def name(self) -> str:
@@ -104,6 +106,8 @@ class WorkerState:
     # last session (until then they stay, even with nothing to accept on).
     stop_requested: trio.Event = field(default_factory=trio.Event)
     http_pools: list[ServerPools] = field(default_factory=list)  # idle server connections
+    log_counters: LogCounters = field(default_factory=LogCounters)
+    log_sockets: LogSockets | None = None
 
     def close(self) -> None:
         """Close every listening socket, the pipe pool (pipes in use close when returned) and
@@ -116,6 +120,8 @@ class WorkerState:
             sock.close()
         if self.pipes is not None:
             self.pipes.close()
+        if self.log_sockets is not None:
+            self.log_sockets.close()
 
 
 def build_state(
@@ -136,6 +142,13 @@ def build_state(
     messages += page_errors
     if messages:
         raise StartupError(messages)
+    # Log sockets are opened now, before the worker isolates itself (chroot).
+    log_counters = LogCounters()
+    logging_proxies = [p for p in config.proxies if p.is_frontend and not p.disabled]
+    try:
+        loggers, log_sockets = build_loggers(config, logging_proxies, log_counters)
+    except LogSetupError as exc:
+        raise StartupError(exc.messages) from None
     splice = not (config.global_.setting("nosplice") or settings.get("nosplice"))
     plan = _set_fd_limit(config, settings, splice, len(sockets), reporter)
 
@@ -179,6 +192,7 @@ def build_state(
                 backend_runtime.key_for if backend_runtime is not None else None,
             )
             frontend.pools = http_pools.get(target.name) if target is not None else None
+        frontend.logger = loggers.get(proxy.name)
         frontends[proxy.name] = frontend
     global_limit = ConnLimit(plan.maxconn)
     pipe_size = config.global_.setting("tune.pipesize")
@@ -194,6 +208,8 @@ def build_state(
         config, settings, reporter, plan, global_limit, counters, frontends,
         backend_runtimes, listeners, unserved, pipes, http_pools=list(http_pools.values()),
     )  # fmt: skip
+    state.log_counters = log_counters
+    state.log_sockets = log_sockets
     for frontend in frontends.values():
         frontend.worker = state
     return state

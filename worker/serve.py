@@ -40,6 +40,7 @@ from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.proto.ipc import CliSession, HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
+from worker.checks import serve_checks
 from worker.cli import serve_cli_session, serve_stats_socket
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
@@ -100,6 +101,7 @@ async def serve(
             async with trio.open_nursery() as root:
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
+                root.start_soon(serve_checks, state)  # health checks (worker/checks.py)
                 _serve_stats_sockets(state, start, sockets, root, started)
                 if channel is not None:
                     root.start_soon(_serve_master_channel, state, channel, root, started)

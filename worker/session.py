@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
 
+import trio
+
+from haproxy_py.logfmt import LogRecord
+from worker.backend import ServerRuntime
 from worker.http_session import HttpSession
+from worker.logs import ProxyLogger
 from worker.relay import Termination, relay
 from worker.runtime import FrontendRuntime, ListenerRuntime
 
@@ -29,11 +35,15 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     """Serve one accepted connection; the caller has already counted it in the listener's gates."""
     frontend = listener.frontend
     frontend.counters.session_opened()
+    logger = frontend.logger
     try:
         if frontend.http is not None:
             await _serve_http(frontend, listener, client, peer)
         elif frontend.backend is not None:
-            await _forward(frontend, listener, client, peer)
+            record = logger.start(frontend.name, client, peer) if logger is not None else None
+            await _forward(frontend, listener, client, peer, record)
+        elif logger is not None:
+            logger.start(frontend.name, client, peer)
     finally:
         client.close()
         frontend.counters.session_closed()
@@ -41,20 +51,31 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
 
 
 async def _forward(
-    frontend: FrontendRuntime, listener: ListenerRuntime, client: socket.socket, peer: object
+    frontend: FrontendRuntime,
+    listener: ListenerRuntime,
+    client: socket.socket,
+    peer: object,
+    record: LogRecord | None = None,
 ) -> None:
     backend = frontend.backend
     assert backend is not None
     backend.session_started()
     server = None
     sock = None
+    started = trio.current_time() if record is not None else 0.0
     try:
-        opened = await backend.connect(backend.key_for(peer), client)
+        opened = await backend.connect(backend.key_for(peer), client, log=record)
         if opened is None:
-            _drop_unread(client)
+            dropped = _drop_unread(client)
+            if record is not None:
+                record.bytes_in = dropped  # read, never forwarded: HAProxy counts it too
             return
         server, sock = opened
         result = await relay(client, sock, pipes=listener.pipes, timeouts=frontend.timeouts)
+        if record is not None:
+            record.termination = result.termination.value
+            record.bytes_in = result.bytes_in
+            record.bytes_out = result.bytes_out
         for counters in (frontend.counters, backend.counters, server.counters):
             counters.bytes_in += result.bytes_in
             counters.bytes_out += result.bytes_out
@@ -70,6 +91,37 @@ async def _forward(
         if server is not None:
             backend.release(server)
         backend.session_ended()
+        if record is not None:
+            _log_tcp(frontend, record, started, server)
+
+
+def _log_tcp(
+    frontend: FrontendRuntime, record: LogRecord, started: float, server: ServerRuntime | None
+) -> None:
+    """The session's line, once its server slot is given back (as HAProxy counts then)."""
+    logger: ProxyLogger = frontend.logger  # type: ignore[assignment]
+    backend = frontend.backend
+    assert backend is not None
+    record.t_total = int((trio.current_time() - started) * 1000)
+    record.status = 0
+    record.backend = backend.name
+    fill_counts(frontend, record, server)
+    logger.log(record)
+
+
+def fill_counts(frontend: FrontendRuntime, record: LogRecord, server: object) -> None:
+    """ac/fc/bc/sc/sq/bq as they are now (the caller has released its server slot)."""
+    worker = frontend.worker
+    record.actconn = worker.global_limit.current if worker is not None else 0
+    record.feconn = frontend.counters.cur_sessions
+    backend = frontend.backend
+    if backend is None:
+        return
+    record.beconn = backend.counters.cur_sessions
+    record.backend_queue = len(backend.queues.backend)
+    if isinstance(server, ServerRuntime):
+        record.srvconn = server.lb.cur_conns
+        record.srv_queue = server.lb.pending
 
 
 async def _serve_http(
@@ -88,7 +140,17 @@ async def _serve_http(
         listener.pipes,
         frontend.timeouts,
     )
+    if frontend.logger is not None:
+        session.start_logging(frontend.logger, frontend.name, peer, _http_log_end(frontend))
     await session.run()
+
+
+def _http_log_end(frontend: FrontendRuntime) -> Callable[[LogRecord, object], None]:
+    def end(record: LogRecord, server: object) -> None:
+        fill_counts(frontend, record, server)
+        frontend.logger.log(record)  # type: ignore[union-attr]
+
+    return end
 
 
 class _NeverStopping:
@@ -98,8 +160,10 @@ class _NeverStopping:
 _NOT_STOPPING = _NeverStopping()
 
 
-def _drop_unread(client: socket.socket, limit: int = 16384) -> None:
-    """Read and forget what the client sent, so that close() ends with a FIN, not a reset."""
+def _drop_unread(client: socket.socket, limit: int = 16384) -> int:
+    """Read and forget what the client sent, so that close() ends with a FIN, not a reset;
+    returns how many bytes that was."""
     # OSError: nothing to read, or the client is gone already; close() is all that is left.
     with contextlib.suppress(OSError):
-        client.recv(limit, socket.MSG_DONTWAIT)
+        return len(client.recv(limit, socket.MSG_DONTWAIT))
+    return 0

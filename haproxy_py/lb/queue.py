@@ -178,6 +178,32 @@ class BackendQueues:
             self._remove(waiter)
         return drained
 
+    def drain_server_to_backend(self, server: LbServer) -> int:
+        """Move every waiter of a server's queue to the backend queue; how many moved."""
+        queue = self._servers.get(server)
+        waiters = list(queue) if queue else []
+        for waiter in waiters:
+            self.move_to_backend(waiter)
+        return len(waiters)
+
+    def move_to_backend(self, waiter: Waiter) -> None:
+        """A server's waiter goes to the backend queue (its server went down), keeping its
+        place in the arrival order, so any server's next free slot may serve it."""
+        server = waiter.server
+        if server is None or not waiter.queued:
+            return
+        queue = self._servers[server]
+        queue.discard(waiter)
+        server.pending = len(queue)
+        waiter.server = None
+        # Keep the backend queue in arrival order: insert by sequence number.
+        items = self.backend._items
+        items[waiter] = None
+        self.backend.total += 1
+        for other in [w for w in items if w.seq > waiter.seq]:
+            items.move_to_end(other)
+        self.backend.max_length = max(self.backend.max_length, len(items))
+
     def _remove(self, waiter: Waiter) -> None:
         server = waiter.server
         if server is None:

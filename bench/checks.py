@@ -1,0 +1,119 @@
+"""Benchmark: what health checks cost a worker: N servers checked every `inter` (issue 8).
+
+One run on 127.0.0.1: a small accept-and-close server stands for every server (they all point
+at it, each a `server` line of its own with `check inter 2s`); haproxy-py (`-db`) and, when it
+is installed, HAProxy 2.6 run the same configuration, and the CPU each proxy process uses over
+`--duration` seconds is read with psutil once the first round of checks is spread out. Plain
+TCP checks by default, `--http` for `option httpchk` (the server then answers 200). It
+measures; it asserts nothing. Target from the issue: 1,000 servers every 2 s under 5% CPU.
+
+    .venv/bin/python bench/checks.py [--servers 1000] [--inter 2s] [--duration 20] [--http]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_server(http: bool) -> tuple[socket.socket, list[int]]:
+    sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    accepted = [0]
+
+    def run() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            accepted[0] += 1
+            if http:
+                try:
+                    conn.settimeout(1)
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+            conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return sock, accepted
+
+
+def config(servers: int, port: int, listen: int, inter: str, http: bool) -> str:
+    lines = [
+        "global\n  nbthread 1\n",
+        "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n",
+        f"listen be\n  bind 127.0.0.1:{listen}\n",
+    ]
+    if http:
+        lines.append("  option httpchk GET /\n")
+    lines += [f"  server s{i} 127.0.0.1:{port} check inter {inter}\n" for i in range(servers)]
+    return "".join(lines)
+
+
+def measure(command: list[str], cfg: Path, duration: float, settle: float) -> tuple[float, float]:
+    """(CPU %, RSS MiB) of the proxy over `duration` seconds after `settle`."""
+    process = subprocess.Popen([*command, "-db", "-f", str(cfg)], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(settle)
+        proc = psutil.Process(process.pid)
+        before = proc.cpu_times()
+        start = time.monotonic()
+        time.sleep(duration)
+        after = proc.cpu_times()
+        elapsed = time.monotonic() - start
+        used = (after.user - before.user) + (after.system - before.system)
+        return 100 * used / elapsed, proc.memory_info().rss / 2**20
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--inter", default="2s")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--http", action="store_true")
+    args = parser.parse_args()
+    server, accepted = start_server(args.http)
+    port = server.getsockname()[1]
+    probe = socket.create_server(("127.0.0.1", 0))
+    listen = probe.getsockname()[1]
+    probe.close()
+    targets = {"haproxy-py": [str(Path(sys.executable).parent / "haproxy-py")]}
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if os.access(haproxy, os.X_OK):
+        targets["haproxy 2.6"] = [haproxy]
+    kind = "httpchk" if args.http else "tcp connect"
+    print(f"{args.servers} servers, {kind} checks every {args.inter}, {args.duration:.0f} s")
+    print("| proxy | CPU % | RSS MiB | checks/s seen |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "checks.cfg"
+        cfg.write_text(config(args.servers, port, listen, args.inter, args.http))
+        for label, command in targets.items():
+            seen = accepted[0]
+            started = time.monotonic()
+            cpu, rss = measure(command, cfg, args.duration, settle=3.0)
+            rate = (accepted[0] - seen) / (time.monotonic() - started)
+            print(f"| {label} | {cpu:.2f} | {rss:.1f} | {rate:.0f} |")
+    server.close()
+
+
+if __name__ == "__main__":
+    main()
