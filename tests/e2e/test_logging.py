@@ -131,9 +131,11 @@ def test_tcp_refused_server_logs_sc_and_retries(tmp_path: Path) -> None:
             f"global\n    log 127.0.0.1:{sink.getsockname()[1]} local0\n"
             "defaults\n    mode tcp\n    log global\n    option tcplog\n    option dontlognull\n"
             f"{TIMEOUTS}"
-            f"listen refused\n    bind 127.0.0.1:{port}\n    retries 1\n"
+            f"listen refused\n    bind 127.0.0.1:{port} defer-accept\n    retries 1\n"
             f"    server s1 127.0.0.1:{dead}\n"
-            f"listen nosrv\n    bind 127.0.0.1:{port2}\n"
+            # defer-accept: the session starts with "hi" already there, so dontlognull never
+            # hides a line because the proxy gave up before the client's bytes arrived.
+            f"listen nosrv\n    bind 127.0.0.1:{port2} defer-accept\n"
         )
         with serving(tmp_path, cfg, port):
             for target in (port, port2):

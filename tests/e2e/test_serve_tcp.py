@@ -106,7 +106,7 @@ def test_socat_client(tmp_path: Path) -> None:
     port = free_port()
     with echo_servers(b"S:") as servers, serving(tmp_path, tcp_config(port, servers), port):
         result = subprocess.run(
-            ["socat", "-", f"TCP:127.0.0.1:{port}"],
+            ["socat", "-t", "5", "-", f"TCP:127.0.0.1:{port}"],  # wait for the reply after EOF
             input="ping\n",
             capture_output=True,
             text=True,
