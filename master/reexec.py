@@ -6,7 +6,9 @@ stays valid) and hands the new image what it must not lose, in a memory file nam
 STATE_ENV: the last good configuration, the listening sockets and master-CLI sockets (the
 very same kernel sockets: their accept queues carry over), every worker still running (pid,
 ipc channel, generation, @N number, counters), the listeners waiting for old workers to
-leave, and the master-CLI connection that asked for the reload (answered by the new image).
+leave, the stats tables of the generations still running (their memfds: the new image maps
+them again, so counters and server states go on), and the master-CLI connection that asked
+for the reload (answered by the new image).
 The new image then reloads: it reads the configuration, and either starts the new
 generation or keeps the old one serving.
 
@@ -67,6 +69,8 @@ class CarriedState:
     reloads: int
     failed_reloads: int
     started_at: float
+    tables: tuple[tuple[int, int], ...] = ()  # (generation, stats table memfd)
+    serving: int = 0  # the generation serving (whose table takes admin changes)
 
 
 class ReexecError(Exception):
@@ -109,6 +113,7 @@ def _carried_fds(state: CarriedState) -> list[int]:
     fds += [worker.channel_fd for worker in state.workers]
     fds += [fd for listeners, _ in state.retired for _, fd in listeners]
     fds += list(state.requesters)
+    fds += [fd for _, fd in state.tables]
     return fds
 
 
@@ -156,6 +161,8 @@ def carry_master(master: Master, requesters: tuple[int, ...]) -> CarriedState:
         reloads=master.reloads,
         failed_reloads=master.failed_reloads,
         started_at=master.started_at,
+        tables=tuple((generation, table.fd) for generation, table in master.tables.items()),
+        serving=master.serving,
     )
 
 
@@ -190,6 +197,8 @@ def adopt_carried(state: CarriedState) -> dict[str, Any]:
         "reloads": state.reloads,
         "failed_reloads": state.failed_reloads,
         "started_at": state.started_at,
+        "tables": dict(state.tables),  # mapped by Master.adopt_tables
+        "serving": state.serving,
     }
 
 

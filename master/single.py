@@ -4,7 +4,9 @@ As HAProxy does without -W, the process that read the configuration binds every 
 itself (so privileged ports work and a bind failure is reported before anything starts),
 then becomes the worker: it writes the start message into a memory file and replaces
 itself, same pid, with `python -m worker`, which inherits exactly that file and the
-listening sockets. master never imports worker; this exec is how the two meet.
+listening sockets. master never imports worker; this exec is how the two meet. The stats
+table (haproxy_py/process/shm.py) is created here too, with one worker slot, and inherited
+across the exec like the sockets: the worker finds it as WorkerStart.table_fd.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from haproxy_py.config.model import Config
 from haproxy_py.process.daemon import daemonize, write_pidfile
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
 from haproxy_py.process.listeners import BindError, Listener, bind_all, listener_specs
+from haproxy_py.process.shm import create_table
 from haproxy_py.report import Reporter
+from haproxy_py.stats.layout import layout_for
 from master.legacy import PAUSE, RESUME, TakeOverError, fetch_listeners, signal_old
 
 # HAProxy's per-proxy connection limit when neither the proxy nor -N sets one.
@@ -92,7 +96,8 @@ def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter)
     if pidfile and (error := write_pidfile(pidfile, os.getpid())):
         reporter.alert(f"[haproxy.main()] Cannot create pidfile {pidfile} ({error})")
     stop_old_processes(settings)
-    handoff = write_handoff(config, listeners, settings)
+    table = create_table(layout_for(config, 1))
+    handoff = write_handoff(config, listeners, settings, table.fd)
     environment = dict(config.environment)  # with setenv/unsetenv of the global section
     environment[HANDOFF_ENV] = str(handoff)
     sys.stdout.flush()

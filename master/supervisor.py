@@ -18,6 +18,13 @@ trio starts; `run_master()` takes it from there. As a table of contents:
   and the old one keeps serving;
 - stop: when no worker is left, "All workers exited. Exiting... (N)" and N is the status:
   the first abnormal worker exit (exit-on-failure), 130 after SIGINT, else 0.
+- shared state: each generation gets its stats table (haproxy_py/process/shm.py) before its
+  workers start, sized by its worker count; each worker gets the table and its slot (@N - 1,
+  kept by a respawned worker) with its start message. A reload copies the operator-set server
+  state into the new table (carry_over); an old table is closed once its generation has left.
+  The master is the single writer of the admin section: a worker forwards `disable server`,
+  `set weight`... as AdminChange, the master writes it, logs HAProxy's line and answers
+  AdminDone;
 HAProxy's lines, in its words where tools grep them: `New worker (PID) forked`, `Loading
 success.`, `Reloading HAProxy`, `Loading failure!`, `Current worker (PID) exited with code N
 (...)`, `Former worker (PID) exited with code N (...)`, `Exiting Master process...`.
@@ -46,9 +53,12 @@ from haproxy_py.process.listeners import (
     listener_key,
     listener_specs,
 )
+from haproxy_py.process.shm import StatsTable, TableError, carry_over, create_table, open_table
 from haproxy_py.proto.cli_help import Level
-from haproxy_py.proto.ipc import Ready, SoftStop
+from haproxy_py.proto.ipc import AdminChange, AdminDone, Ready, SoftStop
 from haproxy_py.report import Reporter
+from haproxy_py.runtime_api.admin import AdminOp, apply_op
+from haproxy_py.stats.layout import FORCED_MASK, layout_for
 from master.changes import describe_changes
 from master.control import MasterControl, StartupLog
 from master.mcli import serve_master_cli
@@ -112,6 +122,8 @@ class Master:
     carried: CarriedState | None = None  # set in a re-executed image: what to resume
     mcli: list[tuple[Listener, Level]] = field(default_factory=list)  # -S sockets
     reload_lock: trio.Lock = field(default_factory=trio.Lock)  # one reload at a time
+    tables: dict[int, StatsTable] = field(default_factory=dict)  # generation -> stats table
+    serving: int = 0  # the generation serving now (its table is the one admin changes go to)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -126,6 +138,7 @@ class Master:
                     self.write_pidfile()
                     first = await self.spawn_generation(self.config, self.listeners)
                     if first is not None:
+                        self.serving = self.generation
                         self.reporter.notice("Loading success.")
                         self.notifier.notify("READY=1", f"MAINPID={os.getpid()}")
                         stop_old_processes(self.settings.worker_settings)
@@ -143,6 +156,8 @@ class Master:
         for listener, _ in self.mcli:
             listener.sock.close()
         self.notifier.close()
+        for table in self.tables.values():
+            table.close()
         return self.final_status()
 
     async def resume(self, carried: CarriedState) -> None:
@@ -181,14 +196,24 @@ class Master:
         was too slow (then the ones started are stopped)."""
         assert self.nursery is not None
         self.generation += 1
+        count = self.worker_count(config)
+        table = create_table(layout_for(config, count))
+        table.generation = self.generation
+        previous = self.tables.get(self.serving)
+        if previous is not None:
+            carry_over(previous, table)
+        self.tables[self.generation] = table
         fresh: list[WorkerProcess] = []
-        for number in range(1, self.worker_count(config) + 1):
+        for number in range(1, count + 1):
             worker = spawn_worker(config.environment, generation=self.generation, relative=number)
             fresh.append(worker)
             self.workers.append(worker)
             self.reporter.notice(f"New worker ({worker.pid}) forked")
             self.nursery.start_soon(self.watch_worker, worker)
-            send_start(worker.channel, config, listeners, self.settings.worker_settings)
+            send_start(
+                worker.channel, config, listeners, self.settings.worker_settings,
+                table.fd, number - 1,
+            )  # fmt: skip
         with trio.move_on_after(READY_TIMEOUT):
             for worker in fresh:
                 await worker.settled.wait()
@@ -199,6 +224,18 @@ class Master:
         for worker in fresh:
             worker.kill(signal.SIGTERM)
         return None
+
+    def adopt_tables(self, carried: dict[int, int]) -> None:
+        """A re-executed master maps the tables it carried (generation -> descriptor); a write
+        the previous image left half-done is closed (it was their admin writer)."""
+        for generation, fd in carried.items():
+            try:
+                table = open_table(fd)
+            except (TableError, OSError) as exc:
+                self.reporter.alert(f"cannot map the stats table of generation {generation}: {exc}")
+                continue
+            table.recover(table.layout.servers, admin=True)
+            self.tables[generation] = table
 
     async def watch_worker(self, worker: WorkerProcess) -> None:
         """Read the worker's messages until its channel closes, reap it, apply the rules."""
@@ -222,9 +259,40 @@ class Master:
             if isinstance(message, Ready):
                 worker.ready.set()
                 worker.settled.set()
+            elif isinstance(message, AdminChange):
+                error = self.admin_change(worker, message)
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await worker.channel.send(AdminDone(seq=message.seq, error=error))
+
+    def admin_change(self, worker: WorkerProcess, change: AdminChange) -> str:
+        """Write a worker's admin change into the serving generation's table (and that of the
+        asking worker's generation, if it is an older one still serving); "" or the error."""
+        op = AdminOp(
+            change.backend,
+            change.server,
+            set_bits=change.set_bits & FORCED_MASK,
+            clear_bits=change.clear_bits & FORCED_MASK,
+            weight=change.weight if change.has_weight else -1,
+        )
+        if op.weight > 256:
+            return "Absolute weight can only be between 0 and 256 inclusive."
+        targets = [self.tables.get(self.serving), self.tables.get(worker.generation)]
+        written = False
+        for table in dict.fromkeys(t for t in targets if t is not None):
+            try:
+                table.layout.server(op.backend, op.server)
+            except KeyError:
+                continue
+            lines = apply_op(table, self.config, op)
+            if not written:
+                for level, line in lines:
+                    (self.reporter.alert if level == "alert" else self.reporter.warning)(line)
+            written = True
+        return "" if written else "No such server."
 
     def worker_exited(self, worker: WorkerProcess, code: int) -> None:
         self.workers.remove(worker)
+        self._close_tables()
         how = f"exited with code {code} ({describe_exit(code)})"
         if worker.old:
             self.reporter.warning(f"Former worker ({worker.pid}) {how}")
@@ -262,19 +330,35 @@ class Master:
         if self.stopping:
             return
         assert self.nursery is not None
+        table = self.tables.get(dead.generation)
+        if table is None:
+            return
+        table.reset_gauges(dead.relative - 1)  # its sessions died with it; totals carry on
         worker = spawn_worker(
             self.config.environment, generation=dead.generation, relative=dead.relative
         )
         self.workers.append(worker)
         self.reporter.notice(f"New worker ({worker.pid}) forked")
         self.nursery.start_soon(self.watch_worker, worker)
-        send_start(worker.channel, self.config, self.listeners, self.settings.worker_settings)
+        send_start(
+            worker.channel, self.config, self.listeners, self.settings.worker_settings,
+            table.fd, dead.relative - 1,
+        )  # fmt: skip
 
     def _leave_when_alone(self) -> None:
         if self.workers:
             return  # old workers still finishing: the master stays to reap them
         self.reporter.warning(f"All workers exited. Exiting... ({self.final_status()})")
         self.finished.set()
+
+    def _close_tables(self) -> None:
+        """A generation's table goes once none of its workers is left (the serving one and one
+        being started stay)."""
+        alive = {worker.generation for worker in self.workers}
+        for generation in list(self.tables):
+            if generation in alive or generation in (self.serving, self.generation):
+                continue
+            self.tables.pop(generation).close()
 
     def _close_retired(self) -> None:
         """Listeners a reload removed close once every worker that could use them is gone."""
@@ -349,9 +433,11 @@ class Master:
         old = [worker for worker in self.workers if not worker.old]
         started = await self.spawn_generation(config, listeners)
         if started is None:
+            self._close_tables()
             for listener in fresh:
                 listener.sock.close()
             return self._reload_failed("a new worker did not start")
+        self.serving = self.generation
         for worker in old:
             worker.old = True
             await worker.channel.send(SoftStop())
@@ -442,5 +528,8 @@ def run_master(
     master.log, master.mcli, master.carried = log, mcli, carried
     if carried is not None:
         for name, value in adopt_carried(carried).items():
-            setattr(master, name, value)
+            if name == "tables":
+                master.adopt_tables(value)
+            else:
+                setattr(master, name, value)
     return trio.run(master.run)

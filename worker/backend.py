@@ -84,6 +84,7 @@ class ServerRuntime:
     target: Target | None  # None: no address (init-addr none), kept in maintenance
     counters: Counters
     check: object = None  # its health check's state (worker/checks.py `ServerCheck`), if checked
+    admin_down: bool = False  # in maintenance or draining by an operator (worker/shared_state.py)
 
 
 class _Grant:
@@ -136,6 +137,9 @@ class BackendRuntime:
         self.dynamic_limits = bool(farm.fullconn) and any(
             0 < lb.minconn < lb.maxconn for lb in farm.servers
         )
+        # Called before each server choice: applies the shared table's server states when
+        # they changed (worker/shared_state.py); None when nothing is shared.
+        self.state_sync: Callable[[], None] | None = None
 
     # -- the backend's own sessions -------------------------------------------------------------
 
@@ -180,6 +184,8 @@ class BackendRuntime:
         `log`, when the frontend logs, receives Tw, Tc, the retries, the server and the
         termination state of a failure (worker/logs.py).
         """
+        if self.state_sync is not None:
+            self.state_sync()
         started = trio.current_time() if log is not None else 0.0
         server = self._take_preferred(prefer) if prefer is not None else None
         if server is None:
@@ -411,6 +417,7 @@ class BackendRuntime:
         backend queue up to its limit. Sessions already on the server are left alone.
         """
         lb = server.lb
+        usable = usable and not server.admin_down  # an operator's MAINT/DRAIN wins
         if lb.usable == usable:
             return 0
         lb.usable = usable

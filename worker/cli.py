@@ -8,6 +8,12 @@ endless peer costs nothing lasting; the answers are computed from the worker's s
 awaiting, so a session never sees a half-updated state. `_getsocks` on a stats socket with
 `level admin` and `expose-fd listeners` hands every listening socket to the asker (HAProxy's
 `-x` hand-over); elsewhere it closes the connection without a word, as HAProxy does.
+
+Numbers are the whole process's, not this worker's: `show stat` and `show info` sum every
+worker's slots of the shared stats table (haproxy_py/process/shm.py). Admin commands
+(`disable server`, `set weight`, `set server .. state|weight`) are parsed here, with HAProxy's
+error answers, and written by the admin section's single writer (worker/shared_state.py: the
+master, which confirms before the session answers); `get weight` reads the table.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import trio
 
 from haproxy_py.process.fdpass import try_send_fds
 from haproxy_py.proto.cli_help import Level
+from haproxy_py.runtime_api.admin import get_weight, parse_admin
 from haproxy_py.runtime_api.commands import (
     PERMISSION_DENIED,
     Request,
@@ -33,6 +40,8 @@ from haproxy_py.runtime_api.commands import (
     unknown_command,
 )
 from haproxy_py.runtime_api.info import format_info, format_uptime
+from haproxy_py.stats.csv import show_stat
+from haproxy_py.stats.layout import G_CUM_CONNS, G_CUM_REQ
 from haproxy_py.version import RELEASE_DATE, VERSION
 from worker.runtime import WorkerState
 
@@ -56,7 +65,7 @@ async def serve_cli_session(state: WorkerState, sock: socket.socket, started: fl
                     break
                 data += chunk
             request = parse_request(data)
-            answer = "".join(run_command(state, request, cmd, started) for cmd in request.commands)
+            answer = await run_commands(state, request, started)
             # The master may have given up on us already: then there is no one to tell.
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(answer.encode("utf-8", "surrogateescape"))
@@ -111,7 +120,7 @@ async def _stats_session(
                 if expose and request.level == Level.ADMIN:
                     await _send_listeners(state, stream)
                 return  # refused: closed without a word
-            answer = "".join(run_command(state, request, cmd, started) for cmd in request.commands)
+            answer = await run_commands(state, request, started)
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(answer.encode("utf-8", "surrogateescape"))
 
@@ -149,7 +158,19 @@ async def _send_batches(stream: trio.SocketStream, raw: socket.socket, fds: list
                 acknowledged += chunk
 
 
-def run_command(state: WorkerState, request: Request, text: str, started: float) -> str:
+async def run_commands(state: WorkerState, request: Request, started: float) -> str:
+    """Every command of the request in turn; admin ones wait for their write."""
+    answers = []
+    for text in request.commands:
+        answer = run_command(state, request, text, started)
+        if answer is None:  # an admin change: written by the admin section's writer
+            answer = await _admin_command(state, text.split())
+        answers.append(answer)
+    return "".join(answers)
+
+
+def run_command(state: WorkerState, request: Request, text: str, started: float) -> str | None:
+    """The answer of one command, or None for an admin change (run_commands awaits it)."""
     words = text.split()
     if words[:1] == ["help"]:
         return help_text(request.level, words[1:])
@@ -158,9 +179,25 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
         return unknown_command(text, request.level)
     if keyword.level > request.level:
         return PERMISSION_DENIED + "\n"
+    shared = state.shared
     if keyword.action == "show_info":
         return format_info(info_values(state, started))
+    if keyword.action == "show_stat" and shared is not None:
+        return show_stat(shared.table, state.config, words[2:])
+    if keyword.action == "get_weight" and shared is not None:
+        return get_weight(shared.table, words[2] if len(words) > 2 else None)
+    if keyword.action == "admin_server" and shared is not None:
+        return None
     return unknown_command(text, request.level)
+
+
+async def _admin_command(state: WorkerState, words: list[str]) -> str:
+    shared = state.shared
+    op = parse_admin(shared.table, words)
+    if isinstance(op, str):
+        return op
+    error = await shared.admin(op)
+    return f"{error}\n\n" if error else "\n"
 
 
 def info_values(state: WorkerState, started: float) -> dict[str, object]:
@@ -168,7 +205,20 @@ def info_values(state: WorkerState, started: float) -> dict[str, object]:
     uptime = time.time() - started
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     pipes = state.pipes.info() if state.pipes is not None else {"Maxpipes": 0}
+    shared = state.shared
     cumulated = sum(counters.total_sessions for counters in state.counters.frontends.values())
+    current = state.global_limit.current
+    requests = 0
+    if shared is not None:  # every worker's, from the shared table
+        snapshot = shared.table.snapshot()
+        layout = shared.table.layout
+        global_row = layout.global_row()
+        fronts = [row for row in layout.rows if row.kind == "frontend"]
+        cumulated = sum(shared.table.row_counters(r, snapshot)["stot"] for r in fronts)
+        current = sum(shared.table.row_counters(r, snapshot)["scur"] for r in fronts)
+        requests = sum(shared.table.row_counters(r, snapshot)["req_tot"] for r in fronts)
+        cumulated += snapshot[global_row.offset + G_CUM_CONNS]
+        requests += snapshot[global_row.offset + G_CUM_REQ]
     values: dict[str, object] = {
         "Name": "HAProxy",
         "Version": VERSION,
@@ -182,8 +232,9 @@ def info_values(state: WorkerState, started: float) -> dict[str, object]:
         "Ulimit-n": soft,
         "Maxconn": state.fd_plan.maxconn,
         "Hard_maxconn": state.fd_plan.maxconn,
-        "CurrConns": state.global_limit.current,
+        "CurrConns": current,
         "CumConns": cumulated,
+        "CumReq": requests,
         "node": state.config.global_.setting("node") or socket.gethostname(),
         "description": state.config.global_.setting("description") or "",
         "Stopping": int(state.stopping),

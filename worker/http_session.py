@@ -27,6 +27,7 @@ Rules of this file:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from haproxy_py.proto.http1 import (
     Response,
 )
 from haproxy_py.proto.http1.connection import DONE
+from haproxy_py.sample import HttpRequest, HttpResponse
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.counters import Counters
 from worker.http_io import (
@@ -60,6 +62,7 @@ from worker.http_server import TRUSTED_IDLE, ServerConn, ServerPools, is_alive
 from worker.http_settings import CLOSE, KEEP_ALIVE, HttpSettings
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts, relay
+from worker.rules import FrontendRules, LiveContext, ProxyRules, Reply, Route
 
 PageFunction = Callable[..., bytes]  # ErrorPages.page(status, close=...)
 
@@ -110,6 +113,10 @@ class HttpSession:
         self.request_sent_at = 0.0
         self.request_captures: tuple[tuple[bytes, int], ...] = ()
         self.response_captures: tuple[tuple[bytes, int], ...] = ()
+        # Rules (worker/rules.py): None unless the frontend or a backend it reaches has some.
+        self.rules: FrontendRules | None = None
+        self.ctx: LiveContext | None = None  # made at the first rule run, kept per connection
+        self.response_rules: tuple[ProxyRules, ...] | None = None  # the current request's
 
     def start_logging(
         self, logger: object, name: str, peer: object, end: Callable[[LogRecord, object], None]
@@ -202,9 +209,103 @@ class HttpSession:
         if settings.monitor_uri is not None and request.target == settings.monitor_uri:
             counters.intercepted += 1
             return await self.answer(200, settings.frontend_pages.page)
+        if self.rules is not None:
+            return await self.apply_rules(request, self.rules)
         if self.backend is None:
             return await self.answer(503, settings.frontend_pages.page)
         return await self.forward(request, self.backend)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    async def apply_rules(self, request: Request, rules: FrontendRules) -> bool:
+        """http-request rules, use_backend, the backend's rules, use-server; then forward."""
+        ctx = self.ctx
+        if ctx is None:
+            ctx = self.ctx = LiveContext.open(self.client, self.peer, rules.name)
+        else:
+            ctx.next_transaction()
+        sample = ctx.request = HttpRequest(
+            request.method, request.target, request.version, request.headers
+        )
+        own = rules.own
+        reply: Reply | None = None
+        route = rules.default
+        if own is not None:
+            if own.http_request is not None:
+                reply = own.http_request(ctx)
+            if reply is None and own.choose_backend is not None:
+                name = own.choose_backend(ctx)
+                if name is not None:
+                    route = rules.routes[name]
+        forced: ServerRuntime | None = None
+        if reply is None and route is not None:
+            ctx.backend = route.name
+            theirs = route.rules
+            if theirs is not None:
+                if theirs is not own and theirs.http_request is not None:
+                    reply = theirs.http_request(ctx)
+                if reply is None and theirs.choose_server is not None:
+                    name = theirs.choose_server(ctx)
+                    forced = route.servers.get(name) if name is not None else None
+        request.method = sample.method  # set-method, set-path... changed the sample's
+        request.target = sample.target
+        if reply is not None:
+            self.counters.intercepted += 1
+            return await self.answer_reply(reply)
+        if route is None:
+            return await self.answer(503, self.settings.frontend_pages.page)
+        self.use_route(route)
+        chain = tuple(
+            r
+            for r in (route.rules if route.rules is not own else None, own)
+            if r is not None and (r.http_response is not None or r.http_after_response is not None)
+        )
+        self.response_rules = chain or None
+        return await self.forward(request, route.backend, forced)
+
+    def use_route(self, route: Route) -> None:
+        """Serve this request from `route`'s backend, with that pair's settings."""
+        if route.backend is not self.backend:
+            kept, self.private = self.private, None
+            if kept is not None:
+                if self.pools is not None and self.pools.shares:
+                    self.pools.put(kept, kept.idle_since)
+                else:
+                    kept.close()
+            self.last_server = None
+            self.backend = route.backend
+            self.pools = route.pools
+        self.settings = route.http
+        if route.http.mode == CLOSE:
+            self.front.disable_keep_alive()
+
+    async def answer_reply(self, reply: Reply) -> bool:
+        """A deny/return/redirect made by a rule; the connection stays open as HAProxy's does
+        when the request had no body."""
+        front = self.front
+        if front.their_state != DONE:
+            with contextlib.suppress(H1Error):
+                front.next_event()  # a request without a body ends here
+        ctx = self.ctx
+        return await self.answer(reply.status, lambda status, close: reply.render(ctx, close))
+
+    def apply_response_rules(self, response: Response, chain: tuple[ProxyRules, ...]) -> None:
+        """http-response then http-after-response rules (backend's, then frontend's)."""
+        ctx = self.ctx
+        assert ctx is not None
+        sample = ctx.response = HttpResponse(
+            response.status, response.version, response.headers, reason=response.reason
+        )
+        for rules in chain:
+            if rules.http_response is not None:
+                reply = rules.http_response(ctx)
+                if reply is not None:
+                    raise RuleAnswer(reply, ctx)
+        for rules in chain:
+            if rules.http_after_response is not None:
+                rules.http_after_response(ctx)
+        response.status = sample.status
+        response.reason = sample.reason
 
     async def read_request(self) -> Request | None:
         """The next request head, or None when the connection is to be closed."""
@@ -348,7 +449,9 @@ class HttpSession:
             if isinstance(local, tuple) and added.applies_to(local[0]):
                 request.headers.append((added.name, _unmapped(local[0]).encode()))
 
-    async def forward(self, request: Request, backend: BackendRuntime) -> bool:
+    async def forward(
+        self, request: Request, backend: BackendRuntime, forced: ServerRuntime | None = None
+    ) -> bool:
         settings = self.settings
         self.add_headers(request)
         if request.expects_continue:
@@ -362,7 +465,7 @@ class HttpSession:
             opened = await backend.connect(
                 key,
                 self.client,
-                prefer=self.last_server if settings.prefer_last_server else None,
+                prefer=forced or (self.last_server if settings.prefer_last_server else None),
                 take_idle=self.take_idle,
                 still_wanted=self.client_still_there,
                 log=self.record,
@@ -385,6 +488,8 @@ class HttpSession:
             conn, given = None, conn  # exchange_with() disposes of it on every path
             try:
                 await self.exchange_with(request, given)
+            except RuleAnswer as ruled:  # http-response deny/return: the response is dropped
+                return await self.answer(ruled.reply.status, ruled.render)
             except BadBody as bad:
                 # The server saw part of a request: its connection is closed (by
                 # exchange_with), the client gets HAProxy's answer and is closed too.
@@ -547,9 +652,15 @@ class HttpSession:
                 return "done"
             elif cls is Response:
                 status = event.status  # type: ignore[union-attr]
-                out.append(front.send(event))  # type: ignore[arg-type]
-                if status < 200 and status != 101:
-                    continue  # interim: the final response follows
+                if status < 200 or status == 101:
+                    out.append(front.send(event))  # type: ignore[arg-type]
+                    if status != 101:
+                        continue  # interim: the final response follows
+                else:
+                    if self.response_rules is not None:
+                        self.apply_response_rules(event, self.response_rules)  # type: ignore[arg-type]
+                        status = event.status  # type: ignore[union-attr]
+                    out.append(front.send(event))  # type: ignore[arg-type]
                 started = True
                 self.counters.response(status)
                 if self.record is not None:
@@ -611,6 +722,18 @@ class HttpSession:
             await relay(self.client, conn.sock, pipes=self.pipes, timeouts=self.tunnel_timeouts)
         finally:
             conn.close()
+
+
+class RuleAnswer(Exception):
+    """An http-response rule answered instead of the server (deny, return)."""
+
+    def __init__(self, reply: Reply, ctx: object) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+        self.ctx = ctx
+
+    def render(self, status: int, *, close: bool) -> bytes:
+        return self.reply.render(self.ctx, close)  # type: ignore[arg-type]
 
 
 # ServerFailed statuses -> termination state: cut during the response, bad response, timeout.

@@ -26,6 +26,7 @@ from haproxy_py.config.model import Config, Proxy
 from haproxy_py.lb import default_fullconn, servers_from_proxy
 from haproxy_py.process.handoff import WorkerStart
 from haproxy_py.process.listeners import ListenerSpec
+from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
 from worker.backend import BackendRuntime
 from worker.counters import Counters, CounterTable
@@ -36,7 +37,14 @@ from worker.limits import ConnLimit, FdLimitError, FdPlan, apply_fd_limit, plan_
 from worker.logs import LogCounters, LogSetupError, LogSockets, ProxyLogger, build_loggers
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts
-from worker.startup import StartupError, check_config, resolve_servers, static_backend
+from worker.startup import (
+    StartupError,
+    attach_rules,
+    check_config,
+    compile_rules,
+    resolve_servers,
+    static_backend,
+)
 
 
 @dataclass(eq=False)
@@ -52,6 +60,7 @@ class FrontendRuntime:
     pools: ServerPools | None = None
     worker: WorkerState | None = None
     logger: ProxyLogger | None = None  # None: the frontend logs nothing (worker/logs.py)
+    rules: Any = None  # worker/rules.py FrontendRules; None: no rule to run (the fast path)
 
     @property
     def name(self) -> str:
@@ -108,6 +117,7 @@ class WorkerState:
     http_pools: list[ServerPools] = field(default_factory=list)  # idle server connections
     log_counters: LogCounters = field(default_factory=LogCounters)
     log_sockets: LogSockets | None = None
+    shared: Any = None  # worker/shared_state.py SharedState: the stats table and its links
 
     def close(self) -> None:
         """Close every listening socket, the pipe pool (pipes in use close when returned) and
@@ -125,9 +135,13 @@ class WorkerState:
 
 
 def build_state(
-    start: WorkerStart, sockets: list[socket.socket], reporter: Reporter
+    start: WorkerStart,
+    sockets: list[socket.socket],
+    reporter: Reporter,
+    table: StatsTable | None = None,
 ) -> WorkerState:
-    """Check, resolve, set the fd limit and assemble; StartupError lists every problem."""
+    """Check, resolve, set the fd limit and assemble; StartupError lists every problem.
+    `table`: the shared stats table the counters live in (slot `start.slot`)."""
     config = start.config
     settings = start.settings
     if len(sockets) != len(start.listeners):
@@ -140,6 +154,9 @@ def build_state(
     messages += errors
     error_pages, page_errors = load_error_pages(config)
     messages += page_errors
+    # Rules compile here, before the chroot: their pattern, map and reply files are read now.
+    compiled_rules, rule_errors = compile_rules(config, error_pages)
+    messages += rule_errors
     if messages:
         raise StartupError(messages)
     # Log sockets are opened now, before the worker isolates itself (chroot).
@@ -152,7 +169,7 @@ def build_state(
     splice = not (config.global_.setting("nosplice") or settings.get("nosplice"))
     plan = _set_fd_limit(config, settings, splice, len(sockets), reporter)
 
-    counters = CounterTable()
+    counters = CounterTable(table, start.slot)
     fronts = [p for p in config.proxies if p.is_frontend and not p.disabled]
     maxconns = {
         p.name: p.maxconn or settings.get("maxconn_per_proxy") or plan.maxconn for p in fronts
@@ -210,6 +227,9 @@ def build_state(
     )  # fmt: skip
     state.log_counters = log_counters
     state.log_sockets = log_sockets
+    attach_rules(
+        config, frontends, backend_runtimes, http_pools, compiled_rules, error_pages, _timeouts
+    )
     for frontend in frontends.values():
         frontend.worker = state
     return state

@@ -4,6 +4,9 @@
 already-bound, non-blocking listening socket of `start.listeners[i]` (the worker never binds),
 and serve() owns them from then on (it closes them all before returning). It returns the exit
 status. Lifetime, as a table of contents:
+- map the stats table handed over (haproxy_py/process/shm.py; a private one-slot table when
+  none was, e.g. in tests): the counters live in this worker's slot, and the server states
+  written there (by the master) are applied before each server choice (worker/shared_state.py);
 - build the state (worker/runtime.py): every start-up check, server resolution and the fd
   limit, or StartupError with every message, nothing started;
 - isolate the process (chroot, setgroups, setgid, setuid, no-new-privs) once everything it
@@ -38,13 +41,16 @@ from haproxy_py.process.channel import Channel
 from haproxy_py.process.daemon import release_stderr
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
-from haproxy_py.proto.ipc import CliSession, HardStop, Ready, SoftStop
+from haproxy_py.process.shm import StatsTable, TableError, open_table
+from haproxy_py.proto.ipc import AdminDone, CliSession, HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
 from worker.checks import serve_checks
 from worker.cli import serve_cli_session, serve_stats_socket
+from worker.counters import private_table
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.session import serve_session
+from worker.shared_state import SharedState, StateSync
 from worker.startup import StartupError
 
 __all__ = ["ACCEPT_BATCH", "StartupError", "WorkerState", "serve"]
@@ -85,11 +91,21 @@ async def serve(
         # The command blocked these across its exec into us; now they have a receiver.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDED_OVER_SIGNALS)
         try:
-            state = build_state(start, sockets, reporter)
+            table = _map_table(start)
         except BaseException:
             for sock in sockets:
                 sock.close()
             raise
+        try:
+            state = build_state(start, sockets, reporter, table)
+        except BaseException:
+            table.close()
+            for sock in sockets:
+                sock.close()
+            raise
+        sync = StateSync(table, state.backends)
+        state.shared = SharedState(table, start.slot, sync, channel, state.config, reporter)
+        sync.poll()  # states carried over from the previous generation are in force at once
         try:
             if isolation:
                 _isolate(state)
@@ -111,7 +127,27 @@ async def serve(
             # Here every session has ended (soft stop) or was cancelled (hard stop).
         finally:
             state.close()
+            state.counters.detach()
+            table.close()
     return 128 + state.stopped_by if state.stopped_by else 0
+
+
+def _map_table(start: WorkerStart) -> StatsTable:
+    """The stats table handed over, checked against this worker's configuration."""
+    if start.table_fd < 0:
+        return private_table(start.config)
+    os.set_inheritable(start.table_fd, False)
+    try:
+        table = open_table(start.table_fd)
+    except (TableError, OSError) as exc:
+        raise StartupError([f"cannot use the stats table: {exc}"]) from None
+    from haproxy_py.stats.layout import layout_for
+
+    expected = layout_for(start.config, table.layout.workers)
+    if expected.digest != table.layout.digest or not 0 <= start.slot < table.layout.workers:
+        table.close()
+        raise StartupError(["the stats table was made for another configuration"])
+    return table
 
 
 def _serve_stats_sockets(
@@ -259,6 +295,10 @@ async def _serve_master_channel(
             continue
         for fd in fds:  # no other order carries descriptors
             os.close(fd)
+        if isinstance(message, AdminDone):
+            if state.shared is not None:
+                state.shared.done(message)
+            continue
         if isinstance(message, HardStop):
             root.cancel_scope.cancel()
             return

@@ -21,10 +21,11 @@ from collections.abc import Callable
 import trio
 
 from haproxy_py.logfmt import LogRecord
-from worker.backend import ServerRuntime
+from worker.backend import BackendRuntime, ServerRuntime
 from worker.http_session import HttpSession
 from worker.logs import ProxyLogger
 from worker.relay import Termination, relay
+from worker.rules import FrontendRules, LiveContext, ProxyRules, Route
 from worker.runtime import FrontendRuntime, ListenerRuntime
 
 _CLIENT_SIDE = (Termination.CLIENT_ABORT, Termination.CLIENT_TIMEOUT)
@@ -36,12 +37,20 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     frontend = listener.frontend
     frontend.counters.session_opened()
     logger = frontend.logger
+    rules = frontend.rules
     try:
+        ctx = None
+        if rules is not None:
+            ctx = LiveContext.open(client, peer, frontend.name)
+            if not await accepted_by_tcp_rules(rules.own, ctx, client):
+                frontend.counters.denied += 1
+                _drop_unread(client)
+                return
         if frontend.http is not None:
-            await _serve_http(frontend, listener, client, peer)
-        elif frontend.backend is not None:
+            await _serve_http(frontend, listener, client, peer, ctx)
+        elif frontend.backend is not None or rules is not None:
             record = logger.start(frontend.name, client, peer) if logger is not None else None
-            await _forward(frontend, listener, client, peer, record)
+            await _forward(frontend, listener, client, peer, record, ctx)
         elif logger is not None:
             logger.start(frontend.name, client, peer)
     finally:
@@ -56,22 +65,31 @@ async def _forward(
     client: socket.socket,
     peer: object,
     record: LogRecord | None = None,
+    ctx: LiveContext | None = None,
 ) -> None:
     backend = frontend.backend
+    timeouts = frontend.timeouts
+    forced = None
+    if ctx is not None:
+        route, forced = choose_route(frontend.rules, ctx)
+        if route is None:
+            _drop_unread(client)
+            return
+        backend, timeouts = route.backend, route.timeouts
     assert backend is not None
     backend.session_started()
     server = None
     sock = None
     started = trio.current_time() if record is not None else 0.0
     try:
-        opened = await backend.connect(backend.key_for(peer), client, log=record)
+        opened = await backend.connect(backend.key_for(peer), client, prefer=forced, log=record)
         if opened is None:
             dropped = _drop_unread(client)
             if record is not None:
                 record.bytes_in = dropped  # read, never forwarded: HAProxy counts it too
             return
         server, sock = opened
-        result = await relay(client, sock, pipes=listener.pipes, timeouts=frontend.timeouts)
+        result = await relay(client, sock, pipes=listener.pipes, timeouts=timeouts)
         if record is not None:
             record.termination = result.termination.value
             record.bytes_in = result.bytes_in
@@ -92,16 +110,18 @@ async def _forward(
             backend.release(server)
         backend.session_ended()
         if record is not None:
-            _log_tcp(frontend, record, started, server)
+            _log_tcp(frontend, record, started, server, backend)
 
 
 def _log_tcp(
-    frontend: FrontendRuntime, record: LogRecord, started: float, server: ServerRuntime | None
+    frontend: FrontendRuntime,
+    record: LogRecord,
+    started: float,
+    server: ServerRuntime | None,
+    backend: BackendRuntime,
 ) -> None:
     """The session's line, once its server slot is given back (as HAProxy counts then)."""
     logger: ProxyLogger = frontend.logger  # type: ignore[assignment]
-    backend = frontend.backend
-    assert backend is not None
     record.t_total = int((trio.current_time() - started) * 1000)
     record.status = 0
     record.backend = backend.name
@@ -125,7 +145,11 @@ def fill_counts(frontend: FrontendRuntime, record: LogRecord, server: object) ->
 
 
 async def _serve_http(
-    frontend: FrontendRuntime, listener: ListenerRuntime, client: socket.socket, peer: object
+    frontend: FrontendRuntime,
+    listener: ListenerRuntime,
+    client: socket.socket,
+    peer: object,
+    ctx: LiveContext | None = None,
 ) -> None:
     """`mode http`: one HttpSession loops over the requests (worker/http_session.py)."""
     assert frontend.http is not None
@@ -140,6 +164,11 @@ async def _serve_http(
         listener.pipes,
         frontend.timeouts,
     )
+    if frontend.rules is not None:
+        session.rules = frontend.rules
+        session.ctx = ctx
+        if ctx is not None:
+            ctx.request_buffer = b""  # from here on, req.payload reads the request's body
     if frontend.logger is not None:
         session.start_logging(frontend.logger, frontend.name, peer, _http_log_end(frontend))
     await session.run()
@@ -167,3 +196,66 @@ def _drop_unread(client: socket.socket, limit: int = 16384) -> int:
     with contextlib.suppress(OSError):
         return len(client.recv(limit, socket.MSG_DONTWAIT))
     return 0
+
+
+# -- rules (worker/rules.py) ------------------------------------------------------------------
+
+INSPECT_POLL = 0.01  # seconds between two looks at the client's data during inspect-delay
+
+
+async def accepted_by_tcp_rules(
+    rules: ProxyRules | None, ctx: LiveContext, client: socket.socket
+) -> bool:
+    """tcp-request connection rules, then content rules (with `tcp-request inspect-delay`,
+    the client's first bytes are looked at, not consumed, until a rule matches, the buffer is
+    full, the client ends its data, or the delay is over)."""
+    if rules is None:
+        return True
+    if rules.tcp_connection is not None and rules.tcp_connection(ctx) is False:
+        return False
+    content = rules.tcp_content
+    if content is None:
+        return True
+    if rules.inspect_delay <= 0:
+        return content(ctx) is not False
+    deadline = trio.current_time() + rules.inspect_delay
+    with trio.move_on_at(deadline):
+        await trio.lowlevel.wait_readable(client)
+    while True:
+        try:
+            data = client.recv(INSPECT_BUFFER, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            ended = not data
+        except BlockingIOError:
+            data, ended = b"", False
+        except OSError:
+            return False
+        ctx.request_buffer = data
+        verdict = content(ctx)
+        final = ended or len(data) >= INSPECT_BUFFER or trio.current_time() >= deadline
+        if verdict is not None or final:
+            return verdict is not False  # the buffer seen stays for use_backend
+        await trio.sleep(min(INSPECT_POLL, max(0.0, deadline - trio.current_time())))
+
+
+INSPECT_BUFFER = 16384 - 1024  # what HAProxy may inspect: a buffer less the rewrite reserve
+
+
+def choose_route(
+    rules: FrontendRules, ctx: LiveContext
+) -> tuple[Route | None, ServerRuntime | None]:
+    """TCP mode: use_backend (first match, else the default) and the backend's use-server."""
+    own = rules.own
+    route = rules.default
+    if own is not None and own.choose_backend is not None:
+        name = own.choose_backend(ctx)
+        if name is not None:
+            route = rules.routes[name]
+    if route is None:
+        return None, None
+    ctx.backend = route.name
+    theirs = route.rules
+    if theirs is not None and theirs.choose_server is not None:
+        name = theirs.choose_server(ctx)
+        if name is not None:
+            return route, route.servers.get(name)
+    return route, None

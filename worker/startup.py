@@ -3,11 +3,11 @@
 Everything here runs once, before the first accept, and reports every problem at once as
 HAProxy-shaped ALERT texts (the caller prints them after "[ALERT]    (PID) : "). Nothing is
 started until all checks pass, so a refused configuration leaves nothing half-started.
-- Rules that need the rules engine (conditional or dynamic `use_backend`, `use-server`,
-  `tcp-request`/`tcp-response` rules, and in `mode http` `http-request`/`http-response`/
-  `http-after-response` rules) are refused, and so are PROXY-protocol listeners, cookie
-  persistence and `errorloc*` pages, which would otherwise be silently ignored; a frontend and
-  its backend must agree on the mode.
+- Rules are compiled here (`compile_rules`, worker/rules.py: what it cannot serve is refused
+  with file:line) and attached to the frontends with one `Route` per backend a frontend may
+  reach (`attach_rules`); PROXY-protocol listeners, cookie persistence and `errorloc*` pages
+  are refused, since they would otherwise be silently ignored; a frontend and every backend
+  it names must agree on the mode.
 - Server host names are resolved here, once, with the system resolver, following `init-addr`
   (default `last,libc`; `last` has no state file to read yet, `none` starts the server in
   maintenance without an address, an IP address is used as given).
@@ -16,13 +16,18 @@ started until all checks pass, so a refused configuration leaves nothing half-st
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from haproxy_py.config.address import Family
 from haproxy_py.config.model import Config, Proxy, Server
+from haproxy_py.sample import SampleError
 from worker.backend import Target
+from worker.http_errors import DEFAULT_ERROR_PAGES, ErrorPages
+from worker.http_settings import build_http_settings
+from worker.rules import FrontendRules, ProxyRules, Route, RulesError, compile_proxy_rules
 
-_RULES_ENGINE = "not yet supported by this version of haproxy-py (rules engine)"
+Loader = Callable[[str], list[str]]
 _DEFAULT_INIT_ADDR = ("last", "libc")
 
 
@@ -50,35 +55,15 @@ def _check_proxy(proxy: Proxy) -> list[str]:
     if proxy.mode == "http":
         messages += _check_http_proxy(proxy)
     if proxy.is_frontend:
-        for switch in proxy.backend_switches:
-            if switch.dynamic:
-                what = "'use_backend' with a dynamic backend name"
-            elif switch.condition is not None:
-                what = "'use_backend' with a condition"
-            else:
-                continue
-            messages.append(
-                f"config : [{switch.where}] : proxy '{name}': {what} is {_RULES_ENGINE}."
-            )
         for bind in proxy.binds:
             if bind.options.get("accept-proxy"):
                 messages.append(
                     f"config : [{bind.where}] : proxy '{name}': 'accept-proxy' (PROXY protocol)"
                     " is not yet supported by this version of haproxy-py."
                 )
-    for ruleset, rules in proxy.rules.items():
-        if ruleset.startswith(("tcp-request", "tcp-response")) and rules:
-            messages.append(
-                f"config : [{rules[0].where}] : proxy '{name}': '{ruleset}' rules are"
-                f" {_RULES_ENGINE}."
-            )
-    for switch in proxy.server_switches:
-        where = switch.where
-        messages.append(f"config : [{where}] : proxy '{name}': 'use-server' is {_RULES_ENGINE}.")
     return messages
 
 
-_HTTP_RULESETS = ("http-request", "http-response", "http-after-response")
 # HTTP settings whose meaning the HTTP data plane does not implement yet: refused, not ignored.
 _HTTP_UNSUPPORTED_SETTINGS = {
     "cookie": "'cookie' (cookie persistence)",
@@ -90,13 +75,6 @@ def _check_http_proxy(proxy: Proxy) -> list[str]:
     """What the HTTP data plane of this version cannot serve in a `mode http` proxy."""
     name = proxy.name
     messages = []
-    for ruleset in _HTTP_RULESETS:
-        rules = proxy.rules.get(ruleset) or ()
-        if rules:
-            messages.append(
-                f"config : [{rules[0].where}] : proxy '{name}': '{ruleset}' rules are"
-                f" {_RULES_ENGINE}."
-            )
     for setting, what in _HTTP_UNSUPPORTED_SETTINGS.items():
         if proxy.setting(setting):
             messages.append(
@@ -106,6 +84,97 @@ def _check_http_proxy(proxy: Proxy) -> list[str]:
     return messages
 
 
+# -- rules (worker/rules.py) ------------------------------------------------------------------
+
+
+def read_lines(path: str) -> list[str]:
+    """The rules engine's loader: a pattern, map or reply file, read before the chroot."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as file:
+            return file.read().splitlines(keepends=True)
+    except OSError as exc:
+        raise SampleError(f"failed to open file <{path}> : {exc.strerror}") from None
+
+
+def compile_rules(
+    config: Config, pages: Mapping[str, ErrorPages], loader: Loader = read_lines
+) -> tuple[dict[str, ProxyRules], list[str]]:
+    """{proxy: compiled rules} for every enabled proxy that has some, and every refusal."""
+    compiled: dict[str, ProxyRules] = {}
+    messages: list[str] = []
+    for proxy in config.proxies:
+        if proxy.disabled:
+            continue
+        try:
+            rules = compile_proxy_rules(
+                config, proxy, loader, pages.get(proxy.name, DEFAULT_ERROR_PAGES)
+            )
+        except RulesError as error:
+            messages += error.messages
+            continue
+        if rules is not None:
+            compiled[proxy.name] = rules
+    return compiled, messages
+
+
+def attach_rules(
+    config: Config,
+    frontends: Mapping[str, Any],
+    backends: Mapping[str, Any],
+    http_pools: Mapping[str, Any],
+    compiled: Mapping[str, ProxyRules],
+    pages: Mapping[str, ErrorPages],
+    timeouts: Callable[[Proxy, Proxy | None], Any],
+) -> None:
+    """Give each frontend that needs rules its FrontendRules: its own, and one Route per
+    backend it may reach (HTTP settings are per frontend/backend pair)."""
+    for frontend in frontends.values():
+        proxy = frontend.proxy
+        own = compiled.get(proxy.name)
+        reachable = _reachable_backends(config, proxy, own)
+        needs = own is not None or any(name in compiled for name in reachable)
+        if not needs:
+            continue
+        routes = {}
+        for name in reachable:
+            backend_proxy = config.backend(name)
+            runtime = backends.get(name)
+            if backend_proxy is None or runtime is None:
+                continue
+            route = Route(
+                name,
+                runtime,
+                None if name == proxy.name else compiled.get(name),
+                {server.name: server for server in runtime.servers.values()},
+                timeouts=timeouts(proxy, backend_proxy),
+            )
+            if proxy.mode == "http":
+                route.http = build_http_settings(
+                    config, proxy, backend_proxy, pages, runtime.key_for
+                )
+                route.pools = http_pools.get(name)
+            routes[name] = route
+        if name_of(frontend.backend) == proxy.name and proxy.name in routes and own is not None:
+            routes[proxy.name].rules = own  # a listen section: its use-server rules
+        default = routes.get(name_of(frontend.backend)) if frontend.backend is not None else None
+        frontend.rules = FrontendRules(proxy.name, own, default, routes)
+
+
+def name_of(runtime: Any) -> str | None:
+    return runtime.name if runtime is not None else None
+
+
+def _reachable_backends(config: Config, proxy: Proxy, own: ProxyRules | None) -> list[str]:
+    """Backends this frontend may route to; every backend when a switch is dynamic."""
+    if own is not None and any(s.dynamic for s in proxy.backend_switches):
+        return [p.name for p in config.proxies if p.is_backend and not p.disabled]
+    names = [s.backend for s in proxy.backend_switches]
+    static = static_backend(config, proxy)
+    if static is not None:
+        names.append(static.name)
+    return list(dict.fromkeys(names))
+
+
 def check_modes(config: Config) -> list[str]:
     """A frontend and the backend it routes to must agree on HTTP (as HAProxy requires for
     an HTTP frontend; a TCP frontend feeding an HTTP backend is not served yet)."""
@@ -113,10 +182,26 @@ def check_modes(config: Config) -> list[str]:
     for proxy in config.proxies:
         if proxy.disabled or not proxy.is_frontend:
             continue
-        backend = static_backend(config, proxy)
-        if backend is None or backend.mode == proxy.mode:
-            continue
-        where = proxy.default_backend_where or proxy.where
+        for backend, where in _named_backends(config, proxy):
+            messages += _mode_mismatch(proxy, backend, where)
+    return messages
+
+
+def _named_backends(config: Config, proxy: Proxy) -> list[tuple[Proxy, object]]:
+    found: dict[str, tuple[Proxy, object]] = {}
+    for switch in proxy.backend_switches:
+        backend = None if switch.dynamic else config.backend(switch.backend)
+        if backend is not None and not backend.disabled:
+            found.setdefault(backend.name, (backend, switch.where))
+    backend = static_backend(config, proxy)
+    if backend is not None:
+        found.setdefault(backend.name, (backend, proxy.default_backend_where or proxy.where))
+    return list(found.values())
+
+
+def _mode_mismatch(proxy: Proxy, backend: Proxy, where: object) -> list[str]:
+    messages: list[str] = []
+    if backend.mode != proxy.mode:
         if proxy.mode == "http":
             messages.append(
                 f"config : [{where}] : proxy '{proxy.name}': unable to use proxy"
@@ -135,7 +220,10 @@ def static_backend(config: Config, frontend: Proxy) -> Proxy | None:
     """The backend a TCP frontend sends every connection to (only unconditional switches are
     allowed here): the first `use_backend NAME`, else `default_backend`, else itself for a
     `listen` section; None: connections are closed."""
-    name = next((s.backend for s in frontend.backend_switches if s.condition is None), None)
+    name = next(
+        (s.backend for s in frontend.backend_switches if s.condition is None and not s.dynamic),
+        None,
+    )
     name = name or frontend.default_backend
     if name is None:
         return frontend if frontend.is_backend else None

@@ -4,14 +4,18 @@ Without a master (`haproxy-py -d -f CFG`, `haproxy-py -f CFG`) the process binds
 listeners, writes a `WorkerStart` into an anonymous memory file, and replaces itself (same
 pid) with `python -m worker`, which inherits exactly that file and the listening sockets and
 nothing else. Under a master (-W) the worker is a child that inherits only its ipc channel,
-and the master sends the same `WorkerStart` in a memory file and the listening sockets over
-that channel with SCM_RIGHTS (send_start / receive_start). Either way the worker checks
+and the master sends the same `WorkerStart` in a memory file, the generation's stats table
+(haproxy_py/process/shm.py) and the listening sockets over that channel with SCM_RIGHTS
+(send_start / receive_start). Either way `WorkerStart.table_fd` names the stats table's
+descriptor in the worker (-1: none was given, the worker makes a private one) and
+`WorkerStart.slot` its counter slot. Either way the worker checks
 every descriptor it is given before using it (house rule 7): a socket, of stream type,
 listening, on the address its spec names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -49,23 +53,32 @@ class WorkerStart:
     # Command-line settings the data plane reads: "nosplice" (-dS), "maxconn" (-n),
     # "maxconn_per_proxy" (-N), "debug" (-d), "noreuseport" (-dR).
     settings: Mapping[str, Any] = field(default_factory=dict)
+    table_fd: int = -1  # the stats table (a sealed memfd), or -1
+    slot: int = 0  # this worker's counter slot in it
 
 
 def write_handoff(
-    config: Config, listeners: Sequence[Listener], settings: Mapping[str, Any]
+    config: Config,
+    listeners: Sequence[Listener],
+    settings: Mapping[str, Any],
+    table_fd: int = -1,
 ) -> int:
     """Store the start message in a memory file; return its descriptor, inheritable.
 
-    The listening sockets are made inheritable too: the caller execs the worker next.
+    The listening sockets (and the stats table, slot 0) are made inheritable too: the
+    caller execs the worker next.
     """
     start = WorkerStart(
         config,
         tuple(listener.spec for listener in listeners),
         tuple(listener.sock.fileno() for listener in listeners),
         dict(settings),
+        table_fd=table_fd,
     )
     for listener in listeners:
         listener.sock.set_inheritable(True)
+    if table_fd >= 0:
+        os.set_inheritable(table_fd, True)
     return memory_file("haproxy-py-handoff", start, cloexec=False)  # the exec'd worker reads it
 
 
@@ -92,9 +105,12 @@ def send_start(
     config: Config,
     listeners: Sequence[Listener],
     settings: Mapping[str, Any],
+    table_fd: int,
+    slot: int,
 ) -> bool:
-    """The master's side: the start message (memory file) then the listening sockets, over
-    the worker's ipc channel with SCM_RIGHTS. False if the worker is already gone.
+    """The master's side: the start message (memory file) and the stats table, then the
+    listening sockets, over the worker's ipc channel with SCM_RIGHTS. False if the worker is
+    already gone.
 
     The socket buffer of a fresh socketpair holds all of it, so this does not block on a
     live worker; WorkerStart.fds holds positions (0..N-1) here, not descriptor numbers.
@@ -107,7 +123,7 @@ def send_start(
     )
     memfd = memory_file("haproxy-py-handoff", start, cloexec=True)
     try:
-        if not channel.send_blocking(Start(listeners=len(listeners)), [memfd]):
+        if not channel.send_blocking(Start(listeners=len(listeners), slot=slot), [memfd, table_fd]):
             return False
     finally:
         os.close(memfd)  # the worker has its own copy now
@@ -125,8 +141,13 @@ def receive_start(channel: Channel) -> tuple[WorkerStart, list[socket.socket]]:
     if received is None or not isinstance(received[0], Start):
         _close_fds(received[1] if received else [])
         raise HandoffError("the master did not send a start message first")
-    message, (memfd,) = received
-    start = _load(memfd)
+    message, (memfd, table_fd) = received
+    try:
+        start = _load(memfd)
+    except BaseException:
+        os.close(table_fd)
+        raise
+    start = dataclasses.replace(start, table_fd=table_fd, slot=message.slot)
     fds: list[int] = []
     try:
         while len(fds) < message.listeners:
@@ -140,7 +161,7 @@ def receive_start(channel: Channel) -> tuple[WorkerStart, list[socket.socket]]:
                 f"{len(fds)} listening sockets came for {len(start.listeners)} listeners"
             )
     except BaseException:
-        _close_fds(fds)
+        _close_fds([*fds, table_fd])
         raise
     return start, _adopt_all(start, fds)
 

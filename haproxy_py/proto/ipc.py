@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Start carries the stats table and a slot; AdminChange/AdminDone
 HEADER = struct.Struct("!BBHI")
 MAX_FRAME = 64 * 1024  # body bytes; the biggest real message is an exit reason
 MAX_FDS = 250  # per frame; Linux caps SCM_RIGHTS at 253 descriptors per message
@@ -97,17 +97,38 @@ class Status(Message):
     stopping: bool
 
 
+@dataclass(frozen=True)
+class AdminChange(Message):
+    """A runtime-API admin change asked through this worker (`disable server`, `set weight`
+    ...): the master is the single writer of the table's admin section and answers AdminDone
+    with the same `seq`. `set_bits`/`clear_bits` act on the forced admin bits (FMAINT,
+    FDRAIN); `weight` is the new user weight when `has_weight`."""
+
+    KIND: ClassVar[int] = 5
+    SENDER: ClassVar[Role] = "worker"
+    seq: int
+    backend: str
+    server: str
+    set_bits: int
+    clear_bits: int
+    has_weight: bool
+    weight: int
+
+
 # -- master -> worker -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Start(Message):
-    """The start hand-off: one descriptor, the memory file holding the WorkerStart (see
-    process/handoff.py); `listeners` listening sockets follow in Listeners frames."""
+    """The start hand-off: two descriptors, the memory file holding the WorkerStart (see
+    process/handoff.py) and the generation's stats table (process/shm.py); `slot` is the
+    worker's counter slot in it (0-based; a respawned worker reuses the dead one's);
+    `listeners` listening sockets follow in Listeners frames."""
 
     KIND: ClassVar[int] = 16
-    FDS: ClassVar[int] = 1
+    FDS: ClassVar[int] = 2
     listeners: int
+    slot: int
 
 
 @dataclass(frozen=True)
@@ -152,10 +173,19 @@ class StatusRequest(Message):
     KIND: ClassVar[int] = 21
 
 
+@dataclass(frozen=True)
+class AdminDone(Message):
+    """The master wrote (or refused, `error` non-empty) the AdminChange of that `seq`."""
+
+    KIND: ClassVar[int] = 22
+    seq: int
+    error: str
+
+
 KINDS: dict[int, type[Message]] = {
     cls.KIND: cls
-    for cls in (Ready, Stopping, ExitReport, Status, Start, Listeners, CliSession, SoftStop,
-                HardStop, StatusRequest)
+    for cls in (Ready, Stopping, ExitReport, Status, AdminChange, Start, Listeners, CliSession,
+                SoftStop, HardStop, StatusRequest, AdminDone)
 }  # fmt: skip
 _FIELD_TYPES = {"int": int, "str": str, "bool": bool}
 _MAX_INT = 2**63 - 1

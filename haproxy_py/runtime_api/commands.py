@@ -14,8 +14,21 @@ from dataclasses import dataclass, field
 from haproxy_py.proto.cli_help import Keyword, Level, closest, listing
 
 # fmt: off
+_ADMIN = Level.ADMIN
 COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
-    ("show info", "report information about the running process", "show_info"),
+    ("disable server (DEPRECATED)",
+     "disable a server for maintenance (use 'set server' instead)", "admin_server", _ADMIN),
+    ("enable server  (DEPRECATED)",
+     "enable a disabled server (use 'set server' instead)", "admin_server", _ADMIN),
+    ("get weight <bk>/<srv>", "report a server's current weight", "get_weight"),
+    ("set server <bk>/<srv> [opts]",
+     "change a server's state, weight, address or ssl", "admin_server", _ADMIN),
+    ("set weight <bk>/<srv>  (DEPRECATED)",
+     "change a server's weight (use 'set server' instead)", "admin_server", _ADMIN),
+    ("show info [desc|json|typed|float]*",
+     "report information about the running process", "show_info"),
+    ("show stat [desc|json|no-maint|typed|up]*",
+     "report counters for each proxy and server", "show_stat"),
 ))
 # fmt: on
 PERMISSION_DENIED = "Permission denied\n"
@@ -71,7 +84,8 @@ def split_commands(line: str) -> list[str]:
 
 def find_command(words: Sequence[str]) -> Keyword | None:
     for keyword in COMMANDS:
-        if keyword.words and tuple(words[: len(keyword.words)]) == keyword.words:
+        wanted = tuple(word for word in keyword.words if not word.startswith("("))
+        if wanted and tuple(words[: len(wanted)]) == wanted:
             return keyword
     return None
 

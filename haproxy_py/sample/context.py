@@ -47,6 +47,7 @@ class HttpResponse:
     version: bytes = b"HTTP/1.1"
     headers: Headers = field(default_factory=list)
     body: bytes = b""
+    reason: bytes = b""  # as received; set-status changes it with the status
 
 
 @dataclass(slots=True)

@@ -180,7 +180,7 @@ def test_a_worker_that_cannot_start_makes_the_master_fail(tmp_path: Path) -> Non
     port = free_port()
     with echo_servers(b"") as servers:
         text = two_workers(port, servers).replace(
-            "    balance roundrobin\n", "    balance roundrobin\n    tcp-request content accept\n"
+            "    balance roundrobin\n", "    balance roundrobin\n    tcp-response content accept\n"
         )
         running = Master(tmp_path, text)
         assert running.finish() == 1

@@ -15,6 +15,8 @@ from haproxy_py.proto.ipc import (
     MAX_FDS,
     MAX_FRAME,
     NEED_DATA,
+    AdminChange,
+    AdminDone,
     CliSession,
     ExitReport,
     HardStop,
@@ -35,14 +37,18 @@ FROM_WORKER = [
     Stopping(pid=1234),
     Status(pid=1234, connections=17, stopping=False),
     ExitReport(pid=1234, code=1, reason="[haproxy.main()] Cannot chroot(/x). — é"),
+    AdminChange(
+        seq=3, backend="be", server="s1", set_bits=1, clear_bits=0, has_weight=False, weight=0
+    ),
 ]
 FROM_MASTER = [
-    Start(listeners=3),
+    Start(listeners=3, slot=1),
     Listeners(first=0, count=3),
     CliSession(),
     SoftStop(),
     HardStop(),
     StatusRequest(),
+    AdminDone(seq=3, error=""),
 ]
 
 
@@ -81,7 +87,7 @@ def test_round_trip_whole_byte_at_a_time_and_back_to_back(chunk: int | None) -> 
 
 
 def test_descriptor_counts_travel_in_the_header() -> None:
-    assert [m.fd_count() for m in FROM_MASTER] == [1, 3, 1, 0, 0, 0]
+    assert [m.fd_count() for m in FROM_MASTER] == [2, 3, 1, 0, 0, 0, 0]
     header = HEADER.unpack(encode(Listeners(first=250, count=9))[: HEADER.size])
     assert header[:3] == (FORMAT_VERSION, Listeners.KIND, 9)
     with pytest.raises(IpcError):
@@ -110,7 +116,7 @@ def test_encode_refuses_wrong_field_types() -> None:
 
 
 HOSTILE = [
-    (frame(Ready.KIND, b'{"pid": 1}', version=2), "version 2"),
+    (frame(Ready.KIND, b'{"pid": 1}', version=1), "version 1"),
     (frame(99, b"{}"), "unknown kind 99"),
     (HEADER.pack(FORMAT_VERSION, Ready.KIND, 0, MAX_FRAME + 1), "at most"),
     (HEADER.pack(FORMAT_VERSION, Ready.KIND, 300, 2) + b"{}", "descriptors"),
@@ -162,5 +168,5 @@ def test_eof_inside_a_frame() -> None:
 
 def test_header_layout_is_fixed() -> None:
     assert HEADER.size == 8
-    assert encode(SoftStop()) == struct.pack("!BBHI", 1, 19, 0, 2) + b"{}"
-    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 1, 1, 0, 10) + b'{"pid":42}'
+    assert encode(SoftStop()) == struct.pack("!BBHI", 2, 19, 0, 2) + b"{}"
+    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 2, 1, 0, 10) + b'{"pid":42}'

@@ -1,0 +1,270 @@
+"""The rules engine in the real `haproxy-py -db`: content switching, deny/return/redirect,
+header actions seen by a recording backend, tcp-request rules and use-server; and the
+answers made by rules compared byte for byte with HAProxy 2.6's when it is installed."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.tcp_tools import ask, echo_servers
+from tests.e2e.test_serve_http import TIMEOUTS, backend, exchange, read_response, status_of
+from tests.e2e.test_serve_tcp import haproxy_py_command, serving, wait_listening
+from tests.helpers import TRACEBACK, base_env, free_port, haproxy_command, write_cfg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def get(port: int, path: str, host: str = "example.com", extra: str = "") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode())
+        return read_response(client)
+
+
+def switching_config(port: int, a: int, b: int, c: int) -> str:
+    return (
+        f"defaults\n    mode http\n{TIMEOUTS}"
+        f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        "    acl is_api path_beg /api/\n"
+        "    acl is_static hdr(host) -i static.example.com\n"
+        "    http-request set-header X-Set set-%[path]\n"
+        "    http-request add-header X-Added one\n"
+        "    http-request del-header X-Secret\n"
+        "    use_backend api if is_api\n"
+        "    use_backend static if is_static\n"
+        "    default_backend web\n"
+        f"backend api\n    server a 127.0.0.1:{a}\n"
+        f"backend static\n    server s 127.0.0.1:{b}\n"
+        "    http-response set-header X-From static\n"
+        f"backend web\n    server w 127.0.0.1:{c}\n"
+    )
+
+
+def test_content_switching_and_header_actions(tmp_path: Path) -> None:
+    port = free_port()
+    with backend() as api, backend() as static, backend() as web:
+        text = switching_config(port, api.port, static.port, web.port)
+        with serving(tmp_path, text, port):
+            assert status_of(get(port, "/api/users", extra="X-Secret: s\r\n")) == 200
+            answer = get(port, "/img.png", host="STATIC.example.com")
+            assert b"\r\nX-From: static\r\n" in answer
+            assert status_of(get(port, "/")) == 200
+    assert b"GET /api/users" in api.received and b"GET /api/users" not in web.received
+    assert b"x-set: set-/api/users" in api.received.lower()
+    assert b"x-added: one" in api.received.lower()
+    assert b"x-secret" not in api.received.lower()
+    assert b"GET /img.png" in static.received
+    assert b"GET / HTTP/1.1" in web.received
+
+
+def test_deny_return_redirect(tmp_path: Path) -> None:
+    port = free_port()
+    with backend() as server:
+        text = (
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n"
+            "    http-request deny deny_status 429 if { path_beg /limited }\n"
+            "    http-request deny if { path_beg /admin }\n"
+            '    http-request return status 200 content-type text/plain string "pong"'
+            " hdr X-R %[path] if { path /ping }\n"
+            "    http-request redirect location https://new.example.com%[path] code 301"
+            " if { hdr(host) -i old.example.com }\n"
+            "    http-request redirect prefix /v2 if { path_beg /v1 }\n"
+            f"    default_backend be\nbackend be\n    server s 127.0.0.1:{server.port}\n"
+        )
+        with serving(tmp_path, text, port):
+            assert status_of(get(port, "/limited")) == 429
+            denied = get(port, "/admin")
+            assert denied.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+            assert b"Request forbidden by administrative rules." in denied
+            pong = get(port, "/ping")
+            assert pong == (
+                b"HTTP/1.1 200 OK\r\nx-r: /ping\r\ncontent-length: 4\r\n"
+                b"content-type: text/plain\r\n\r\npong"
+            )
+            moved = get(port, "/a/b", host="old.example.com")
+            assert moved.startswith(b"HTTP/1.1 301 Moved Permanently\r\n")
+            assert b"\r\nlocation: https://new.example.com/a/b\r\n" in moved
+            found = get(port, "/v1/x?q=1")
+            assert b"\r\nlocation: /v2/v1/x?q=1\r\n" in found and status_of(found) == 302
+            # A deny keeps the connection: two pipelined requests get two answers.
+            both = exchange(port, b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n" * 2, timeout=1)
+            assert both.count(b"403 Forbidden\r\n") == 2
+    assert server.requests == 0
+
+
+def test_http_response_rules(tmp_path: Path) -> None:
+    port = free_port()
+    with backend() as server:
+        text = (
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"listen app\n    bind 127.0.0.1:{port}\n"
+            "    http-response set-status 299 if { path_beg /st }\n"
+            "    http-response del-header Content-Type\n"
+            "    http-response add-header X-Resp %[status]\n"
+            "    http-response deny if { path_beg /hide }\n"
+            "    http-after-response set-header X-After done\n"
+            f"    server s 127.0.0.1:{server.port}\n"
+        )
+        with serving(tmp_path, text, port):
+            answer = get(port, "/st")
+            assert answer.startswith(b"HTTP/1.1 299 ")
+            assert b"\r\nX-Resp: 299\r\n" in answer and b"\r\nX-After: done\r\n" in answer
+            assert status_of(get(port, "/hide")) == 502
+
+
+def test_tcp_request_connection_reject_and_content_switching(tmp_path: Path) -> None:
+    port, closed = free_port(), free_port()
+    with echo_servers(b"A:", b"B:") as (a, b):
+        text = (
+            f"defaults\n    mode tcp\n{TIMEOUTS}"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n"
+            "    tcp-request inspect-delay 2s\n"
+            "    tcp-request content accept if { req.payload(0,4) -m str PING }\n"
+            "    tcp-request content reject if { req.payload(0,4) -m str DROP }\n"
+            "    use_backend b if { req.payload(0,4) -m str PING }\n"
+            "    default_backend a\n"
+            f"backend a\n    server a 127.0.0.1:{a.port}\n"
+            f"backend b\n    server b 127.0.0.1:{b.port}\n"
+            f"frontend closed\n    bind 127.0.0.1:{closed}\n"
+            "    tcp-request connection reject if { src 127.0.0.0/8 }\n"
+            "    default_backend a\n"
+        )
+        with serving(tmp_path, text, port):
+            assert ask(port, b"PING") == b"B:PING"
+            assert ask(port, b"hello") == b"A:hello"
+            assert ask(port, b"DROP") == b""
+            assert ask(closed, b"hello") == b""
+
+
+def test_use_server(tmp_path: Path) -> None:
+    port = free_port()
+    with backend() as one, backend() as two:
+        text = (
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"listen app\n    bind 127.0.0.1:{port}\n"
+            "    use-server s2 if { path_beg /two }\n"
+            f"    server s1 127.0.0.1:{one.port}\n    server s2 127.0.0.1:{two.port}\n"
+        )
+        with serving(tmp_path, text, port):
+            for _ in range(4):
+                assert status_of(get(port, "/two/x")) == 200
+    assert two.received.count(b"GET /two/x") == 4
+    assert b"GET /two" not in one.received
+
+
+def test_unsupported_actions_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    port = free_port()
+    text = (
+        f"defaults\n    mode http\n{TIMEOUTS}"
+        f"listen app\n    bind 127.0.0.1:{port}\n"
+        "    http-request tarpit\n"
+        "    server s 127.0.0.1:9\n"
+    )
+    path = write_cfg(tmp_path, text)
+    done = subprocess.run(
+        [*haproxy_py_command(), "-db", "-f", str(path)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert f"[{path}:8]" in done.stderr
+    assert "'http-request tarpit' is not yet supported" in done.stderr
+    assert TRACEBACK not in done.stderr
+
+
+def test_example_l7_content_switching(tmp_path: Path) -> None:
+    example = ROOT / "examples" / "l7-content-switching.cfg"
+    checked = subprocess.run(
+        [*haproxy_py_command(), "-c", "-f", str(example)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr
+    port = free_port()
+    with backend() as api, backend() as web:
+        text = example.read_text()
+        text = text.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        text = text.replace("127.0.0.1:9001", f"127.0.0.1:{api.port}")
+        text = text.replace("127.0.0.1:9002", f"127.0.0.1:{web.port}")
+        with serving(tmp_path, text, port):
+            assert status_of(get(port, "/api/v1/items", host="www.example.com")) == 200
+            assert status_of(get(port, "/", host="www.example.com")) == 200
+            assert b"location: https://www.example.com/x" in get(port, "/x", host="example.com")
+            assert get(port, "/healthz").endswith(b"ok\n")
+    assert b"GET /api/v1/items" in api.received
+    assert b"x-forwarded-proto: http" in api.received.lower()
+
+
+# -- differential: the answers made by rules, byte for byte ---------------------------------
+
+DIFF_PATHS = ["/deny", "/d429", "/dstr", "/ret/a", "/r204", "/rempty", "/red/x?q=1",
+              "/pre/a?b", "/sch/a", "/dq?x=1", "/c303", "/c308", "/as/x", "/ck"]  # fmt: skip
+
+
+def _diff_config(port: int) -> str:
+    return (
+        f"defaults\n    mode http\n{TIMEOUTS}"
+        f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        "    http-request deny if { path_beg /deny }\n"
+        "    http-request deny deny_status 429 if { path_beg /d429 }\n"
+        '    http-request deny status 404 content-type text/plain string "nope"'
+        " if { path_beg /dstr }\n"
+        '    http-request return status 200 content-type text/plain string "hello"'
+        " hdr X-A b%[path] if { path_beg /ret }\n"
+        "    http-request return status 204 if { path_beg /r204 }\n"
+        "    http-request return if { path_beg /rempty }\n"
+        "    http-request redirect location /new%[path] code 301 if { path_beg /red }\n"
+        "    http-request redirect prefix /pfx if { path_beg /pre }\n"
+        "    http-request redirect scheme https if { path_beg /sch }\n"
+        "    http-request redirect location /x drop-query if { path_beg /dq }\n"
+        "    http-request redirect location /a code 303 if { path_beg /c303 }\n"
+        "    http-request redirect location /a code 308 if { path_beg /c308 }\n"
+        "    http-request redirect prefix / append-slash if { path_beg /as }\n"
+        "    http-request redirect location /a set-cookie X=1 if { path_beg /ck }\n"
+        "    default_backend be\n"
+        "backend be\n    server s1 127.0.0.1:9\n"
+    )
+
+
+def _answers(port: int) -> dict[str, bytes]:
+    answers = {}
+    for path in DIFF_PATHS:
+        answers[path] = get(port, path, host="ex.com")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+            answers[path + " 1.0"] = read_response(client)
+    return answers
+
+
+@pytest.mark.needs_haproxy
+def test_rule_answers_match_haproxy(tmp_path: Path) -> None:
+    command = haproxy_command()
+    if command is None:
+        pytest.skip("HAProxy 2.6 is not installed: the differential part needs it")
+    port = free_port()
+    with serving(tmp_path, _diff_config(port), port):
+        ours = _answers(port)
+    port = free_port()
+    path = write_cfg(tmp_path, _diff_config(port), "haproxy.cfg")
+    proc = subprocess.Popen(
+        [*command, "-db", "-f", str(path)],
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_listening(port, proc)  # type: ignore[arg-type]
+        theirs = _answers(port)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert ours == theirs
