@@ -10,11 +10,10 @@ Rules of this file:
   so a newcomer never overtakes someone waiting;
 - a waiter's `timeout queue` is its own trio deadline; the slot, if it was granted in the same
   instant, is kept (not leaked, not lost);
-- connects are non-blocking (connect_ex, then wait_writable and SO_ERROR) under `timeout
-  connect`; a failed attempt is retried `retries` times (none with `retry-on none`), after a
-  turn-around pause of min(1 s, timeout connect) when it stays on the same server, and moved
-  to another server on the retry `option redispatch [<interval>]` designates (the last one by
-  default);
+- connects are non-blocking (worker/connecting.py) under `timeout connect`; a failed attempt
+  is retried `retries` times (none with `retry-on none`), after a turn-around pause of
+  min(1 s, timeout connect) when it stays on the same server, and moved to another server on
+  the retry `option redispatch [<interval>]` designates (the last one by default);
 - counters (worker/counters.py) are updated here for everything queueing and connecting.
 """
 
@@ -28,7 +27,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import trio
-from trio.lowlevel import wait_writable
 
 from haproxy_py.config.model import Proxy
 from haproxy_py.lb import (
@@ -45,6 +43,7 @@ from haproxy_py.lb import (
     source_key,
 )
 from haproxy_py.logfmt import LogRecord
+from worker.connecting import connect_socket
 from worker.counters import Counters
 
 DEFAULT_RETRIES = 3  # HAProxy's `retries` when unset
@@ -278,29 +277,10 @@ class BackendRuntime:
         address = target.sockaddr(destination_port)
         if address is None:
             return None
-        try:
-            sock = socket.socket(target.family, socket.SOCK_STREAM)
-        except OSError:  # out of descriptors (or buffers) right now: a failed attempt
-            await trio.lowlevel.checkpoint()
-            return None
-        try:
-            sock.setblocking(False)
-            if target.family != socket.AF_UNIX:
-                # Small writes go out at once; the relay moves whole bursts anyway.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            error = sock.connect_ex(address)
-            if error == errno.EINPROGRESS:
-                error = errno.ETIMEDOUT
-                with trio.move_on_after(self.connect_timeout):
-                    await wait_writable(sock)
-                    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            else:
-                await trio.lowlevel.checkpoint()
-        except BaseException:
-            sock.close()
-            raise
-        if error:
-            sock.close()
+        deadline = trio.current_time() + self.connect_timeout
+        nodelay = target.family != socket.AF_UNIX
+        sock, error = await connect_socket(target.family, address, deadline, nodelay=nodelay)
+        if sock is None:
             if log is not None:
                 log.termination = "sC" if error == errno.ETIMEDOUT else "SC"
             return None

@@ -36,6 +36,7 @@ from haproxy_py.checks.settings import CheckSettings, check_settings
 from haproxy_py.checks.status import INI, CheckResult
 from haproxy_py.report import Reporter
 from worker.backend import BackendRuntime, ServerRuntime, Target
+from worker.connecting import connect_socket
 
 RECV_SIZE = 16 * 1024
 
@@ -170,26 +171,8 @@ async def _connect(
     target: Target, settings: CheckSettings, action: Connect, deadline: float
 ) -> tuple[socket.socket | None, IoError | None]:
     family, address = _address(target, settings, action)
-    try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        await trio.lowlevel.checkpoint()
-        return None, IoError(text=os.strerror(exc.errno or errno.EMFILE))
-    try:
-        sock.setblocking(False)
-        error = sock.connect_ex(address)
-        if error == errno.EINPROGRESS:
-            error = errno.ETIMEDOUT
-            with trio.move_on_at(deadline):
-                await wait_writable(sock)
-                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        else:
-            await trio.lowlevel.checkpoint()
-    except BaseException:
-        sock.close()
-        raise
-    if error:
-        sock.close()
+    sock, error = await connect_socket(family, address, deadline)
+    if sock is None:
         if error == errno.ETIMEDOUT:
             return None, IoError(timeout=True)
         return None, IoError(text=os.strerror(error))
