@@ -138,6 +138,29 @@ def read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+def read_responses(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` responses with Content-Length bodies, which may arrive in the same segments
+    (pipelining): what is read past one response belongs to the next."""
+    buffer = b""
+    answers = []
+    while len(answers) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return answers
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        length = _content_length(head)
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        answers.append(head + b"\r\n\r\n" + rest[:length])
+        buffer = rest[length:]
+    return answers
+
+
 def exchange(port: int, payload: bytes, timeout: float = 5.0) -> bytes:
     """Send `payload`, read until the proxy closes or goes quiet."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
@@ -207,8 +230,8 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
     with backend() as server, serving(tmp_path, http_config(port, [server.port]), port):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             client.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(3)))
-            answers = [read_response(client) for _ in range(3)]
-        assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
+            answers = read_responses(client, 3)
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers), answers
         # Each connection's bytes are in order; across pooled connections only the set is sure.
         paths = [line.split()[1] for line in server.received.split(b"\r\n") if b"GET" in line]
         assert sorted(paths) == [b"/0", b"/1", b"/2"]
