@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.tcp_tools import wait_listening
 from tests.e2e.test_serve_http import backend
-from tests.e2e.test_serve_tcp import serving, wait_listening
-from tests.helpers import base_env, free_port, haproxy_command, write_cfg
+from tests.e2e.test_serve_tcp import serving
+from tests.helpers import base_env, free_port, haproxy_command, haproxy_py_command, write_cfg
 
 TIMEOUTS = "    timeout client 5s\n    timeout server 3s\n    timeout connect 2s\n"
 HALOG = shutil.which("halog") or ("/usr/bin/halog" if Path("/usr/bin/halog").exists() else None)
@@ -184,7 +185,7 @@ def test_stdout_raw_and_http_errors(tmp_path: Path) -> None:
     )
     path = write_cfg(tmp_path, cfg)
     process = subprocess.Popen(
-        ["/work/main/.venv/bin/haproxy-py", "-db", "-f", str(path)],
+        [*haproxy_py_command(), "-db", "-f", str(path)],
         env=base_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -279,9 +280,7 @@ def test_lines_match_haproxy(tmp_path: Path) -> None:
             lambda: curl(f"http://127.0.0.1:{port}/x", "-X", "DELETE", "-A", "z"),
             lambda: curl(f"http://127.0.0.1:{port2}/"),
         ]
-        ours = _run_and_collect(
-            ["/work/main/.venv/bin/haproxy-py"], cfg, tmp_path, port, sink, actions
-        )
+        ours = _run_and_collect(haproxy_py_command(), cfg, tmp_path, port, sink, actions)
         theirs = _run_and_collect(haproxy_command(), cfg, tmp_path, port, sink, actions)
     assert len(ours) == 3
     assert ours == theirs
