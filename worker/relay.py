@@ -29,6 +29,7 @@ import math
 import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import trio
@@ -99,11 +100,16 @@ class _Side:
         self.last = 0.0  # when the timer last restarted; meaningful while waiters > 0
         self.waiters = 0  # direction tasks blocked on this side right now (the timer runs)
 
-    def arm(self) -> None:
-        """A direction is about to wait on this side: the timer runs (restarting if it was off)."""
+    async def wait(self, waiting: Callable[[int], Awaitable[None]]) -> None:
+        """Wait on this side (wait_readable or wait_writable) with its timer running: it
+        restarts if nobody was waiting here, and stops when the last waiter leaves."""
         if not self.waiters:
             self.last = trio.current_time()
         self.waiters += 1
+        try:
+            await waiting(self.fd)
+        finally:
+            self.waiters -= 1
 
     def touch(self) -> None:
         # Progress restarts the timer; when nobody waits on this side the next wait restarts it.
@@ -269,11 +275,7 @@ class _Relay:
                 if outcome == _EOF:
                     break
                 if outcome == _DRY:
-                    src.arm()
-                    try:
-                        await wait_readable(src.fd)
-                    finally:
-                        src.waiters -= 1
+                    await src.wait(wait_readable)
             self._shut_write(way.dst)
         except _Aborted as error:
             side = error.side
@@ -327,11 +329,7 @@ class _Relay:
                 try:
                     count = os.splice(pipe.read_fd, dst.fd, pipe.pending, flags=_SPLICE_FLAGS)
                 except BlockingIOError:
-                    dst.arm()
-                    try:
-                        await wait_writable(dst.fd)
-                    finally:
-                        dst.waiters -= 1
+                    await dst.wait(wait_writable)
                     continue
                 except OSError:
                     raise _Aborted(dst) from None
@@ -372,11 +370,7 @@ class _Relay:
                 try:
                     sent += dst.sock.send(view[sent:count])
                 except BlockingIOError:
-                    dst.arm()
-                    try:
-                        await wait_writable(dst.fd)
-                    finally:
-                        dst.waiters -= 1
+                    await dst.wait(wait_writable)
                 except OSError:
                     raise _Aborted(dst) from None
             dst.touch()

@@ -264,41 +264,18 @@ _TOKEN = re.compile(r"\{|\}|[^\s{}]+")
 
 
 def parse_condition(condition: str | Sequence[str]) -> Condition:
-    """`if|unless TERMS` (text or words) -> the config model's Condition."""
+    """`if|unless TERMS` (text or words) -> the config model's Condition, through the
+    configuration's own grammar (names are resolved when compiling)."""
+    from haproxy_py.config.diagnostics import ConfigError
+    from haproxy_py.config.keywords.acl import condition_from_words
+
     words = _TOKEN.findall(condition) if isinstance(condition, str) else list(condition)
     if not words or words[0] not in ("if", "unless"):
         raise SampleError("a condition starts with 'if' or 'unless'")
-    groups: list[tuple[AclTerm, ...]] = []
-    current: list[AclTerm] = []
-    negate = False
-    index = 1
-    while index < len(words):
-        word = words[index]
-        index += 1
-        if word in ("||", "or"):
-            if negate or not current:
-                raise SampleError(f"missing condition before '{word}'")
-            groups.append(tuple(current))
-            current = []
-        elif word == "!":
-            negate = not negate
-        elif word == "{":
-            close = words.index("}", index) if "}" in words[index:] else -1
-            if close < 0:
-                raise SampleError("missing closing '}' in anonymous ACL")
-            if close == index:
-                raise SampleError("empty anonymous ACL '{ }'")
-            current.append(AclTerm("", negate, acl_from_words(words[index:close])))
-            index, negate = close + 1, False
-        else:
-            if word.startswith("!"):
-                negate, word = not negate, word[1:]
-            current.append(AclTerm(word, negate))
-            negate = False
-    if negate or not current:
-        raise SampleError(f"missing condition after '{words[-1]}'")
-    groups.append(tuple(current))
-    return Condition(words[0] == "unless", tuple(groups))
+    try:
+        return condition_from_words(words, "condition", _NOWHERE)
+    except ConfigError as error:
+        raise SampleError(str(error).rstrip(".")) from None
 
 
 def compile_condition(

@@ -15,16 +15,15 @@ from contextlib import contextmanager
 from tests.helpers import TIMEOUTS
 
 
-class EchoServer:
-    """A threaded TCP server that answers every chunk with TAG + the chunk."""
+class ThreadedServer:
+    """A loopback TCP server serving each connection in a thread; subclasses write
+    `_serve(conn)`. `accepted` counts connections; close() stops accepting."""
 
-    def __init__(self, tag: bytes) -> None:
-        self.tag = tag
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
         while True:
@@ -36,12 +35,23 @@ class EchoServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            while data := conn.recv(65536):
-                conn.sendall(self.tag + data)
+        raise NotImplementedError
 
     def close(self) -> None:
         self.sock.close()
+
+
+class EchoServer(ThreadedServer):
+    """Answers every chunk with TAG + the chunk."""
+
+    def __init__(self, tag: bytes) -> None:
+        self.tag = tag
+        super().__init__()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(self.tag + data)
 
 
 @contextmanager

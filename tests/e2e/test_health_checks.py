@@ -16,29 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.tcp_tools import wait_listening
+from tests.e2e.tcp_tools import ThreadedServer, wait_listening
 from tests.helpers import TRACEBACK, base_env, free_port, haproxy_py_command, write_cfg
 
 HEAD = "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
 
 
-class HealthServer:
+class HealthServer(ThreadedServer):
     """An HTTP/1.0 server answering `tag` on every path, and 404 on /health while `broken`."""
 
     def __init__(self, tag: str) -> None:
         self.tag = tag.encode()
         self.broken = False
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
@@ -58,9 +48,6 @@ class HealthServer:
                     conn.sendall(head.encode() + self.tag)
             except OSError:
                 return
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @contextmanager

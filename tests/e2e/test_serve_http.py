@@ -21,44 +21,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve_tcp import serving, wait_listening
+from tests.e2e.tcp_tools import ThreadedServer, wait_listening
+from tests.e2e.test_serve_tcp import serving
 from tests.helpers import TRACEBACK, base_env, free_port, haproxy_command, write_cfg
 
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 TIMEOUTS = "    timeout client 5s\n    timeout server 3s\n    timeout connect 2s\n"
 
 
-class RecordingBackend:
+class RecordingBackend(ThreadedServer):
     """Answers each request head with `response` (after reading a Content-Length body);
     `delay` seconds before answering; records what each connection received."""
 
     def __init__(self, response: bytes = OK_RESPONSE, delay: float = 0.0) -> None:
         self.response = response
         self.delay = delay
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.connections: list[bytearray] = []
         self.requests = 0
         self._lock = threading.Lock()
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__()
 
     @property
     def received(self) -> bytes:
         with self._lock:
             return b"".join(bytes(c) for c in self.connections)
 
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            record = bytearray()
-            with self._lock:
-                self.connections.append(record)
-            threading.Thread(target=self._serve, args=(conn, record), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, record: bytearray) -> None:
+    def _serve(self, conn: socket.socket) -> None:
+        record = bytearray()
+        with self._lock:
+            self.connections.append(record)
         pending = b""
         with conn:
             conn.settimeout(10)
@@ -88,9 +79,6 @@ class RecordingBackend:
                         conn.sendall(self.response)
             except OSError:
                 return
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _content_length(head: bytes) -> int:

@@ -160,11 +160,21 @@ def split_condition(args: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 def parse_condition(words: Sequence[str], ctx: ParseContext, rule_kind: str) -> Condition:
-    """Parse `if|unless TERM...`; `rule_kind` names the rule in messages."""
+    """Parse `if|unless TERM...` in a section; `rule_kind` names the rule in messages."""
+    known: set[str] = ctx.section.scratch.get("acl_names", set())
+    return condition_from_words(words, rule_kind, ctx.where, known)
+
+
+def condition_from_words(
+    words: Sequence[str], rule_kind: str, where: Where, known: set[str] | None = None
+) -> Condition:
+    """The condition grammar itself, for the configuration and the rules engine alike.
+
+    `known` holds the ACL names a term may use (with the predefined ones); None accepts any
+    name (the caller resolves names itself)."""
     if not words or words[0] not in ("if", "unless"):
         raise ConfigError(f"{rule_kind}: expected 'if' or 'unless'.")
     unless = words[0] == "unless"
-    known: set[str] = ctx.section.scratch.get("acl_names", set())
     groups: list[tuple[AclTerm, ...]] = []
     current: list[AclTerm] = []
     index = 1
@@ -183,13 +193,13 @@ def parse_condition(words: Sequence[str], ctx: ParseContext, rule_kind: str) -> 
             continue
         if word == "{":
             close = _closing_brace(words, index, rule_kind)
-            acl = parse_acl_body(words[index:close], ctx.where, "")
+            acl = parse_acl_body(words[index:close], where, "")
             current.append(AclTerm("", negate, acl))
             index = close + 1
         else:
             if word.startswith("!"):
                 negate, word = not negate, word[1:]
-            if word not in known and word not in PREDEFINED_ACLS:
+            if known is not None and word not in known and word not in PREDEFINED_ACLS:
                 raise ConfigError(
                     f"error detected while parsing {rule_kind} : no ACL named '{word}'"
                     " (no such ACL declared before this line in the proxy)."
