@@ -132,11 +132,18 @@ class Master:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 unblock_master_signals()  # blocked across a re-exec; the receiver is here now
+                # The master CLI answers from the start, also while a re-executed image is
+                # still reloading: a `show proc` right after READY=1 must not find it deaf.
+                if self.log is not None:
+                    control = MasterControl(self, self.log)
+                    for listener, level in self.mcli:
+                        nursery.start_soon(serve_master_cli, listener, level, control)
                 if self.carried is not None:
                     await self.resume(self.carried)
                 else:
                     self.write_pidfile()
-                    first = await self.spawn_generation(self.config, self.listeners)
+                    async with self.reload_lock:  # a `reload` typed meanwhile waits for it
+                        first = await self.spawn_generation(self.config, self.listeners)
                     if first is not None:
                         self.serving = self.generation
                         self.reporter.notice("Loading success.")
@@ -145,10 +152,6 @@ class Master:
                     if self.settings.daemon:
                         release_stderr()
                 nursery.start_soon(self.handle_signals, signals)
-                if self.log is not None:
-                    control = MasterControl(self, self.log)
-                    for listener, level in self.mcli:
-                        nursery.start_soon(serve_master_cli, listener, level, control)
                 await self.finished.wait()
                 nursery.cancel_scope.cancel()
         for listener in self.listeners:
@@ -166,7 +169,8 @@ class Master:
         for worker in self.workers:
             self.nursery.start_soon(self.watch_worker, worker)
         self._close_retired()
-        succeeded = await self._reload()
+        async with self.reload_lock:  # a `reload` typed meanwhile waits for this one
+            succeeded = await self._reload()
         answer = f"Success={int(succeeded)}\n--\n{self.log.text() if self.log else ''}\n"
         for fd in carried.requesters:
             await answer_and_close(fd, answer)

@@ -216,6 +216,45 @@ def test_systemd_notifications(tmp_path: Path) -> None:
         receiver.close()
 
 
+def test_the_master_cli_answers_while_a_reload_is_in_progress(tmp_path: Path) -> None:
+    # A re-executed master serves its CLI before its new workers are READY, so that a
+    # `show proc` sent right after systemd's READY=1 (or during the reload) is answered.
+    port = free_port()
+    notify = str(tmp_path / "notify.sock")
+    cli = str(tmp_path / "master.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(notify)
+    receiver.settimeout(20)
+    try:
+        with echo_servers(b"") as servers:
+            text = two_workers(port, servers)
+            running = Master(tmp_path, text, "-Ws", "-S", cli, env={"NOTIFY_SOCKET": notify})
+            try:
+                assert receiver.recv(4096).startswith(b"READY=1")
+                running.process.send_signal(signal.SIGUSR2)
+                assert receiver.recv(4096) == b"RELOADING=1"  # from the re-executed image
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+                    client.settimeout(20)
+                    client.connect(cli)
+                    client.sendall(b"show proc\n")
+                    client.shutdown(socket.SHUT_WR)  # as socat does at the end of its input
+                    answer = b""
+                    while chunk := client.recv(65536):
+                        answer += chunk
+                # The answer came before the reload finished: READY=1 is still to come.
+                receiver.settimeout(0)
+                with pytest.raises(BlockingIOError):
+                    receiver.recv(4096)
+                assert b"#<PID>" in answer and b"master" in answer, answer
+                receiver.settimeout(20)
+                assert receiver.recv(4096) == f"READY=1\nMAINPID={running.pid}".encode()
+            finally:
+                running.process.send_signal(signal.SIGTERM)
+                assert running.finish() == 0, running.text()
+    finally:
+        receiver.close()
+
+
 def _master_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
