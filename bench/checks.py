@@ -101,6 +101,7 @@ def main() -> None:
         targets["haproxy 2.6"] = [haproxy]
     kind = "httpchk" if args.http else "tcp connect"
     print(f"{args.servers} servers, {kind} checks every {args.inter}, {args.duration:.0f} s")
+    print(f"load average before: {_loadavg()}")
     print("| proxy | CPU % | RSS MiB | checks/s seen |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +114,15 @@ def main() -> None:
             rate = (accepted[0] - seen) / (time.monotonic() - started)
             print(f"| {label} | {cpu:.2f} | {rss:.1f} | {rate:.0f} |")
     server.close()
+    print(f"load average after: {_loadavg()}")
+
+
+def _loadavg() -> str:
+    """The machine's load (the figures mean little on a busy machine: say how busy)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from haproxy_py.config.conditions import evaluate_condition
 from haproxy_py.config.diagnostics import ConfigError, Severity
 from haproxy_py.config.model import Config
 from haproxy_py.report import Reporter
+from haproxy_py.sample.check import check_rules
 
 if TYPE_CHECKING:
     from master.supervisor import MasterSettings
@@ -410,6 +411,12 @@ def _report(result: LoadResult, opts: Options, reporter: Reporter) -> int | None
         return 1
     if not opts.check:
         return None
+    refusals = check_rules(config) if config is not None else []  # the rules' samples
+    if refusals:
+        for text in refusals:
+            reporter.alert(text)
+        reporter.alert("config : Fatal errors found in configuration.")
+        return 1
     if not opts.quiet:
         if diagnostics.count(Severity.WARNING):
             print("Warnings were found.")

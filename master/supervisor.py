@@ -53,6 +53,7 @@ from haproxy_py.process.listeners import (
     listener_key,
     listener_specs,
 )
+from haproxy_py.process.logsend import AdminLog, AdminReporter, open_master_log
 from haproxy_py.process.shm import StatsTable, TableError, carry_over, create_table, open_table
 from haproxy_py.proto.cli_help import Level
 from haproxy_py.proto.ipc import AdminChange, AdminDone, Ready, SoftStop
@@ -450,6 +451,8 @@ class Master:
         for change in describe_changes(self.config, config) or ["no configuration change."]:
             self.reporter.notice(f"Reload: {change}")
         self.config, self.listeners = config, listeners
+        if isinstance(self.reporter, AdminReporter):  # the new configuration's log targets
+            self.reporter.retarget(*(open_master_log(config) or (AdminLog(), None)))
         self.failed_reloads = 0
         self.write_pidfile()
         self.reporter.notice("Loading success.")
@@ -513,6 +516,17 @@ async def answer_and_close(fd: int, text: str) -> None:
             await stream.send_all(text.encode("utf-8", "surrogateescape"))
 
 
+def with_master_log(reporter: Reporter, config: Config) -> Reporter:
+    """The master's reporter, also sending its process events to the global log targets
+    and admin lines (maintenance changes it writes) to their proxy's targets."""
+    opened = open_master_log(config)
+    if opened is None:
+        return reporter
+    wrapped = AdminReporter(reporter, opened[0], process_events=True)
+    wrapped.retarget(*opened)
+    return wrapped
+
+
 def run_master(
     config: Config,
     listeners: list[Listener],
@@ -528,6 +542,7 @@ def run_master(
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log = StartupLog(reporter.stream)
     reporter.stream = log
+    reporter = with_master_log(reporter, config)  # events and admin lines to syslog too
     master = Master(config, listeners, settings, reporter, Notifier(settings.systemd))
     master.log, master.mcli, master.carried = log, mcli, carried
     if carried is not None:

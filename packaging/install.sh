@@ -3,7 +3,7 @@
 # package manager, in the same layout as the RPM but under PREFIX:
 #   $PREFIX/lib/haproxy-py/           a venv holding haproxy-py and its dependencies (pip)
 #   $PREFIX/sbin/haproxy-py           symlink to the venv's entry point
-#   $PREFIX/share/doc/haproxy-py/     README, OPERATIONS, MIGRATING, examples
+#   $PREFIX/share/doc/haproxy-py/     README, LICENSE, OPERATIONS, MIGRATING, examples/
 #   $UNITDIR/haproxy-py.service       the unit, its commands pointed at $PREFIX/sbin
 #   /etc/haproxy-py/haproxy.cfg, /etc/sysconfig/haproxy-py, /etc/logrotate.d/haproxy-py,
 #   /etc/rsyslog.d/49-haproxy-py.conf: only when absent (local changes are kept)
@@ -47,8 +47,13 @@ ln -sfn "$venv/bin/haproxy-py" "$DESTDIR$PREFIX/sbin/haproxy-py"
 
 docdir=$DESTDIR$PREFIX/share/doc/haproxy-py
 install -d "$docdir/examples"
-install -p -m 0644 README.md docs/OPERATIONS.md docs/MIGRATING.md docs/ARCHITECTURE.md "$docdir/"
-install -p -m 0644 examples/*.cfg "$docdir/examples/"
+install -p -m 0644 README.md LICENSE docs/OPERATIONS.md docs/MIGRATING.md docs/ARCHITECTURE.md \
+    "$docdir/"
+# The examples tree as it is (keepalived/ included), every file mode 0644 as in the RPM: they
+# are documentation; keepalived/README.md says how to install its script as a program.
+(cd examples && find . -type f -print0) | while IFS= read -r -d '' f; do
+    install -D -p -m 0644 "examples/$f" "$docdir/examples/$f"
+done
 
 install -d "$DESTDIR$UNITDIR"
 sed -e "s|/usr/sbin/haproxy-py|$PREFIX/sbin/haproxy-py|g" \

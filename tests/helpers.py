@@ -6,16 +6,20 @@ Kept free of pytest fixtures so that any test module can import what it needs di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from haproxy_py.config import LoadResult, load_configuration
 from haproxy_py.config.diagnostics import Diagnostic, Severity
+from haproxy_py.config.model import Config
+from haproxy_py.process.shm import StatsTable, create_table
+from haproxy_py.stats.layout import layout_for
 
 REPO = Path(__file__).resolve().parents[1]
 # The repository's parent directory holds shared/ (the configs every implementation is tried on).
@@ -111,6 +115,21 @@ def load_text(
     """Write `text` to a file and load it with a private environment (empty by default)."""
     path = write_cfg(directory, text, name)
     return load_configuration([str(path)], env=dict(env or {}), cmdline=cmdline)
+
+
+@contextlib.contextmanager
+def stats_table(
+    directory: Path, text: str, workers: int = 2
+) -> Iterator[tuple[StatsTable, Config]]:
+    """The configuration `text` loaded, and a fresh shared stats table with `workers` slots
+    for it (closed afterwards): what `show stat` and its siblings read."""
+    result = load_text(directory, text)
+    assert result.config is not None, result.diagnostics
+    table = create_table(layout_for(result.config, workers))
+    try:
+        yield table, result.config
+    finally:
+        table.close()
 
 
 def of_severity(result: LoadResult, severity: Severity) -> list[Diagnostic]:

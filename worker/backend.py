@@ -42,6 +42,7 @@ from haproxy_py.lb import (
     queue_timeout_ms,
     source_key,
 )
+from haproxy_py.lb.persistence import CookiePersistence, CookiePolicy
 from haproxy_py.logfmt import LogRecord
 from worker.connecting import connect_socket
 from worker.counters import Counters
@@ -84,6 +85,9 @@ class ServerRuntime:
     counters: Counters
     check: object = None  # its health check's state (worker/checks.py `ServerCheck`), if checked
     admin_down: bool = False  # in maintenance or draining by an operator (worker/shared_state.py)
+    draining: bool = False  # UP but drained by an operator: only persistent clients come
+    # `observe layer4`: told each connection attempt's outcome (worker/check_observe.py)
+    observe: Callable[[bool], None] | None = None
 
 
 class _Grant:
@@ -136,6 +140,8 @@ class BackendRuntime:
         self.dynamic_limits = bool(farm.fullconn) and any(
             0 < lb.minconn < lb.maxconn for lb in farm.servers
         )
+        # Cookie persistence (haproxy_py/lb/persistence.py): None without a `cookie` line.
+        self.cookie = _cookie_persistence(proxy, self.servers.values())
         # Called before each server choice: applies the shared table's server states when
         # they changed (worker/shared_state.py); None when nothing is shared.
         self.state_sync: Callable[[], None] | None = None
@@ -173,6 +179,7 @@ class BackendRuntime:
         take_idle: Callable[[ServerRuntime], socket.socket | None] | None = None,
         still_wanted: Callable[[], bool] | None = None,
         log: LogRecord | None = None,
+        direct: ServerRuntime | None = None,
     ) -> tuple[ServerRuntime, socket.socket] | None:
         """A connected server socket and the server whose slot it holds, or None.
 
@@ -181,12 +188,16 @@ class BackendRuntime:
         to that server instead of connecting; `still_wanted()` is asked when a slot is granted
         after waiting in a queue, and a False answer (the client left) hands it straight on.
         `log`, when the frontend logs, receives Tw, Tc, the retries, the server and the
-        termination state of a failure (worker/logs.py).
+        termination state of a failure (worker/logs.py). `direct`: the server a persistence
+        cookie designates; it is used even when full (the request waits in its queue).
         """
         if self.state_sync is not None:
             self.state_sync()
         started = trio.current_time() if log is not None else 0.0
-        server = self._take_preferred(prefer) if prefer is not None else None
+        if direct is not None:
+            server = await self._assign_direct(direct, key, still_wanted, log)
+        else:
+            server = self._take_preferred(prefer) if prefer is not None else None
         if server is None:
             server = await self._assign(key, (), still_wanted, log)
         if server is None:
@@ -210,9 +221,13 @@ class BackendRuntime:
                 if target.relative and destination_port < 0:
                     destination_port = _destination_port(client)
                 sock = await self._open(target, destination_port, log)
+                if server.observe is not None:
+                    server.observe(sock is not None)
                 if sock is not None:
                     if log is not None:
                         log.t_connect = int((trio.current_time() - assigned) * 1000)
+                        if retried and log.termination in ("SC", "sC"):
+                            log.termination = "--"  # an earlier attempt failed, this one did not
                     return server, sock
                 if retried >= self.retries:
                     server.counters.conn_errors += 1
@@ -250,6 +265,39 @@ class BackendRuntime:
             self._take(lb)
             return server
         return None
+
+    async def _assign_direct(
+        self,
+        server: ServerRuntime,
+        key: bytes | None,
+        still_wanted: Callable[[], bool] | None,
+        log: LogRecord | None,
+    ) -> ServerRuntime | None:
+        """A persistent request's own server: a free slot, else a place in its queue; when
+        that queue is full, load balancing with `option redispatch`, else no server."""
+        lb = server.lb
+        if not self.farm.is_full(lb):
+            self._take(lb)
+            return server
+        if not self.queues.can_queue(lb):  # `maxqueue` reached: redispatch if allowed, or 503
+            if self.redispatch:
+                return await self._assign(key, (), still_wanted, log)
+            if log is not None:
+                log.termination = "sQ"
+            return None
+        started = trio.current_time() if log is not None else 0.0
+        granted = await self._wait_in_queue(lb)
+        if granted is None:
+            if log is not None:
+                log.termination = "sQ"
+                log.t_queue = int((trio.current_time() - started) * 1000)
+            return None
+        if still_wanted is not None and not still_wanted():
+            self.release(granted)
+            if log is not None:
+                log.termination = "CQ"
+            return None
+        return granted
 
     async def open_fresh(
         self, server: ServerRuntime, client: socket.socket
@@ -416,6 +464,20 @@ class BackendRuntime:
             if other.eligible:
                 self._serve_queue(other)
         return moved
+
+
+def _cookie_persistence(
+    proxy: Proxy, servers: Collection[ServerRuntime]
+) -> CookiePersistence | None:
+    setting = proxy.setting("cookie")
+    if not setting or proxy.mode != "http":
+        return None
+    values = {server.name: server.option("cookie") for server in proxy.servers}
+    return CookiePersistence.build(
+        CookiePolicy.from_setting(setting),
+        proxy.options.get("persist") is True,
+        [(server, values.get(server.name)) for server in servers],
+    )
 
 
 def _redispatch_interval(option: object) -> int:

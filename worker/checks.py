@@ -1,20 +1,21 @@
-"""Health checks at run time: one trio task per checked server, and what their results do.
+"""Health checks at run time: the servers this worker owns, their checks, what results do.
 
-`serve_checks(state)` runs in the worker's root nursery for as long as the worker serves. It
-finds the checked servers (`check` on a server with an address, not `disabled`), gives each a
-`ServerCheck` (kept on its `ServerRuntime.check` for `show stat`) and starts one task per
-server. The first checks are spread over the shortest `inter` (HAProxy's start-up offsets);
-then each task checks, feeds the result to the rise/fall machine (haproxy_py/checks/health.py)
-and sleeps the interval its state calls for (`inter`, `fastinter`, `downinter`), moved by
-`spread-checks`. A transition makes the server usable or not in its backend's farm
-(`BackendRuntime.set_usable`: queued requests move as HAProxy moves them) and is reported in
-HAProxy's words on stderr: WARNING for check results (`option log-health-checks`) and
-transitions, ALERT when a backend has no server left.
+`serve_checks(state)` runs in the worker's root nursery for as long as the worker serves.
+Every server is checked by one worker of the generation, its owner (haproxy_py/checks/
+shared.py `owner_of`); `checks_for` finds this worker's (`check` or `agent-check` on a
+server with an address, not `disabled`), gives each a `ServerCheck` resumed from the
+server's shared row (a respawn or a reload carries the verdict over), and hands them to the
+scheduler (worker/check_scheduler.py: one task, first checks spread over the shortest
+`inter`, then each at the interval its state calls for: `inter`, `fastinter`, `downinter`,
+moved by `spread-checks`). A result feeds the rise/fall machine (`apply_result`), is written
+to the row every worker routes on (`commit`) and, when the server's verdict changes (its
+checks and its agent, worker/check_agent.py), is applied to the farm and logged in
+HAProxy's words, then passed to the servers tracking it (`announce`, worker/
+check_effects.py). `observe` is worker/check_observe.py.
 Rules of this file: every network wait has a deadline (connect: min(`timeout connect`,
 `inter`); then `timeout check`, else the rest of `inter`); sockets are closed on every way
-out; the probe logic is the sans-IO generator of haproxy_py/checks/probe.py.
-Each worker checks its own farm: with several workers every worker checks every server
-(the shared server state, with one owner per server, comes later).
+out; the probe logic is the sans-IO generator of haproxy_py/checks/probe.py; only the
+owner writes a server's health row.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -30,102 +32,253 @@ import trio
 from trio.lowlevel import wait_readable, wait_writable
 
 from haproxy_py.checks import messages
-from haproxy_py.checks.health import DOWN, UP, Health
-from haproxy_py.checks.probe import Connect, IoError, Receive, Send, run
+from haproxy_py.checks.agent import AgentSettings, agent_settings
+from haproxy_py.checks.health import Health
+from haproxy_py.checks.probe import PLAIN, Connect, IoError, Receive, Send, run
 from haproxy_py.checks.settings import CheckSettings, check_settings
+from haproxy_py.checks.shared import Timeline, owner_of, resume, row_values
 from haproxy_py.checks.status import INI, CheckResult
+from haproxy_py.checks.track import direct_trackers
+from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
+from haproxy_py.stats.layout import CHKDOWN, CHKFAIL, STARTING, ServerSlot
 from worker.backend import BackendRuntime, ServerRuntime, Target
+from worker.check_agent import serve_agent
+from worker.check_effects import Effects, Follower, followers_of
+from worker.check_observe import Watch, attach_observers
+from worker.check_scheduler import Scheduler, connect_now
 from worker.connecting import connect_socket
+from worker.shared_state import SharedState
 
 RECV_SIZE = 16 * 1024
+PLAIN_CONNECT = Connect(None, None)  # the one step of a plain connect check
+_LB_FIELDS = ("op_state", "changed_ms", "agent_health")  # what StateSync applies
 
 
 @dataclass(eq=False)
 class ServerCheck:
-    """One server's check state: what `show stat` will read (check_status, check_code,
-    check_duration, last_chk, lastchg, chkfail, chkdown, downtime)."""
+    """One owned server's check state. `show stat` reads the shared row this writes."""
 
     settings: CheckSettings
     backend: BackendRuntime
     server: ServerRuntime
     health: Health
+    slot: ServerSlot | None = None  # its state row; None without a table (tests)
+    timeline: Timeline = field(default_factory=lambda: Timeline(int(time.time())))
     last: CheckResult = field(default_factory=lambda: CheckResult(INI))
-    last_check: float = 0.0  # wall clock of the last result
-    last_change: float = field(default_factory=time.time)  # wall clock of the last UP/DOWN
-    failures: int = 0  # chkfail: failed checks while the server was UP
-    downs: int = 0  # chkdown: UP -> DOWN transitions
-    down_since: float | None = None
-    downtime: float = 0.0  # seconds spent DOWN before `down_since`
+    effects: Effects | None = None  # the worker's writer for followers and warm-ups
+    followers: list[Follower] = field(default_factory=list)  # servers tracking this one
+    scheduler: Scheduler | None = None
+    due: float = 0.0  # trio clock of its next check (the scheduler's current entry)
+    running: bool = False  # a check in flight in a task of its own
+    hurried: float | None = None  # a hurry() that came while it was running
+    rng: random.Random | None = None
+    written: dict[str, int] | None = None  # its row as this worker last wrote it
+    runs: bool = True  # False: only an agent (`agent-check` without `check`)
+    agent: AgentSettings | None = None
+    agent_up: bool = True  # the agent has not said down/fail/stopped
+    agent_last: CheckResult | None = None
 
-    def total_downtime(self, now: float) -> float:
-        return self.downtime + (now - self.down_since if self.down_since is not None else 0.0)
+    @property
+    def up(self) -> bool:
+        """The server's verdict: its checks say UP and its agent does not say down."""
+        return self.health.up and self.agent_up
+
+    def hurry(self) -> None:
+        """The next check comes after `fastinter` at the latest (`observe`'s `on-error`)."""
+        if self.scheduler is not None and self.runs:
+            self.scheduler.hurry(self, trio.current_time() + self.settings.fastinter / 1000)
+
+    def next_due(self, now: float) -> float:
+        """When the check after the one just done is due: the interval its state calls for."""
+        settings, health = self.settings, self.health
+        interval = settings.interval(health.up, health.steady)
+        due = now + settings.spread_interval(interval, self.rng or random.Random()) / 1000
+        if self.hurried is not None:
+            due, self.hurried = min(due, self.hurried), None
+        return due
 
 
-def checks_for(state: object, reporter: Reporter) -> list[ServerCheck]:
-    """The checks of every backend of the worker, in backend then server order."""
+def checks_for(
+    state: object, reporter: Reporter, effects: Effects | None = None
+) -> list[ServerCheck]:
+    """The checks this worker owns, in backend then server order, each resumed from the
+    server's shared row (a respawn or a reload carries the last known state over), with
+    the servers tracking it brought in line."""
     config = state.config  # type: ignore[attr-defined]
     backends: dict[str, BackendRuntime] = state.backends  # type: ignore[attr-defined]
+    shared = getattr(state, "shared", None)
+    table = shared.table if shared is not None else None
+    if effects is None:
+        effects = Effects(table, shared.slot if shared is not None else 0, reporter)
+    trackers = direct_trackers(config)
     result = []
     for backend in backends.values():
         proxy = backend.proxy
         runtimes = {runtime.name: runtime for runtime in backend.servers.values()}
         for server in proxy.servers:
-            settings = check_settings(proxy, server, config.global_)
+            agent = agent_settings(proxy, server, config.global_)
+            settings = check_settings(proxy, server, config.global_, force=agent is not None)
             runtime = runtimes.get(server.name)
             if settings is None or runtime is None or runtime.target is None:
                 continue
             if server.option("disabled"):
                 continue  # maintenance: nothing to check until the runtime API enables it
+            slot = _slot(table, proxy.name, server.name)
+            if slot is not None and owner_of(slot.index, table.layout.workers) != shared.slot:
+                continue  # another worker checks it; its row tells this one the verdict
             target = runtime.target
-            if target.family != socket.AF_UNIX and target.relative and not settings.port:
+            runs = bool(server.option("check"))
+            if runs and target.family != socket.AF_UNIX and target.relative and not settings.port:
                 reporter.warning(
                     f"config : [{server.where}] : 'server {proxy.name}/{server.name}' has"
                     " neither service port nor check port. Check has been disabled."
                 )
                 continue
             check = ServerCheck(settings, backend, runtime, Health(settings.rise, settings.fall))
+            check.effects, check.runs, check.agent = effects, runs, agent
+            check.followers = followers_of((proxy.name, server.name), trackers, backends, table)
+            if slot is not None:
+                followers = _slots(check.followers)
+                table.recover([slot, *followers], admin=False)  # a dead owner's half write
+                row = table.read_health(slot)
+                check.slot = slot
+                check.health = resume(row.op_state, row.check_health, settings.rise, settings.fall)
+                check.timeline = Timeline(
+                    row.last_change, row.downtime, row.down_since, row.changed_ms
+                )
+                check.agent_up = agent is None or bool(row.agent_health)
+                if not check.agent_up and not check.health.up:
+                    check.health.force(True)  # DOWN by its agent only: its checks passed
+                if row.op_state == STARTING:
+                    effects.warm_up(slot, row.changed_ms, settings.slowstart)
+            effects.align(check.followers, check.up)
             runtime.check = check
             result.append(check)
     return result
 
 
+def _slots(followers: list[Follower]) -> list[ServerSlot]:
+    found = []
+    for follower in followers:
+        if follower.slot is not None:
+            found.append(follower.slot)
+        found += _slots(follower.followers)
+    return found
+
+
+def _slot(table: StatsTable | None, backend: str, server: str) -> ServerSlot | None:
+    if table is None:
+        return None
+    try:
+        return table.layout.server(backend, server)
+    except KeyError:
+        return None
+
+
 async def serve_checks(state: object, *, rng: random.Random | None = None) -> None:
-    """Run every server's checks until cancelled (the worker stops)."""
+    """Run the checks of the servers this worker owns until cancelled (the worker stops)."""
     reporter: Reporter = state.reporter  # type: ignore[attr-defined]
-    checks = checks_for(state, reporter)
+    shared: SharedState | None = getattr(state, "shared", None)
+    table = shared.table if shared is not None else None
+    effects = Effects(table, shared.slot if shared is not None else 0, reporter)
+    checks = checks_for(state, reporter, effects)
+    observed = [check for check in checks if check.settings.observe != "none"]
+    watch = None
+    if observed and table is not None:
+
+        def apply(check: ServerCheck, result: CheckResult) -> None:
+            apply_result(check, result, reporter, shared)
+
+        watch = Watch(observed, table, apply)
+    attach_observers(state, watch.owned() if watch is not None else None)  # every worker counts
     if not checks:
         return
     rng = rng or random.Random()
     shortest = min(check.settings.inter for check in checks)
+    poller = select.poll()
+
+    def fast(check: ServerCheck) -> tuple[bool, Pending | None]:
+        return _try_now(check, reporter, shared, poller)
+
+    async def slow(check: ServerCheck, pending: Pending | None) -> None:
+        try:
+            result = await run_check(check, pending)
+            apply_result(check, result, reporter, shared)
+        finally:
+            check.running = False
+            scheduler.add(check, check.next_due(trio.current_time()))
+
+    scheduler = Scheduler(slow, fast)
+    start = trio.current_time()
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(effects.serve_warmups)
+        if watch is not None:
+            nursery.start_soon(watch.serve)
         for position, check in enumerate(checks):
             offset = shortest * position / len(checks) / 1000
-            nursery.start_soon(_check_loop, check, reporter, offset, rng)
-
-
-async def _check_loop(
-    check: ServerCheck, reporter: Reporter, offset: float, rng: random.Random
-) -> None:
-    await trio.sleep(offset)
-    settings = check.settings
-    while True:
-        result = await run_check(check)
-        apply_result(check, result, reporter)
-        health = check.health
-        interval = settings.interval(health.up, health.steady)
-        await trio.sleep(settings.spread_interval(interval, rng) / 1000)
+            check.scheduler, check.rng = scheduler, rng
+            if check.runs:
+                scheduler.add(check, start + offset)
+            if check.agent is not None:
+                nursery.start_soon(serve_agent, check, shared, offset, commit, announce)
+        nursery.start_soon(scheduler.serve, nursery)
 
 
 # -- one check ----------------------------------------------------------------------------------
 
 
-async def run_check(check: ServerCheck) -> CheckResult:
-    """Run the server's probe once over real sockets; the result carries its duration."""
+@dataclass(slots=True)
+class Pending:
+    """A check the scheduler's try began: its socket (connected, or connecting)."""
+
+    sock: socket.socket
+    connected: bool
+    started: float
+
+
+def _try_now(
+    check: ServerCheck, reporter: Reporter, shared: SharedState | None, poller: select.poll
+) -> tuple[bool, Pending | None]:
+    """Begin a check without a task: its first connect (when it is the implicit one) is
+    tried at once, and a plain connect check whose connect completes at once is done here.
+    (True, None) when done, else (False, what the check's task goes on from)."""
+    started = trio.current_time()
+    plan = check.settings.plan
+    first = plan.steps[0]
+    if first.action != "connect" or first.number != 0 or check.server.target is None:
+        return False, None  # an explicit first connect: the task does it all
+    family, address = _address(check.server.target, check.settings, PLAIN_CONNECT)
+    try:
+        error, sock = connect_now(family, address, poller)
+    except OSError:
+        return False, None  # out of descriptors: the task reports it
+    if plan.kind != PLAIN and not error:
+        return False, Pending(sock, True, started)
+    if error == errno.EINPROGRESS:
+        return False, Pending(sock, False, started)
+    sock.close()
+    outcome = IoError(text=os.strerror(error)) if error else None
+    probe = run(plan)
+    next(probe)
+    try:
+        probe.send(outcome)
+    except StopIteration as done:
+        result: CheckResult = done.value
+    duration = int((trio.current_time() - started) * 1000)
+    apply_result(check, result.timed(duration), reporter, shared)
+    check.scheduler.add(check, check.next_due(trio.current_time()))  # type: ignore[union-attr]
+    return True, None
+
+
+async def run_check(check: ServerCheck, pending: Pending | None = None) -> CheckResult:
+    """Run the server's probe once over real sockets; the result carries its duration.
+    `pending`: the scheduler's try of the plan's first (implicit) connect."""
     settings = check.settings
     target = check.server.target
     assert target is not None
-    started = trio.current_time()
+    started = pending.started if pending is not None else trio.current_time()
+    connecting = pending.sock if pending is not None else None
     connect_deadline = started + settings.connect_timeout / 1000
     # Without `timeout check` the whole check must fit in `inter`.
     deadline = started + settings.inter / 1000
@@ -137,7 +290,14 @@ async def run_check(check: ServerCheck) -> CheckResult:
             if isinstance(action, Connect):
                 if sock is not None:
                     sock.close()
-                sock, outcome = await _connect(target, settings, action, connect_deadline)
+                if connecting is not None:
+                    if pending is not None and pending.connected:
+                        sock, outcome = connecting, None
+                    else:
+                        sock, outcome = await _finish_connect(connecting, connect_deadline)
+                    connecting = None
+                else:
+                    sock, outcome = await _connect(target, settings, action, connect_deadline)
                 if sock is not None and settings.read_timeout:
                     deadline = trio.current_time() + settings.read_timeout / 1000
             elif isinstance(action, Send):
@@ -153,8 +313,30 @@ async def run_check(check: ServerCheck) -> CheckResult:
         probe.close()
         if sock is not None:
             sock.close()
+        if connecting is not None:
+            connecting.close()
     duration = int((trio.current_time() - started) * 1000)
     return result.timed(duration)
+
+
+async def _finish_connect(
+    sock: socket.socket, deadline: float
+) -> tuple[socket.socket | None, IoError | None]:
+    """Wait for a connect started by the scheduler's try."""
+    error = errno.ETIMEDOUT
+    try:
+        with trio.move_on_at(deadline):
+            await wait_writable(sock)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    except BaseException:
+        sock.close()
+        raise
+    if not error:
+        return sock, None
+    sock.close()
+    if error == errno.ETIMEDOUT:
+        return None, IoError(timeout=True)
+    return None, IoError(text=os.strerror(error))
 
 
 def _address(target: Target, settings: CheckSettings, action: Connect) -> tuple[int, object]:
@@ -180,47 +362,55 @@ async def _connect(
 
 
 async def _send(sock: socket.socket, data: bytes, deadline: float) -> IoError | None:
+    """Send it all: tried at once (a check's request fits an empty socket buffer), waiting
+    for room only when there is none."""
     view = memoryview(data)
-    with trio.move_on_at(deadline):
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await wait_writable(sock)
-                continue
-            except OSError as exc:
-                return IoError(text=os.strerror(exc.errno or errno.EIO))
-            view = view[sent:]
-        await trio.lowlevel.checkpoint()
-        return None
-    return IoError(timeout=True)
+    while view:
+        try:
+            view = view[sock.send(view) :]
+            continue
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            return IoError(text=os.strerror(exc.errno or errno.EIO))
+        with trio.move_on_at(deadline):
+            await wait_writable(sock)
+            continue
+        return IoError(timeout=True)
+    return None
 
 
 async def _receive(sock: socket.socket, deadline: float) -> bytes | IoError:
-    with trio.move_on_at(deadline):
-        while True:
-            try:
-                return sock.recv(RECV_SIZE)
-            except BlockingIOError:
-                await wait_readable(sock)
-            except OSError as exc:
-                return IoError(text=os.strerror(exc.errno or errno.EIO))
-    return IoError(timeout=True)
+    """What the server sent: tried at once, waiting only when nothing is there yet."""
+    while True:
+        try:
+            return sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            return IoError(text=os.strerror(exc.errno or errno.EIO))
+        with trio.move_on_at(deadline):
+            await wait_readable(sock)
+            continue
+        return IoError(timeout=True)
 
 
 # -- what a result does -------------------------------------------------------------------------
 
 
-def apply_result(check: ServerCheck, result: CheckResult, reporter: Reporter) -> None:
-    """Feed the rise/fall machine, keep the status, log, and apply a transition."""
+def apply_result(
+    check: ServerCheck, result: CheckResult, reporter: Reporter, shared: SharedState | None = None
+) -> None:
+    """Feed the rise/fall machine, write the server's shared row, log, apply a transition
+    (to this server, then to the servers tracking it)."""
     settings = check.settings
-    now = time.time()
     previous = check.last
+    was_up = check.up
     if not result.passed and check.health.up:
-        check.failures += 1
+        check.server.counters.row[CHKFAIL] += 1
     outcome = check.health.record(result.passed)
     check.last = result
-    check.last_check = now
+    commit(check, was_up, shared)
     if settings.log_health_checks and (outcome.changed or previous.status != result.status):
         reporter.warning(
             messages.check_line(
@@ -228,35 +418,45 @@ def apply_result(check: ServerCheck, result: CheckResult, reporter: Reporter) ->
                 check.health.describe(),
             )
         )  # fmt: skip
-    if outcome.transition is None:
-        return
-    check.last_change = now
     # With log-health-checks the check line above already gave the reason.
-    reason = None if settings.log_health_checks else result
-    backend, server = check.backend, check.server
-    farm = backend.farm
-    if outcome.transition == DOWN:
-        check.downs += 1
-        check.down_since = now
-        requeued = backend.set_usable(server, False)
-        reporter.warning(
-            messages.server_down_line(
-                settings.backend, settings.server, settings.backup, reason,
-                active=farm.active_count, backups=farm.backup_count,
-                sessions=server.lb.cur_conns, requeued=requeued, queued=server.lb.pending,
-            )
+    announce(check, was_up, None if settings.log_health_checks else result)
+
+
+def commit(check: ServerCheck, was_up: bool, shared: SharedState | None) -> None:
+    """Date a change of the server's verdict and write its row."""
+    effects = check.effects or Effects(None, 0, Reporter())
+    up = check.up
+    timeline = check.timeline
+    if up == was_up:
+        starting = check.slot is not None and check.slot.index in effects.warming
+    elif up:
+        timeline.went_up(time.time())
+        starting = effects.warm_up(check.slot, timeline.changed_ms, check.settings.slowstart)
+    else:
+        timeline.went_down(time.time())
+        check.server.counters.row[CHKDOWN] += 1
+        effects.cool(check.slot)
+        starting = False
+    if shared is not None and check.slot is not None:
+        values = row_values(
+            check.last, check.health, timeline, starting=starting, up=up,
+            agent=check.agent_last, agent_up=check.agent_up,
         )  # fmt: skip
-        if not farm.available:
-            reporter.alert(messages.no_server_alert(settings.backend))
-    elif outcome.transition == UP:
-        if check.down_since is not None:
-            check.downtime += now - check.down_since
-            check.down_since = None
-        requeued = backend.set_usable(server, True)
-        reporter.warning(
-            messages.server_up_line(
-                settings.backend, settings.server, settings.backup, reason,
-                active=farm.active_count, backups=farm.backup_count,
-                requeued=requeued, queued=server.lb.pending,
-            )
-        )  # fmt: skip
+        last = check.written
+        if values == last:
+            return  # the steady state: nothing to write
+        changed = values if last is None else {k: v for k, v in values.items() if last.get(k) != v}
+        # Only what load balancing reads moves the epoch (every worker then re-reads rows).
+        lb = last is None or any(key in changed for key in _LB_FIELDS)
+        shared.table.write_health(check.slot, shared.slot, epoch=lb, **changed)
+        check.written = values
+
+
+def announce(check: ServerCheck, was_up: bool, reason: CheckResult | None) -> None:
+    """Apply and log a change of the server's verdict, then its followers'."""
+    up = check.up
+    if up == was_up:
+        return
+    effects = check.effects or Effects(None, 0, Reporter())
+    effects.log_transition(check.backend, check.server, check.settings.backup, up, reason)
+    effects.propagate(check.followers, up, time.time())

@@ -39,10 +39,11 @@ from haproxy_py.runtime_api.commands import (
     parse_request,
     unknown_command,
 )
-from haproxy_py.runtime_api.info import format_info, format_uptime
-from haproxy_py.stats.csv import show_stat
+from haproxy_py.runtime_api.info import format_uptime
 from haproxy_py.stats.layout import G_CUM_CONNS, G_CUM_REQ
+from haproxy_py.stats.typed import show_info_answer, show_stat_answer
 from haproxy_py.version import RELEASE_DATE, VERSION
+from worker.cli_show import run_show
 from worker.runtime import WorkerState
 
 CLI_TIMEOUT = 10.0
@@ -181,13 +182,16 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
         return PERMISSION_DENIED + "\n"
     shared = state.shared
     if keyword.action == "show_info":
-        return format_info(info_values(state, started))
+        return show_info_answer(info_values(state, started), words[2:])
     if keyword.action == "show_stat" and shared is not None:
-        return show_stat(shared.table, state.config, words[2:])
+        return show_stat_answer(shared.table, state.config, words[2:])
     if keyword.action == "get_weight" and shared is not None:
         return get_weight(shared.table, words[2] if len(words) > 2 else None)
     if keyword.action == "admin_server" and shared is not None:
         return None
+    shown = run_show(state, keyword.action, words, request.level)  # worker/cli_show.py
+    if shown is not None:
+        return shown
     return unknown_command(text, request.level)
 
 

@@ -17,12 +17,26 @@ Rules:
   with a deadline; a wait with an earlier deadline than its next wake wakes it;
 - a ClosedResourceError that is not our timeout (the fd really being closed by someone) is
   re-raised; trio.Cancelled passes through untouched.
+
+`wait_readable_edge(sock, deadline)` is the same wait on a worker-owned edge-triggered epoll
+(EPOLLIN|EPOLLRDHUP|EPOLLET): a socket is registered once (again only when its fd number
+now belongs to another socket object), so a wait costs no `epoll_ctl` (trio's registrations
+are one-shot: one `epoll_ctl` per wait, ~10 % of an HTTP exchange's CPU). One system task
+waits on that epoll's fd through trio (one trio registration per batch of events) and wakes
+the parked waiters; an edge that comes while nobody waits is remembered and ends the next
+wait at once. The caller's rule, because an edge is reported once: wait only when the socket
+is known to be drained, i.e. after a recv that said EAGAIN or returned less than asked for
+(a short TCP read means the receive queue was empty), with nothing read since; a wait that
+ends without data (a remembered old edge) is harmless: recv says EAGAIN, wait again.
 """
 
 from __future__ import annotations
 
 import math
+import select
+import socket
 
+import outcome
 import trio
 from trio.lowlevel import (
     Abort,
@@ -71,10 +85,15 @@ class _Watchdog:
                     late.append(key)
                 elif deadline < earliest:
                     earliest = deadline
+            edge = _EDGE.get(None)
             for key in late:
                 del deadlines[key]
                 expired.add(key)
-                notify_closing(key if key >= 0 else ~key)
+                task = edge.waiters.pop(key, None) if edge is not None else None
+                if task is not None:
+                    reschedule(task, outcome.Value(False))  # an edge wait: "timed out"
+                else:
+                    notify_closing(key if key >= 0 else ~key)
             if earliest < INF:
                 earliest = max(earliest, now + RESOLUTION)
             self.next_wake = earliest
@@ -142,3 +161,106 @@ async def _wait(fd: int, key: int, deadline: float, wait: object) -> bool:
         dog.deadlines.pop(key, None)
         dog.expired.discard(key)
     return True
+
+
+_EDGE_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+
+
+class _EdgePoller:
+    """The worker's edge-triggered epoll: registered sockets, parked waiters, unclaimed edges."""
+
+    __slots__ = ("drained", "epoll", "registered", "seen", "waiters")
+
+    def __init__(self) -> None:
+        self.epoll = select.epoll()
+        self.registered: dict[int, socket.socket] = {}  # fd -> the socket registered on it
+        self.waiters: dict[int, trio.lowlevel.Task] = {}
+        self.seen: set[int] = set()  # fds whose edge came while nobody waited
+        self.drained: set[int] = set()  # client fds noted drained by their session
+
+    async def run(self) -> None:
+        epoll = self.epoll
+        fd = epoll.fileno()
+        waiters = self.waiters
+        seen = self.seen
+        try:
+            while True:
+                await _trio_wait_readable(fd)
+                for ready, _ in epoll.poll(0):
+                    task = waiters.pop(ready, None)
+                    if task is None:
+                        seen.add(ready)
+                    else:
+                        reschedule(task, outcome.Value(True))
+        finally:
+            epoll.close()
+
+    def register(self, sock: socket.socket, fd: int) -> None:
+        try:
+            self.epoll.register(fd, _EDGE_MASK)
+        except FileExistsError:  # the fd number's previous socket is still listed
+            self.epoll.modify(fd, _EDGE_MASK)
+        self.registered[fd] = sock
+        # The registration reports the socket's present state as an edge; an edge
+        # remembered for the fd number's previous socket means nothing for this one.
+        self.seen.discard(fd)
+
+
+_EDGE: RunVar[_EdgePoller] = RunVar("haproxy_py_fastio_edge")
+
+
+def _edge_poller() -> _EdgePoller:
+    try:
+        return _EDGE.get()
+    except LookupError:
+        poller = _EdgePoller()
+        _EDGE.set(poller)
+        spawn_system_task(poller.run, name="fastio edge poller")
+        return poller
+
+
+def note_drained(fd: int) -> None:
+    """The caller's note that `fd` was left drained (a short read, nothing read since)."""
+    _edge_poller().drained.add(fd)
+
+
+def take_drained(fd: int) -> bool:
+    """Whether `fd` was noted drained since the last call (which forgets the note)."""
+    drained = _edge_poller().drained
+    if fd in drained:
+        drained.discard(fd)
+        return True
+    return False
+
+
+async def wait_readable_edge(sock: socket.socket, deadline: float) -> bool:
+    """Wait until `sock` (drained: see the module) has news (True) or `deadline` passed."""
+    poller = _edge_poller()
+    fd = sock.fileno()
+    if poller.registered.get(fd) is not sock:
+        poller.register(sock, fd)
+    seen = poller.seen
+    if fd in seen:
+        seen.discard(fd)
+        return True
+    dog = _watchdog()
+    if deadline <= trio.current_time():
+        await trio.lowlevel.checkpoint()
+        return False
+    if deadline < INF:
+        dog.deadlines[fd] = deadline
+        if deadline < dog.next_wake:
+            dog.next_wake = deadline
+            dog.kick()
+    waiters = poller.waiters
+    waiters[fd] = current_task()
+
+    def abort(_: object) -> Abort:
+        waiters.pop(fd, None)
+        return Abort.SUCCEEDED
+
+    try:
+        return await wait_task_rescheduled(abort)  # type: ignore[no-any-return]
+    finally:
+        dog.deadlines.pop(fd, None)
+        dog.expired.discard(fd)

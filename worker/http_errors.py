@@ -45,6 +45,7 @@ def _page(status: int, reason: bytes, text: bytes, *, mux_style: bool = False) -
 DEFAULT_PAGES: Mapping[int, bytes] = {
     200: _page(200, b"OK", b"Service ready."),
     400: _page(400, b"Bad request", b"Your browser sent an invalid request.", mux_style=True),
+    401: _page(401, b"Unauthorized", b"You need a valid user and password to access this content."),
     403: _page(403, b"Forbidden", b"Request forbidden by administrative rules."),
     404: _page(404, b"Not Found", b"The resource could not be found."),
     405: _page(

@@ -14,7 +14,7 @@ import socket
 
 import trio
 
-from worker.fastio import wait_readable, wait_writable
+from worker.fastio import wait_readable, wait_readable_edge, wait_writable
 
 RECV_SIZE = 65536
 
@@ -96,3 +96,18 @@ async def recv_some_or_gone(
         return await recv_some(sock, deadline, expect_wait)
     except OSError:
         raise ClientGone from None
+
+
+async def recv_edge(sock: socket.socket, deadline: float) -> bytes | None:
+    """recv_some() for a socket known to be drained (worker/fastio.py's rule): waits on the
+    edge-triggered epoll first, then reads; None when `deadline` passed first."""
+    while True:
+        if not await wait_readable_edge(sock, deadline):
+            try:  # the deadline and the data may have come together
+                return sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return None
+        try:
+            return sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            continue  # an old edge: the socket is drained again, wait for the next one

@@ -40,7 +40,7 @@ TRUSTED_IDLE = 0.5  # seconds idle below which a pooled connection is reused wit
 class ServerConn:
     """One connection to a server: socket, protocol state, and how much it has served."""
 
-    __slots__ = ("fd", "h1", "idle_since", "requests", "server", "sock")
+    __slots__ = ("drained", "fd", "h1", "idle_since", "requests", "server", "sock")
 
     def __init__(self, sock: socket.socket, server: ServerRuntime, limits: H1Limits) -> None:
         self.sock = sock
@@ -49,6 +49,9 @@ class ServerConn:
         self.h1 = BackendConnection(limits)
         self.requests = 0  # requests sent on it so far (1 while serving its first)
         self.idle_since = 0.0
+        # No edge of the worker's edge-triggered epoll was taken for it without the socket
+        # being read dry after (worker/fastio.py): true of a new socket, kept by http_fast.py.
+        self.drained = True
 
     @property
     def reused(self) -> bool:

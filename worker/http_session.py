@@ -35,6 +35,7 @@ from typing import Protocol
 
 import trio
 
+from haproxy_py.lb.persistence import CookiePersistence, CookieVisit
 from haproxy_py.logfmt import LogRecord
 from haproxy_py.proto.http1 import (
     NEED_DATA,
@@ -48,8 +49,10 @@ from haproxy_py.proto.http1 import (
 )
 from haproxy_py.proto.http1.connection import DONE
 from haproxy_py.sample import HttpRequest, HttpResponse
+from worker import log_capture
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.counters import Counters
+from worker.http_fast import fast_exchange
 from worker.http_io import (
     BadBody,
     ClientGone,
@@ -60,8 +63,19 @@ from worker.http_io import (
 )
 from worker.http_server import TRUSTED_IDLE, ServerConn, ServerPools, is_alive
 from worker.http_settings import CLOSE, KEEP_ALIVE, HttpSettings
+from worker.logs import ProxyLogger
 from worker.pipes import PipePool
 from worker.relay import RelayTimeouts, relay
+from worker.rule_replies import (
+    DROP,
+    INTERCEPT,
+    REJECT,
+    account_reply,
+    after_response_rules,
+    apply_after_rules,
+    fill_captures,
+    reset_connection,
+)
 from worker.rules import FrontendRules, LiveContext, ProxyRules, Reply, Route
 
 PageFunction = Callable[..., bytes]  # ErrorPages.page(status, close=...)
@@ -105,6 +119,7 @@ class HttpSession:
         self.bytes_seen = False  # the client sent at least one byte (http-ignore-probes)
         # Traffic logs (worker/logs.py): None unless the frontend logs; one record per request.
         self.log_base: LogRecord | None = None
+        self.logger: ProxyLogger | None = None  # the frontend's (worker/logs.py), when it logs
         self.log_end: Callable[[LogRecord, object], None] | None = None
         self.record: LogRecord | None = None
         self.log_server: ServerRuntime | None = None
@@ -117,6 +132,10 @@ class HttpSession:
         self.rules: FrontendRules | None = None
         self.ctx: LiveContext | None = None  # made at the first rule run, kept per connection
         self.response_rules: tuple[ProxyRules, ...] | None = None  # the current request's
+        # Cookie persistence (haproxy_py/lb/persistence.py), when the backend has a `cookie`.
+        self.persist_rule: str | None = None  # force-persist / ignore-persist that matched
+        self.visit: CookieVisit | None = None  # what the current request's cookie said
+        self.visit_method = b""
 
     def start_logging(
         self, logger: object, name: str, peer: object, end: Callable[[LogRecord, object], None]
@@ -125,6 +144,7 @@ class HttpSession:
         base = logger.start(name, self.client, peer)  # type: ignore[attr-defined]
         if base is not None:  # else the legacy "Connect from" line is already out
             self.log_base = base
+            self.logger = logger  # type: ignore[assignment]
             self.log_end = end
             self.idle_since = trio.current_time()
             self.request_captures = _capture_names(logger.request_captures)  # type: ignore[attr-defined]
@@ -193,9 +213,13 @@ class HttpSession:
         self.idle_since = now
         self.first_byte_at = 0.0
         assert self.log_end is not None
+        log_capture.on_end(self, record)
         self.log_end(record, self.log_server)
 
     async def exchange_unlogged(self) -> bool:
+        served = await fast_exchange(self)  # the plain case in one step (worker/http_fast.py)
+        if served is not None:
+            return served
         request = await self.read_request()
         if request is None:
             return False
@@ -238,20 +262,26 @@ class HttpSession:
                 if name is not None:
                     route = rules.routes[name]
         forced: ServerRuntime | None = None
+        self.persist_rule = None
+        reached: ProxyRules | None = None  # the backend's rules, once the backend is chosen
         if reply is None and route is not None:
             ctx.backend = route.name
-            theirs = route.rules
+            theirs = reached = route.rules
             if theirs is not None:
                 if theirs is not own and theirs.http_request is not None:
                     reply = theirs.http_request(ctx)
                 if reply is None and theirs.choose_server is not None:
                     name = theirs.choose_server(ctx)
                     forced = route.servers.get(name) if name is not None else None
+                if reply is None and theirs.choose_persistence is not None:
+                    self.persist_rule = theirs.choose_persistence(ctx)
         request.method = sample.method  # set-method, set-path... changed the sample's
         request.target = sample.target
+        if self.record is not None and ctx.request_captured:  # `capture` actions
+            captured = self.record.request_captures
+            fill_captures(captured, self.request_captures, ctx.request_captured)
         if reply is not None:
-            self.counters.intercepted += 1
-            return await self.answer_reply(reply)
+            return await self.answer_reply(reply, (reached, own))
         if route is None:
             return await self.answer(503, self.settings.frontend_pages.page)
         self.use_route(route)
@@ -279,7 +309,7 @@ class HttpSession:
         if route.http.mode == CLOSE:
             self.front.disable_keep_alive()
 
-    async def answer_reply(self, reply: Reply) -> bool:
+    async def answer_reply(self, reply: Reply, sources: tuple = ()) -> bool:
         """A deny/return/redirect made by a rule; the connection stays open as HAProxy's does
         when the request had no body."""
         front = self.front
@@ -287,6 +317,24 @@ class HttpSession:
             with contextlib.suppress(H1Error):
                 front.next_event()  # a request without a body ends here
         ctx = self.ctx
+        account_reply(reply, self.counters, self.record)  # worker/rule_replies.py
+        if reply.kind in (DROP, REJECT):  # silent-drop, reject: closed without an answer
+            if reply.kind == DROP:
+                reset_connection(self.client)
+            raise ClientGone
+        if reply.hold:  # tarpit: the client waits, alone (its own task), then is answered
+            await trio.sleep(reply.hold)
+            if self.record is not None:
+                self.record.t_queue = int(reply.hold * 1000)
+                self.record.t_request = -1  # as HAProxy logs a tarpitted request
+        after = after_response_rules(sources)  # http-after-response runs on ours too
+        if after:
+            return await self.answer(
+                reply.status,
+                lambda status, close: apply_after_rules(
+                    reply.render(ctx, False), ctx, after, close
+                ),
+            )
         return await self.answer(reply.status, lambda status, close: reply.render(ctx, close))
 
     def apply_response_rules(self, response: Response, chain: tuple[ProxyRules, ...]) -> None:
@@ -453,7 +501,17 @@ class HttpSession:
         self, request: Request, backend: BackendRuntime, forced: ServerRuntime | None = None
     ) -> bool:
         settings = self.settings
+        page = settings.stats_page  # `stats enable` on this frontend/backend pair
+        if page is not None:
+            options = page.match(request)
+            if options is not None:
+                return await page.serve(self, request, options)  # worker/stats_page.py
+        if self.record is not None and self.logger.unique_id is not None:  # type: ignore[union-attr]
+            log_capture.add_unique_id(self, self.record, request.headers)  # before X-F-F
         self.add_headers(request)
+        visit = self.visit = None
+        if backend.cookie is not None:
+            visit = self.read_cookie(request, backend.cookie, forced)
         if request.expects_continue:
             # We answer 100 ourselves once a server is there (see docs/MIGRATING.md).
             request.headers[:] = [(k, v) for k, v in request.headers if k.lower() != b"expect"]
@@ -469,6 +527,7 @@ class HttpSession:
                 take_idle=self.take_idle,
                 still_wanted=self.client_still_there,
                 log=self.record,
+                direct=visit.server if visit is not None else None,
             )
             if opened is None:
                 return await self.answer(503, self.error_pages)
@@ -489,6 +548,20 @@ class HttpSession:
             try:
                 await self.exchange_with(request, given)
             except RuleAnswer as ruled:  # http-response deny/return: the response is dropped
+                if ruled.reply.kind == DROP:  # http-response silent-drop
+                    reset_connection(self.client)
+                    raise ClientGone from None
+                if self.record is not None:
+                    self.record.termination = "LH" if ruled.reply.kind == INTERCEPT else "PH"
+                after = after_response_rules(self.response_rules or ())
+                if after:
+                    ctx, render = self.ctx, ruled.render
+                    return await self.answer(
+                        ruled.reply.status,
+                        lambda status, close: apply_after_rules(
+                            render(status, close=False), ctx, after, close
+                        ),
+                    )
                 return await self.answer(ruled.reply.status, ruled.render)
             except BadBody as bad:
                 # The server saw part of a request: its connection is closed (by
@@ -511,6 +584,41 @@ class HttpSession:
             if server is not None:
                 backend.release(server)
             backend.session_ended()
+
+    def read_cookie(
+        self, request: Request, cookie: CookiePersistence, forced: ServerRuntime | None
+    ) -> CookieVisit:
+        """Find the persistence cookie, strip what the server must not see (see
+        haproxy_py/lb/persistence.py); the visit says which server it designates."""
+        rule = self.persist_rule
+        visit = self.visit = cookie.read_request(
+            request.headers,
+            _usable,
+            now=int(time.time()),
+            force=rule == "force-persist",
+            ignore=rule == "ignore-persist",
+            assigned=forced,
+        )
+        self.visit_method = request.method
+        if self.record is not None:
+            self.record.cookies = visit.state + "N"
+        return visit
+
+    def write_cookie(self, response: Response, server: ServerRuntime) -> None:
+        """The response side of cookie persistence: Set-Cookie handling, nocache."""
+        visit = self.visit
+        backend = self.backend
+        assert visit is not None and backend is not None and backend.cookie is not None
+        letter = backend.cookie.write_response(
+            visit,
+            response.headers,
+            server,
+            method=self.visit_method,
+            status=response.status,
+            now=int(time.time()),
+        )
+        if self.record is not None:
+            self.record.cookies = visit.state + letter
 
     def error_pages(self, status: int, *, close: bool) -> bytes:
         backend_pages = self.settings.backend_pages
@@ -660,6 +768,8 @@ class HttpSession:
                     if self.response_rules is not None:
                         self.apply_response_rules(event, self.response_rules)  # type: ignore[arg-type]
                         status = event.status  # type: ignore[union-attr]
+                    if self.visit is not None:
+                        self.write_cookie(event, server)  # type: ignore[arg-type]
                     out.append(front.send(event))  # type: ignore[arg-type]
                 started = True
                 self.counters.response(status)
@@ -698,6 +808,7 @@ class HttpSession:
         names = self.request_captures
         if names:
             record.request_captures = _capture(request.headers, names)
+        log_capture.on_request(self, record, request.headers)
 
     def log_response(self, response: Response) -> None:
         record = self.record
@@ -708,6 +819,9 @@ class HttpSession:
         names = self.response_captures
         if names:
             record.response_captures = _capture(response.headers, names)
+            if self.ctx is not None and self.ctx.response_captured:  # `capture` actions
+                fill_captures(record.response_captures, names, self.ctx.response_captured)
+        log_capture.on_response(self, record, response.status, response.headers)
 
     async def tunnel(self, conn: ServerConn) -> None:
         """After 101 or a 2xx to CONNECT: bytes both ways until both sides are done."""
@@ -743,7 +857,8 @@ _COPIED = ("client_ip", "client_port", "frontend_ip", "frontend_port", "frontend
 
 
 def _capture_names(captures: tuple) -> tuple[tuple[bytes, int], ...]:
-    return tuple((name.lower().encode("latin-1"), length) for name, length in captures)
+    """(lower-case header name, length) per slot; b"" for a slot `capture` actions fill."""
+    return tuple(((name or "").lower().encode("latin-1"), length) for name, length in captures)
 
 
 def _capture(headers: list, names: tuple) -> list[str | None]:
@@ -751,12 +866,18 @@ def _capture(headers: list, names: tuple) -> list[str | None]:
     found: list[str | None] = []
     for name, length in names:
         value = None
-        for key, text in headers:
+        for key, text in headers if name else ():
             if key.lower() == name:
                 value = text.decode("latin-1")[:length]
                 break
         found.append(value)
     return found
+
+
+def _usable(server: ServerRuntime) -> bool:
+    """A persistence cookie leads to its server while it is UP and not in maintenance (a
+    draining server still takes its persistent clients)."""
+    return server.lb.usable or server.draining
 
 
 def _has(request: Request, name: bytes) -> bool:

@@ -72,6 +72,7 @@ class HttpSettings:
     lb_key: KeyFunction | None
     frontend_pages: ErrorPages
     backend_pages: ErrorPages
+    stats_page: Any = None  # worker/stats_page.py StatsPage serving this pair; None: no page
 
 
 def _seconds(ms: int | None) -> float:

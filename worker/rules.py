@@ -24,7 +24,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
 
@@ -32,119 +32,16 @@ from haproxy_py.config.model import Config, Proxy, Rule
 from haproxy_py.sample import CompileEnv, MapCache, RulesCompiler, SampleContext, SampleError
 from haproxy_py.sample.expr import compile_expression
 from haproxy_py.sample.fmt import Formatted, compile_format
-from haproxy_py.sample.http_parts import path_and_query
-from worker.http_errors import ErrorPages, with_close
+from worker.http_errors import ErrorPages
+from worker.rule_actions import ALLOW, NOT_YET, Action, ActionMakers, RulesError
+from worker.rule_replies import REASONS, Redirect, Reply, const, reason_of
+from worker.services import make_service
 
 Predicate = Callable[[SampleContext], bool]
-Action = Callable[[SampleContext], Any]  # None: go on; ALLOW: stop the rule set; a Reply
 Loader = Callable[[str], Sequence[str]]
-ALLOW = object()
-_NOT_YET = "not yet supported by this version of haproxy-py"
+_NOT_YET = NOT_YET
 
-# HAProxy 2.6's reason phrases for the statuses a rule may produce.
-REASONS = {
-    100: b"Continue", 200: b"OK", 201: b"Created", 202: b"Accepted",
-    203: b"Non-Authoritative Information", 204: b"No Content", 205: b"Reset Content",
-    206: b"Partial Content", 300: b"Multiple Choices", 301: b"Moved Permanently",
-    302: b"Found", 303: b"See Other", 304: b"Not Modified", 307: b"Temporary Redirect",
-    308: b"Permanent Redirect", 400: b"Bad Request", 401: b"Unauthorized",
-    402: b"Payment Required", 403: b"Forbidden", 404: b"Not Found",
-    405: b"Method Not Allowed", 406: b"Not Acceptable", 407: b"Proxy Authentication Required",
-    408: b"Request Time-out", 409: b"Conflict", 410: b"Gone", 411: b"Length Required",
-    412: b"Precondition Failed", 413: b"Request Entity Too Large",
-    414: b"Request-URI Too Long", 415: b"Unsupported Media Type", 421: b"Misdirected Request",
-    425: b"Too Early", 429: b"Too Many Requests", 500: b"Internal Server Error",
-    501: b"Not Implemented", 502: b"Bad Gateway", 503: b"Service Unavailable",
-    504: b"Gateway Time-out", 505: b"HTTP Version not supported",
-}  # fmt: skip
-_NO_CACHE_CODES = (302, 303, 307)  # redirects HAProxy marks `cache-control: no-cache`
-_BODYLESS = (204, 304)
-
-
-def reason_of(status: int) -> bytes:
-    return REASONS.get(status, b"Unknown" if status >= 200 else b"")
-
-
-class RulesError(Exception):
-    """Rules this version cannot serve; `messages` are ALERT texts."""
-
-    def __init__(self, messages: list[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = messages
-
-
-# -- answers made by rules --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A response made by a rule: a fixed page (deny's error page) or parts to format."""
-
-    status: int
-    page: bytes | None = None  # the whole response, as an error page is
-    headers: tuple[tuple[bytes, Formatted], ...] = ()
-    content_type: bytes | None = None
-    body: Formatted | None = None
-    length_first: bool = False  # redirects: content-length before the other headers
-
-    def render(self, ctx: SampleContext, close: bool) -> bytes:
-        if self.page is not None:
-            return with_close(self.page) if close else self.page
-        status = self.status
-        lines = [b"HTTP/1.1 %d %s" % (status, reason_of(status))]
-        body = self.body(ctx) if self.body is not None else b""
-        length = status not in _BODYLESS and status >= 200
-        if self.length_first:
-            lines.append(b"content-length: %d" % len(body))
-            length = False
-        lines += [name + b": " + value(ctx) for name, value in self.headers]
-        if length:
-            lines.append(b"content-length: %d" % len(body))
-        if self.content_type is not None:
-            lines.append(b"content-type: " + self.content_type)
-        if close:
-            lines.append(b"connection: close")
-        return b"\r\n".join(lines) + b"\r\n\r\n" + body
-
-
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    code: int
-    kind: str  # location | prefix | scheme
-    target: Formatted
-    drop_query: bool = False
-    append_slash: bool = False
-    ignore_empty: bool = False
-    cookie: bytes | None = None  # the whole set-cookie value
-
-    def __call__(self, ctx: SampleContext) -> Reply | None:
-        target = self.target(ctx)
-        if not target and self.ignore_empty:
-            return None
-        location = target if self.kind == "location" else self._location(ctx, target)
-        headers: list[tuple[bytes, Formatted]] = [(b"location", _const(location))]
-        if self.code in _NO_CACHE_CODES:
-            headers.append((b"cache-control", _const(b"no-cache")))
-        if self.cookie is not None:
-            headers.append((b"set-cookie", _const(self.cookie)))
-        return Reply(self.code, headers=tuple(headers), length_first=True)
-
-    def _location(self, ctx: SampleContext, target: bytes) -> bytes:
-        request = ctx.request
-        raw = request.target if request is not None else b"/"
-        path, query = path_and_query(raw)
-        if self.append_slash and not path.endswith(b"/"):
-            path += b"/"
-        if query is not None and not self.drop_query:
-            path += b"?" + query
-        if self.kind == "prefix":
-            return path if target == b"/" else target + path
-        hosts = [v for k, v in request.headers if k.lower() == b"host"] if request else []
-        return target + b"://" + (hosts[0] if hosts else b"") + path
-
-
-def _const(value: bytes) -> Formatted:
-    return lambda ctx: value
+__all__ = ["ALLOW", "REASONS", "Redirect", "Reply", "RulesError", "reason_of"]
 
 
 # -- the compiled rules of one proxy ----------------------------------------------------------
@@ -170,17 +67,21 @@ class ProxyRules:
     http_after_response: Callable[[SampleContext], None] | None = None
     choose_backend: Callable[[SampleContext], str | None] | None = None
     choose_server: Callable[[SampleContext], str | None] | None = None
+    # force-persist / ignore-persist, first match: "force-persist", "ignore-persist" or None
+    choose_persistence: Callable[[SampleContext], str | None] | None = None
     reads_addresses: bool = True  # some rule may read src/dst (the context fills them lazily)
+    services: list[Any] = field(default_factory=list)  # use-service answers (worker/services.py)
 
     @property
     def empty(self) -> bool:
         return not any(
             (self.tcp_connection, self.tcp_content, self.http_request, self.http_response,
-             self.http_after_response, self.choose_backend, self.choose_server)
+             self.http_after_response, self.choose_backend, self.choose_server,
+             self.choose_persistence)
         )  # fmt: skip
 
 
-class _Compiler:
+class _Compiler(ActionMakers):
     """Compiles one proxy's rules, collecting every refusal."""
 
     def __init__(self, config: Config, proxy: Proxy, loader: Loader, pages: ErrorPages) -> None:
@@ -194,6 +95,7 @@ class _Compiler:
         response_env = dataclasses.replace(env, response_side=True)
         self.response_side = RulesCompiler(proxy.acls, response_env, self.maps)
         self.errors: list[str] = []
+        self.services: list[Any] = []
 
     def fail(self, where: object, text: str) -> None:
         self.errors.append(f"config : [{where}] : proxy '{self.proxy.name}': {text}")
@@ -208,9 +110,13 @@ class _Compiler:
         compiler = self.response_side if response else self.request_side
         return compile_format(text, compiler.env, self.maps)
 
+    def expression(self, text: str, response: bool) -> Callable[[SampleContext], Any]:
+        compiler = self.response_side if response else self.request_side
+        return compile_expression(text, compiler.env, self.maps).get
+
     def ruleset(self, name: str, makers: dict[str, Callable[[Rule, bool], Action]]) -> list:
         compiled = []
-        response = name != "http-request" and not name.startswith("tcp-request")
+        response = name not in ("http-request", "redirect") and not name.startswith("tcp-request")
         for rule in self.proxy.rules.get(name) or ():
             maker = makers.get(rule.action)
             if maker is None:
@@ -218,201 +124,44 @@ class _Compiler:
                 continue
             try:
                 compiled.append((self.condition(rule, response), maker(rule, response)))
-            except (SampleError, OSError, RulesError) as error:
+            except (SampleError, OSError, RulesError, re.error) as error:
                 self.fail(rule.where, f"'{name} {rule.action}' rule: {error}")
         return compiled
 
-    # -- actions ------------------------------------------------------------------------------
-
-    def allow(self, rule: Rule, response: bool) -> Action:
-        return lambda ctx: ALLOW
-
-    def reject(self, rule: Rule, response: bool) -> Action:
-        return lambda ctx: False
-
-    def accept(self, rule: Rule, response: bool) -> Action:
-        return lambda ctx: True
-
-    def reply(self, rule: Rule, response: bool) -> Action:
-        options = rule.options
-        status = options.get("status", 200)
-        payload = options.get("payload")
-        if payload == "default-errorfiles":
-            page = self.pages.page(status, close=False)
-            fixed = Reply(status, page=page)
-            return lambda ctx: fixed
-        if payload in ("errorfile", "errorfiles", "lf-file"):
-            raise RulesError([f"'{payload}' replies are {_NOT_YET}"])
-        headers = tuple(
-            (name.lower().encode(), self.fmt(value, response))
-            for name, value in options.get("headers", ())
-        )
-        body: Formatted | None = None
-        source = options.get("source")
-        if payload == "string":
-            body = _const(source.encode("utf-8", "surrogateescape"))
-        elif payload == "lf-string":
-            body = self.fmt(source, response)
-        elif payload == "file":
-            data = "".join(self.loader(source)).encode("utf-8", "surrogateescape")
-            body = _const(data)
-        content_type = options.get("content_type")
-        fixed = Reply(status, None, headers, content_type.encode() if content_type else None, body)
-        return lambda ctx: fixed
-
-    def redirect(self, rule: Rule, response: bool) -> Action:
-        options = rule.options
-        if options.get("clear-cookie"):
-            raise RulesError([f"'clear-cookie' is {_NOT_YET}"])
-        cookie = options.get("set-cookie")
-        return Redirect(
-            options["code"],
-            options["type"],
-            self.fmt(options["target"], response),
-            bool(options.get("drop-query")),
-            bool(options.get("append-slash")),
-            bool(options.get("ignore-empty")),
-            (cookie.encode() + b"; path=/;") if cookie else None,
-        )
-
-    def header(self, rule: Rule, response: bool) -> Action:
-        options = rule.options
-        name = options["name"].encode()
-        lname = name.lower()
-        action = rule.action
-        if action == "del-header":
-            if options.get("match", "str") != "str":
-                raise RulesError([f"'del-header -m {options['match']}' is {_NOT_YET}"])
-            return lambda ctx: _delete(_headers(ctx, response), lname)
-        if action in ("replace-header", "replace-value"):
-            return _replacer(lname, options["regex"], self.fmt(options["format"], response),
-                             action == "replace-value", response)  # fmt: skip
-        value = self.fmt(options["format"], response)
-        if action == "add-header":
-            return lambda ctx: _headers(ctx, response).append((name, value(ctx)))
-
-        def set_header(ctx: SampleContext) -> None:
-            text = value(ctx)  # evaluated before the old values go (it may read them)
-            headers = _headers(ctx, response)
-            _delete(headers, lname)
-            headers.append((name, text))
-
-        return set_header
-
-    def uri_part(self, rule: Rule, response: bool) -> Action:
-        value = self.fmt(rule.options["format"])
-        action = rule.action
-
-        def apply(ctx: SampleContext) -> None:
-            request = ctx.request
-            if request is None:
-                return
-            text = value(ctx)
-            if action == "set-method":
-                request.method = text
-                return
-            if action == "set-uri":
-                request.target = text
-                return
-            path, query = path_and_query(request.target)
-            prefix = _authority_prefix(request.target)
-            if action == "set-path":
-                path = text
-            else:  # set-query
-                query = text[1:] if text.startswith(b"?") else text
-            request.target = prefix + path + (b"?" + query if query else b"")
-
-        return apply
-
-    def set_status(self, rule: Rule, response: bool) -> Action:
-        status = rule.options["status"]
-        reason = rule.options.get("reason")
-        reason_bytes = reason.encode() if reason is not None else None
-
-        def apply(ctx: SampleContext) -> None:
-            if ctx.response is not None:
-                ctx.response.status = status
-                ctx.response.reason = reason_bytes or reason_of(status)
-
-        return apply
-
-    def set_var(self, rule: Rule, response: bool) -> Action:
-        options = rule.options
-        if options.get("conditions"):
-            raise RulesError([f"conditions on set-var are {_NOT_YET}"])
-        compiler = self.response_side if response else self.request_side
-        get = compile_expression(options["expr"], compiler.env, self.maps).get
-        name = f"{options['scope']}.{options['name']}"
-
-        def apply(ctx: SampleContext) -> None:
-            value = get(ctx)
-            if value is not None:
-                ctx.set_var(name, value)
-
-        return apply
+    def service(self, rule: Rule, response: bool) -> Action:
+        try:
+            exporter = make_service(rule.options["service"], self.pages)
+        except ValueError as error:
+            raise RulesError([str(error)]) from None
+        self.services.append(exporter)
+        return lambda ctx: exporter
 
 
-def _headers(ctx: SampleContext, response: bool) -> list[tuple[bytes, bytes]]:
-    message = ctx.response if response else ctx.request
-    return message.headers if message is not None else []
-
-
-def _delete(headers: list[tuple[bytes, bytes]], lname: bytes) -> None:
-    headers[:] = [pair for pair in headers if pair[0].lower() != lname]
-
-
-def _authority_prefix(target: bytes) -> bytes:
-    """`http://host` of an absolute-form target, else empty."""
-    scheme = target.find(b"://")
-    if scheme < 0 or target.startswith(b"/"):
-        return b""
-    slash = target.find(b"/", scheme + 3)
-    return target if slash < 0 else target[:slash]
-
-
-def _replacer(
-    lname: bytes, regex: str, value: Formatted, per_value: bool, response: bool
-) -> Action:
-    pattern = re.compile(regex.encode("utf-8", "surrogateescape"))
-
-    def replace(ctx: SampleContext) -> None:
-        headers = _headers(ctx, response)
-        replacement = value(ctx).replace(b"\\", b"\\\\")
-        replacement = re.sub(rb"\\\\(\d)", rb"\\\1", replacement)  # keep \1 back-references
-        for index, (name, text) in enumerate(headers):
-            if name.lower() != lname:
-                continue
-            if per_value:
-                parts = [_full_sub(pattern, replacement, part.strip()) for part in text.split(b",")]
-                headers[index] = (name, b", ".join(parts))
-            else:
-                headers[index] = (name, _full_sub(pattern, replacement, text))
-
-    return replace
-
-
-def _full_sub(pattern: Any, replacement: bytes, text: bytes) -> bytes:
-    """HAProxy replaces only when the regex matches the whole value."""
-    match = pattern.fullmatch(text)
-    return match.expand(replacement) if match else text
-
-
-_HTTP_REQUEST = {
-    "allow": "allow", "deny": "reply", "return": "reply", "redirect": "redirect",
+_HEADERS = {
     "add-header": "header", "set-header": "header", "del-header": "header",
-    "replace-header": "header", "replace-value": "header", "set-path": "uri_part",
-    "set-query": "uri_part", "set-uri": "uri_part", "set-method": "uri_part",
-    "set-var": "set_var",
+    "replace-header": "header", "replace-value": "header",
+}  # fmt: skip
+_VARS = {"set-var": "set_var", "set-var-fmt": "set_var", "unset-var": "set_var"}
+_HTTP_REQUEST = {
+    **_HEADERS, **_VARS, "allow": "allow", "deny": "reply", "tarpit": "reply", "reject": "reject",
+    "return": "reply", "redirect": "redirect", "auth": "auth", "set-path": "uri_part",
+    "set-pathq": "uri_part", "set-query": "uri_part", "set-uri": "uri_part",
+    "set-method": "uri_part", "replace-path": "uri_replace", "replace-pathq": "uri_replace",
+    "replace-uri": "uri_replace", "normalize-uri": "normalize", "silent-drop": "silent_drop",
+    "set-src": "address", "set-src-port": "address", "set-dst": "address",
+    "set-dst-port": "address", "capture": "capture", "use-service": "service",
+    "set-log-level": "log_level",
 }  # fmt: skip
 _HTTP_RESPONSE = {
-    "allow": "allow", "deny": "reply", "return": "reply", "add-header": "header",
-    "set-header": "header", "del-header": "header", "replace-header": "header",
-    "replace-value": "header", "set-status": "set_status", "set-var": "set_var",
+    **_HEADERS, **_VARS, "allow": "allow", "deny": "reply", "return": "reply",
+    "redirect": "redirect", "set-status": "set_status", "capture": "capture",
+    "silent-drop": "silent_drop", "set-log-level": "log_level",
 }  # fmt: skip
-_HTTP_AFTER = {
-    "allow": "allow", "add-header": "header", "set-header": "header", "del-header": "header",
-}  # fmt: skip
+_HTTP_AFTER = {**_HEADERS, **_VARS, "allow": "allow", "set-status": "set_status",
+               "capture": "capture", "set-log-level": "log_level"}  # fmt: skip
+_REDIRECT = {"redirect": "redirect"}
 _TCP = {"accept": "accept", "reject": "reject"}
+_TCP_CONTENT = {**_TCP, "set-log-level": "log_level"}
 
 
 def _makers(compiler: _Compiler, table: dict[str, str]) -> dict[str, Any]:
@@ -447,15 +196,19 @@ def compile_proxy_rules(
     rules.tcp_connection = _verdict(
         compiler.ruleset("tcp-request connection", _makers(compiler, _TCP))
     )
-    rules.tcp_content = _verdict(compiler.ruleset("tcp-request content", _makers(compiler, _TCP)))
+    rules.tcp_content = _verdict(
+        compiler.ruleset("tcp-request content", _makers(compiler, _TCP_CONTENT))
+    )
     delay = proxy.timeouts.get("tcp-request inspect-delay")
     rules.inspect_delay = delay / 1000 if delay else 0.0
-    for name in ("tcp-response content", "redirect"):
-        for rule in proxy.rules.get(name) or ():
-            compiler.fail(rule.where, f"'{name}' rules are {_NOT_YET}.")
+    for rule in proxy.rules.get("tcp-response content") or ():
+        # The TCP relay splices server bytes straight to the client: nothing to inspect.
+        compiler.fail(rule.where, f"'tcp-response content' rules are {_NOT_YET}.")
     if proxy.mode == "http":
+        # `redirect` rules run after the http-request ones, as HAProxy evaluates them.
         rules.http_request = _first(
             compiler.ruleset("http-request", _makers(compiler, _HTTP_REQUEST))
+            + compiler.ruleset("redirect", _makers(compiler, _REDIRECT))
         )
         rules.http_response = _first(
             compiler.ruleset("http-response", _makers(compiler, _HTTP_RESPONSE))
@@ -465,6 +218,8 @@ def compile_proxy_rules(
     if proxy.is_frontend:
         rules.choose_backend = _backend_switch(compiler)
     rules.choose_server = _server_switch(compiler)
+    rules.choose_persistence = _persist_switch(compiler)
+    rules.services = compiler.services
     if compiler.errors:
         raise RulesError(compiler.errors)
     return None if rules.empty else rules
@@ -483,7 +238,7 @@ def _backend_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None
         except SampleError as error:
             compiler.fail(switch.where, f"'use_backend' rule: {error}")
             continue
-        compiled.append((condition, name or _const(switch.backend.encode())))
+        compiled.append((condition, name or const(switch.backend.encode())))
 
     def choose(ctx: SampleContext) -> str | None:
         for condition, name in compiled:
@@ -503,9 +258,8 @@ def _server_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None]
     compiled: list[tuple[Predicate | None, str]] = []
     servers = {server.name for server in compiler.proxy.servers}
     for switch in switches:
-        if switch.server in ("force-persist", "ignore-persist"):
-            compiler.fail(switch.where, f"'{switch.server}' is {_NOT_YET}.")
-            continue
+        if switch.server in _PERSIST_RULES:
+            continue  # _persist_switch() compiles them
         if switch.server not in servers:
             compiler.fail(switch.where, f"'use-server' names no server '{switch.server}'.")
             continue
@@ -518,6 +272,31 @@ def _server_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None]
         for condition, server in compiled:
             if condition is None or condition(ctx):
                 return server
+        return None
+
+    return choose if compiled else None
+
+
+_PERSIST_RULES = ("force-persist", "ignore-persist")
+
+
+def _persist_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None] | None:
+    """force-persist / ignore-persist rules (cookie persistence, worker/http_session.py)."""
+    compiled: list[tuple[Predicate | None, str]] = []
+    for switch in compiler.proxy.server_switches:
+        if switch.server not in _PERSIST_RULES:
+            continue
+        try:
+            compiled.append((compiler.condition(switch), switch.server))
+        except SampleError as error:
+            compiler.fail(switch.where, f"'{switch.server}' rule: {error}")
+    if not compiled:
+        return None
+
+    def choose(ctx: SampleContext) -> str | None:
+        for condition, kind in compiled:
+            if condition is None or condition(ctx):
+                return kind
         return None
 
     return choose
@@ -553,7 +332,8 @@ _FIELD_DEFAULTS: dict[str, Callable[[], Any]] = {
     "so_id": int, "backend": str, "server": str, "request": lambda: None,
     "response": lambda: None, "request_buffer": bytes, "environment": lambda: os.environ,
     "clock": lambda: time.time, "random": lambda: _RANDOM.randrange, "backends": lambda: None,
-    "auth_cache": dict,
+    "auth_cache": dict, "request_captured": dict, "response_captured": dict,
+    "log_level": lambda: -1, "unique_id": lambda: None,
     "variables": lambda: {"proc": {}, "sess": {}, "txn": {}, "req": {}, "res": {}},
 }  # fmt: skip
 _RANDOM = random.Random()
@@ -594,6 +374,12 @@ class LiveContext(SampleContext):
     def next_transaction(self) -> None:
         """A new HTTP request on the connection: txn/req/res variables and caches go."""
         self.response = None
+        for name in ("request_captured", "response_captured"):
+            try:
+                if object.__getattribute__(self, name):
+                    setattr(self, name, {})  # the log record of the last request keeps its own
+            except AttributeError:
+                pass
         try:
             variables = object.__getattribute__(self, "variables")
         except AttributeError:

@@ -45,6 +45,7 @@ from worker.startup import (
     resolve_servers,
     static_backend,
 )
+from worker.stats_page import attach_stats_pages
 
 
 @dataclass(eq=False)
@@ -232,6 +233,7 @@ def build_state(
     )
     for frontend in frontends.values():
         frontend.worker = state
+    attach_stats_pages(state)  # `stats enable`: worker/stats_page.py
     return state
 
 

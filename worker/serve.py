@@ -45,10 +45,12 @@ from haproxy_py.process.shm import StatsTable, TableError, open_table
 from haproxy_py.proto.ipc import AdminDone, CliSession, HardStop, Ready, SoftStop
 from haproxy_py.report import Reporter
 from worker.checks import serve_checks
-from worker.cli import serve_cli_session, serve_stats_socket
+from worker.cli import info_values, serve_cli_session, serve_stats_socket
 from worker.counters import private_table
+from worker.logs import with_admin_log
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
+from worker.services import bind_services
 from worker.session import serve_session
 from worker.shared_state import SharedState, StateSync
 from worker.startup import StartupError
@@ -106,6 +108,7 @@ async def serve(
         sync = StateSync(table, state.backends)
         state.shared = SharedState(table, start.slot, sync, channel, state.config, reporter)
         sync.poll()  # states carried over from the previous generation are in force at once
+        bind_services(state, lambda: info_values(state, started))  # use-service answers
         try:
             if isolation:
                 _isolate(state)
@@ -113,6 +116,8 @@ async def serve(
             state.close()
             raise
         reporter.preamble = False  # a running worker's warnings carry no start-up preamble
+        # From here on, admin lines (server states, "Proxy X stopped") go to syslog too.
+        state.reporter = state.shared.reporter = with_admin_log(reporter, state)
         try:
             async with trio.open_nursery() as root:
                 root.start_soon(_handle_signals, state, signals, root)

@@ -50,6 +50,10 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
             await _serve_http(frontend, listener, client, peer, ctx)
         elif frontend.backend is not None or rules is not None:
             record = logger.start(frontend.name, client, peer) if logger is not None else None
+            if record is not None:  # `%[...]` and set-log-level read the context at log time
+                record.ctx = ctx
+                if ctx is None and logger.samples:  # type: ignore[union-attr]
+                    record.ctx = LiveContext.open(client, peer, frontend.name)
             await _forward(frontend, listener, client, peer, record, ctx)
         elif logger is not None:
             logger.start(frontend.name, client, peer)

@@ -1,44 +1,68 @@
-"""Server state shared by every worker: applying the stats table's admin rows to load balancing.
+"""Server state shared by every worker: applying the stats table's state rows to load balancing.
 
 The master is the single writer of the table's admin section (`disable server`, `set weight`
-asked through any worker's runtime API). Every state write bumps an epoch word; before each
-server choice a backend calls `StateSync.poll()` (BackendRuntime.state_sync), which compares
-the summed epochs with the last value seen and, only when they differ, reads every server's
-admin row and applies it to its LbServer (usable, weight, maxconn). So a change made through
-any worker is in force in every worker at its next server choice, and the steady state costs
-one sum of a few words per choice. Rules: StateSync only reads (seqlocked reads, shm.py);
-SharedState.admin() sends a change to the single writer and waits for its confirmation.
+asked through any worker's runtime API); the worker owning a server's checks is the single
+writer of its health section (worker/checks.py, haproxy_py/checks/shared.py). Every state
+write bumps an epoch word; before each server choice a backend calls `StateSync.poll()`
+(BackendRuntime.state_sync), which compares the summed epochs with the last value seen and,
+only when they differ, reads every server's rows and applies them to its LbServer (usable:
+not in maintenance or draining, and UP by its checks; weight; maxconn). So a change made
+by any worker is in force in every worker at its next server choice, and the steady state
+costs one sum of a few words per choice. Rules: StateSync only reads (seqlocked reads,
+shm.py); SharedState.admin() sends a change to the single writer and waits for its
+confirmation.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import trio
 
+from haproxy_py.checks.shared import warmup_weight
 from haproxy_py.config.model import Config
 from haproxy_py.process.channel import Channel
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.proto.ipc import AdminChange, AdminDone
 from haproxy_py.report import Reporter
 from haproxy_py.runtime_api.admin import AdminOp, apply_op
-from haproxy_py.stats.layout import DRAIN_MASK, MAINT_MASK, ServerSlot
+from haproxy_py.stats.layout import DRAIN_MASK, MAINT_MASK, STARTING, STOPPED, ServerSlot
 from worker.backend import BackendRuntime, ServerRuntime
 
 ADMIN_TIMEOUT = 10.0  # seconds the master has to confirm an admin change
 
 
+@dataclass(slots=True)
+class _Entry:
+    slot: ServerSlot
+    backend: BackendRuntime
+    server: ServerRuntime
+    follows: bool  # its health row decides (checked, or tracking a checked server)
+    slowstart: int  # ms
+    root: ServerSlot | None  # the checked server a tracking one follows (its MAINT too)
+
+
 class StateSync:
     def __init__(self, table: StatsTable, backends: Mapping[str, BackendRuntime]) -> None:
         self.table = table
-        self.entries: list[tuple[ServerSlot, BackendRuntime, ServerRuntime]] = []
+        self.entries: list[_Entry] = []
         for backend in backends.values():
+            models = {server.name: server for server in backend.proxy.servers}
             for server in backend.servers.values():
                 try:
                     slot = table.layout.server(backend.name, server.name)
                 except KeyError:
                     continue
-                self.entries.append((slot, backend, server))
+                model = models.get(server.name)
+                track = model.options.get("track") if model is not None else None
+                root = None
+                if track:
+                    root = _root_slot(table, backends, backend.name, track)
+                slowstart = int(model.options.get("slowstart") or 0) if model is not None else 0
+                follows = slot.checked or root is not None
+                self.entries.append(_Entry(slot, backend, server, follows, slowstart, root))
         self.seen = -1
         for backend in backends.values():
             backend.state_sync = self.poll
@@ -50,26 +74,59 @@ class StateSync:
             self.apply()
 
     def apply(self) -> None:
-        """Bring every LbServer in line with its admin row."""
-        read_admin = self.table.read_admin
-        for slot, backend, server in self.entries:
+        """Bring every LbServer in line with its rows: admin (maintenance, drain, weight,
+        maxconn) and health (UP/DOWN; STARTING ramps the weight under `slowstart`)."""
+        read_admin, read_health = self.table.read_admin, self.table.read_health
+        now_ms = int(time.time() * 1000)
+        for entry in self.entries:
+            slot, backend, server = entry.slot, entry.backend, entry.server
             admin = read_admin(slot)
             lb = server.lb
-            reweighted = admin.uweight != lb.weight
+            weight = admin.uweight
+            healthy = server.target is not None
+            if entry.follows:
+                health = read_health(slot)
+                healthy = healthy and health.op_state != STOPPED
+                if health.op_state == STARTING and entry.slowstart:
+                    weight = warmup_weight(weight, now_ms - health.changed_ms, entry.slowstart)
+            reweighted = weight != lb.weight
             if reweighted:
-                lb.weight = admin.uweight
+                lb.weight = weight
             if admin.maxconn != lb.maxconn:
                 lb.maxconn = admin.maxconn
-            server.admin_down = bool(admin.admin_state & (MAINT_MASK | DRAIN_MASK))
-            check = server.check
-            healthy = server.target is not None and (
-                check is None or bool(check.health.up)  # type: ignore[attr-defined]
-            )
+            state = admin.admin_state
+            if entry.root is not None:  # a tracked server's maintenance is its trackers' too
+                state |= read_admin(entry.root).admin_state & MAINT_MASK
+            server.admin_down = bool(state & (MAINT_MASK | DRAIN_MASK))
+            # DRAIN keeps taking persistent clients (cookie persistence, worker/http_session.py)
+            server.draining = healthy and bool(state & DRAIN_MASK) and not state & MAINT_MASK
             wanted = healthy and not server.admin_down
             if lb.usable != wanted:
                 backend.set_usable(server, wanted)
             elif reweighted:
                 backend.algorithm.server_changed(lb)
+
+
+def _root_slot(
+    table: StatsTable, backends: Mapping[str, BackendRuntime], here: str, track: tuple
+) -> ServerSlot | None:
+    """The checked server at the end of a `track` chain."""
+    backend, name = track[0] or here, track[1]
+    for _ in range(len(table.layout.servers)):
+        runtime = backends.get(backend)
+        if runtime is None:
+            return None
+        model = next((s for s in runtime.proxy.servers if s.name == name), None)
+        if model is None:
+            return None
+        nxt = model.options.get("track")
+        if not nxt:
+            try:
+                return table.layout.server(backend, name)
+            except KeyError:
+                return None
+        backend, name = nxt[0] or backend, nxt[1]
+    return None  # a loop
 
 
 class SharedState:

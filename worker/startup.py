@@ -5,9 +5,9 @@ HAProxy-shaped ALERT texts (the caller prints them after "[ALERT]    (PID) : ").
 started until all checks pass, so a refused configuration leaves nothing half-started.
 - Rules are compiled here (`compile_rules`, worker/rules.py: what it cannot serve is refused
   with file:line) and attached to the frontends with one `Route` per backend a frontend may
-  reach (`attach_rules`); PROXY-protocol listeners, cookie persistence and `errorloc*` pages
-  are refused, since they would otherwise be silently ignored; a frontend and every backend
-  it names must agree on the mode.
+  reach (`attach_rules`); PROXY-protocol listeners, `cookie ... dynamic`, `option checkcache`
+  and `errorloc*` pages are refused, since they would otherwise be silently ignored; a
+  frontend and every backend it names must agree on the mode.
 - Server host names are resolved here, once, with the system resolver, following `init-addr`
   (default `last,libc`; `last` has no state file to read yet, `none` starts the server in
   maintenance without an address, an IP address is used as given).
@@ -19,6 +19,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from haproxy_py.checks.settings import unsupported as unsupported_checks
 from haproxy_py.config.address import Family
 from haproxy_py.config.model import Config, Proxy, Server
 from haproxy_py.sample import SampleError
@@ -46,7 +47,7 @@ def check_config(config: Config) -> list[str]:
         if proxy.disabled:
             continue
         messages += _check_proxy(proxy)
-    return messages + check_modes(config)
+    return messages + check_modes(config) + unsupported_checks(config)
 
 
 def _check_proxy(proxy: Proxy) -> list[str]:
@@ -66,7 +67,6 @@ def _check_proxy(proxy: Proxy) -> list[str]:
 
 # HTTP settings whose meaning the HTTP data plane does not implement yet: refused, not ignored.
 _HTTP_UNSUPPORTED_SETTINGS = {
-    "cookie": "'cookie' (cookie persistence)",
     "errorloc": "'errorloc'/'errorloc302'/'errorloc303' (redirects as error pages)",
 }
 
@@ -81,6 +81,19 @@ def _check_http_proxy(proxy: Proxy) -> list[str]:
                 f"config : [{proxy.where}] : proxy '{name}': {what} is not yet supported by"
                 " this version of haproxy-py in mode http."
             )
+    cookie = proxy.setting("cookie")
+    if cookie and cookie.get("dynamic"):
+        messages.append(
+            f"config : [{proxy.where}] : proxy '{name}': 'cookie ... dynamic' (server cookies"
+            " derived from 'dynamic-cookie-key') is not yet supported by this version of"
+            " haproxy-py; give each server its own 'cookie' value instead."
+        )
+    if proxy.options.get("checkcache") is True and proxy.is_backend:
+        messages.append(
+            f"config : [{proxy.where}] : proxy '{name}': 'option checkcache' (blocking"
+            " cacheable responses that set cookies) is not yet supported by this version of"
+            " haproxy-py in mode http."
+        )
     return messages
 
 

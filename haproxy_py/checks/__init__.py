@@ -5,8 +5,12 @@
 - probe.py: plain connect, `option tcp-check` and `option httpchk` plans, and the
   generator that runs one (the worker supplies the sockets); http.py: request bytes and a
   response reader;
-- status.py: check status codes (L4OK, L7STS...) and results; messages.py: the log lines.
-The worker side (tasks, sockets, timers, applying transitions to the farm) is worker/checks.py.
+- status.py: check status codes (L4OK, L7STS...) and results; messages.py: the log lines;
+- shared.py: who checks a server (one owner per server) and the shared row a result
+  writes; track.py: `track` chains; observe.py: `observe`/`on-error`; agent.py: agent
+  checks' settings and replies.
+The worker side (scheduling, sockets, applying transitions to the farm) is worker/checks.py
+and worker/check_*.py.
 """
 
 from __future__ import annotations

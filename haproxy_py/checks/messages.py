@@ -20,9 +20,11 @@ def check_line(backend: str, server: str, backup: bool, result: CheckResult, hea
     )
 
 
-def _reason(result: CheckResult | None) -> str:
+def _reason(result: CheckResult | None, via: str = "") -> str:
     """The transition's `, reason: ...`: left out with `option log-health-checks`, whose
-    check line just said it (result None)."""
+    check line just said it (result None); ` via be/srv` for a tracking server."""
+    if via:
+        return f" via {via}"
     return f", reason: {result.reason()}" if result is not None else ""
 
 
@@ -41,10 +43,11 @@ def server_down_line(
     sessions: int,
     requeued: int,
     queued: int,
+    via: str = "",
 ) -> str:
     running = " Running on backup." if not active and backups else ""
     return (
-        f"{'Backup ' if backup else ''}Server {backend}/{server} is DOWN{_reason(result)}."
+        f"{'Backup ' if backup else ''}Server {backend}/{server} is DOWN{_reason(result, via)}."
         f" {_servers(active, backups)} left.{running} {sessions} sessions active,"
         f" {requeued} requeued, {queued} remaining in queue."
     )
@@ -60,9 +63,10 @@ def server_up_line(
     backups: int,
     requeued: int,
     queued: int,
+    via: str = "",
 ) -> str:
     return (
-        f"{'Backup ' if backup else ''}Server {backend}/{server} is UP{_reason(result)}."
+        f"{'Backup ' if backup else ''}Server {backend}/{server} is UP{_reason(result, via)}."
         f" {_servers(active, backups)} online. {requeued} sessions requeued,"
         f" {queued} total in queue."
     )

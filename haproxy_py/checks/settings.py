@@ -16,11 +16,12 @@ import random
 from dataclasses import dataclass
 
 from haproxy_py.checks.probe import Plan, plan_for_proxy
-from haproxy_py.config.model import Global, Proxy, Server
+from haproxy_py.config.model import Config, Global, Proxy, Server
 
 DEFAULT_INTER = 2000  # ms
 DEFAULT_RISE = 2
 DEFAULT_FALL = 3
+DEFAULT_ERROR_LIMIT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,10 @@ class CheckSettings:
     spread: int  # global spread-checks, percent
     plan: Plan
     log_health_checks: bool
+    slowstart: int = 0  # ms; 0: a recovered server takes its full weight at once
+    observe: str = "none"  # `observe`: none | layer4 (live connection outcomes)
+    error_limit: int = DEFAULT_ERROR_LIMIT  # consecutive errors before `on-error` applies
+    on_error: str = "fail-check"  # fastinter | fail-check | sudden-death | mark-down
 
     def interval(self, up: bool, steady: bool) -> int:
         """The delay before the next check (ms), before spreading: HAProxy's table."""
@@ -55,10 +60,13 @@ class CheckSettings:
         return max(1, ms + rng.randint(-span, span))
 
 
-def check_settings(proxy: Proxy, server: Server, global_: Global) -> CheckSettings | None:
-    """The settings of a server's health checks, or None when it is not checked."""
+def check_settings(
+    proxy: Proxy, server: Server, global_: Global, *, force: bool = False
+) -> CheckSettings | None:
+    """The settings of a server's health checks, or None when it is not checked (`force`:
+    the settings all the same, for a server that has only an agent)."""
     options = server.options
-    if not options.get("check"):
+    if not options.get("check") and not force:
         return None
     inter = int(options.get("inter") or DEFAULT_INTER)
     timeouts = proxy.timeouts
@@ -82,4 +90,32 @@ def check_settings(proxy: Proxy, server: Server, global_: Global) -> CheckSettin
         spread=int(global_.setting("spread-checks") or 0),
         plan=plan_for_proxy(proxy),
         log_health_checks=proxy.options.get("log-health-checks") is True,
+        slowstart=int(options.get("slowstart") or 0),
+        observe=str(options.get("observe") or "none"),
+        error_limit=int(options.get("error-limit") or DEFAULT_ERROR_LIMIT),
+        on_error=str(options.get("on-error") or "fail-check"),
     )
+
+
+# Check kinds that parse but that no probe implements yet: refused when a worker starts.
+_UNSUPPORTED_OPTIONS = ("mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check")
+
+
+def unsupported(config: Config) -> list[str]:
+    """One message per check setting of `config` this version would otherwise ignore."""
+    messages = []
+    for proxy in config.proxies:
+        if proxy.disabled or not proxy.is_backend:
+            continue
+        for name in _UNSUPPORTED_OPTIONS:
+            if proxy.options.get(name):
+                messages.append(
+                    f"config : [{proxy.where}] : proxy '{proxy.name}': 'option {name}' is not"
+                    " yet supported by this version of haproxy-py."
+                )
+        if proxy.setting("http-check disable-on-404"):
+            messages.append(
+                f"config : [{proxy.where}] : proxy '{proxy.name}': 'http-check disable-on-404'"
+                " is not yet supported by this version of haproxy-py."
+            )
+    return messages

@@ -29,13 +29,18 @@ L7TOUT = Status("L7TOUT", "Layer7 timeout")
 L7RSP = Status("L7RSP", "Layer7 invalid response")
 L7OK = Status("L7OK", "Layer7 check passed", passed=True, has_code=True)
 L7STS = Status("L7STS", "Layer7 wrong status", has_code=True)
+HANA = Status("HANA", "Health analyze")  # `observe`: live traffic errors past `error-limit`
+CHECKED = Status("CHECKED", "No status change", passed=True)  # an agent reply without a verdict
 
-STATUSES = {s.name: s for s in (UNK, INI, SOCKERR, L4OK, L4TOUT, L4CON, L7TOUT, L7RSP, L7OK, L7STS)}
+STATUSES = {
+    s.name: s
+    for s in (UNK, INI, SOCKERR, L4OK, L4TOUT, L4CON, L7TOUT, L7RSP, L7OK, L7STS, HANA, CHECKED)
+}
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One finished check. `duration_ms` is filled in by whoever timed it."""
+    """One finished check. `duration_ms` is filled in by whoever timed it (-1: none)."""
 
     status: Status
     code: int = 0
@@ -53,6 +58,8 @@ class CheckResult:
             text += f", code: {self.code}"
         if self.info:
             text += f', info: "{self.info}"'
+        if self.duration_ms < 0:  # not a check that ran (observe's HANA): no duration
+            return text
         return f"{text}, check duration: {self.duration_ms}ms"
 
     def timed(self, duration_ms: int) -> CheckResult:

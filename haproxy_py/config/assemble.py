@@ -92,6 +92,7 @@ def check_references(config: Config, diagnostics: Diagnostics) -> None:
         if proxy.is_frontend:
             _check_frontend(proxy, backends, diagnostics)
         _check_timeouts(proxy, diagnostics)
+        _check_cookies(proxy, diagnostics)
 
 
 def _check_frontend(proxy: Proxy, backends: set[str], diagnostics: Diagnostics) -> None:
@@ -115,6 +116,20 @@ def _check_frontend(proxy: Proxy, backends: set[str], diagnostics: Diagnostics) 
                 f"Proxy '{proxy.name}': unable to find required {keyword}: '{name}'"
                 f" (no backend named '{name}').",
                 where,
+            )
+
+
+def _check_cookies(proxy: Proxy, diagnostics: Diagnostics) -> None:
+    """Cookie persistence is HTTP-only: HAProxy warns and ignores it elsewhere."""
+    if proxy.mode == "http" or not proxy.is_backend or proxy.disabled:
+        return
+    if proxy.setting("cookie"):
+        diagnostics.warning(f"cookie will be ignored for proxy '{proxy.name}' (needs 'mode http').")
+    for server in proxy.servers:
+        if server.option("cookie"):
+            diagnostics.warning(
+                f"proxy '{proxy.name}' : ignoring cookie for server '{server.name}' as HTTP mode"
+                " is disabled."
             )
 
 

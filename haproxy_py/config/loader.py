@@ -390,7 +390,7 @@ def _run_keyword(
 
 
 def _refusal(name: str, reason: str) -> str:
-    if reason.startswith("The "):  # removed from HAProxy: HAProxy's own advice is given
+    if reason.startswith(("The ", f"'{name}' ")):  # removed from HAProxy: its own words
         return reason
     return f"'{name}' is not supported by haproxy-py: {reason}."
 

@@ -7,6 +7,8 @@ Times are in milliseconds; -1 means "this step was never reached", as in HAProxy
 
 from __future__ import annotations
 
+SILENT = 8  # `set-log-level silent`: more verbose than debug, so no target takes it
+
 
 class LogRecord:
     __slots__ = (
@@ -20,18 +22,22 @@ class LogRecord:
         "client_ip",
         "client_port",
         "cookies",
+        "ctx",
         "feconn",
         "frontend",
         "frontend_ip",
         "frontend_port",
         "hostname",
+        "level",
         "method",
         "mode",
         "pid",
         "request_captures",
+        "request_cookie",
         "request_counter",
         "request_date",
         "response_captures",
+        "response_cookie",
         "retries",
         "server",
         "srv_queue",
@@ -90,7 +96,11 @@ class LogRecord:
         self.unique_id = ""
         self.pid = 0
         self.hostname = ""
-        self.request_counter = 0
+        self.request_counter = -1  # %rt: given by the logger when first needed
+        self.request_cookie = ""  # `capture cookie`: "NAME=value" cut to its length (%CC)
+        self.response_cookie = ""  # the same from the response's Set-Cookie (%CS)
+        self.level = -1  # set-log-level: -1 keeps the proxy's choice, SILENT drops the line
+        self.ctx: object = None  # the SampleContext `%[...]` reads (None: fetches find nothing)
 
     @property
     def request_line(self) -> str:

@@ -2,17 +2,20 @@
 
 Each entry says what the variable renders (a kind deciding quoting and the empty value),
 whether it exists only in `mode http`, and how to read it from the record. Kinds:
-- "num": an integer, never quoted (`+X` writes it in hexadecimal);
+- "num": an integer, never quoted (`+X` writes a few of them in hexadecimal, see `_HEX`);
 - "str": text, "-" when empty, quoted with `+Q` (then "" when empty);
 - "raw": text never quoted (termination states, dates);
 - "ip": an address, quoted with `+Q`;
 - "list": rendered by its own function (header captures), may write nothing at all.
+`+E` escapes '"', '\\' and ']' with a backslash (for RFC5424 structured data).
 Text coming from the network (request line, headers) is escaped: control characters, bytes
-above 126, '"' and '#' become `#XX`, so a line cannot be split or forged.
+above 126, '"' and '#' become `#XX` (in header captures '{', '|' and '}' too), so a line
+cannot be split or forged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +24,16 @@ from haproxy_py.logfmt.record import LogRecord
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UNSAFE = {c: f"#{c:02X}" for c in (*range(32), 34, 35, *range(127, 256))}
+
+
+_UNSAFE_IN_CAPTURE = {**_UNSAFE, **{c: f"#{c:02X}" for c in b"{|}"}}
+
+
+def escape_capture(text: str) -> str:
+    """A captured header: also '{', '|' and '}', which frame the captures in the line."""
+    if text.isascii() and text.isprintable() and not any(c in text for c in '"#{|}'):
+        return text
+    return "".join(_UNSAFE_IN_CAPTURE.get(ord(c), c) if ord(c) < 256 else c for c in text)
 
 
 def escape(text: str) -> str:
@@ -93,10 +106,23 @@ class Variable:
     http_only: bool
     read: Callable[[LogRecord], object]
     summary: str
+    hex_width: int = 0  # `+X` writes it in hexadecimal, this wide (0: `+X` does nothing)
 
 
 def _v(name: str, kind: str, http: bool, read: Callable[[LogRecord], object], summary: str):
-    return name, Variable(name, kind, http, read, summary)
+    return name, Variable(name, kind, http, read, summary, _HEX.get(name, 0))
+
+
+def _ip_number(text: str) -> int:
+    """An address as the integer `+X` writes (IPv4: 8 digits; IPv6 keeps its text)."""
+    try:
+        return int(ipaddress.ip_address(text.removeprefix("::ffff:")))
+    except ValueError:
+        return -1
+
+
+# The variables HAProxy writes in hexadecimal under `+X`, and their widths.
+_HEX = {"ci": 8, "fi": 8, "cp": 4, "fp": 4, "Ts": 8, "ms": 2, "rt": 4, "pid": 4}
 
 
 VARIABLES: dict[str, Variable] = dict(
@@ -130,8 +156,8 @@ VARIABLES: dict[str, Variable] = dict(
         _v("ST", "num", False, lambda r: r.status, "status code"),
         _v("B", "num", False, lambda r: r.bytes_out, "bytes sent to the client"),
         _v("U", "num", False, lambda r: r.bytes_in, "bytes received from the client"),
-        _v("CC", "str", True, lambda r: "", "captured request cookie"),
-        _v("CS", "str", True, lambda r: "", "captured response cookie"),
+        _v("CC", "str", True, lambda r: r.request_cookie, "captured request cookie"),
+        _v("CS", "str", True, lambda r: r.response_cookie, "captured response cookie"),
         _v("ts", "raw", False, lambda r: r.termination, "termination state"),
         _v("tsc", "raw", True, lambda r: r.termination + r.cookies, "termination + cookie"),
         _v("ac", "num", False, lambda r: r.actconn, "connections in the process"),

@@ -43,6 +43,7 @@ from haproxy_py.stats.layout import (
     HEALTH_FIELDS,
     HEALTH_INDEX,
     HEALTH_SEQ,
+    INFO_WORDS,
     LAYOUT_VERSION,
     MAGIC,
     MAXIMA,
@@ -57,6 +58,7 @@ from haproxy_py.stats.layout import (
     ServerSlot,
     initial_state,
     name_digest,
+    unpack_text,
 )
 
 SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
@@ -96,6 +98,42 @@ class Health(NamedTuple):
     check_code: int
     check_duration: int
     last_change: int
+    downtime: int
+    down_since: int
+    changed_ms: int
+    info_len: int
+    info0: int
+    info1: int
+    info2: int
+    info3: int
+    info4: int
+    info5: int
+    info6: int
+    info7: int
+    agent_status: int
+    agent_code: int
+    agent_duration: int
+    agent_health: int
+    agent_info_len: int
+    agent_info0: int
+    agent_info1: int
+    agent_info2: int
+    agent_info3: int
+    agent_info4: int
+    agent_info5: int
+    agent_info6: int
+    agent_info7: int
+
+    @property
+    def info(self) -> str:
+        """The last check's text (show stat's last_chk)."""
+        start = Health._fields.index("info0")
+        return unpack_text(self.info_len, self[start : start + INFO_WORDS])
+
+    @property
+    def agent_info(self) -> str:
+        """The last agent check's text (show stat's last_agt)."""
+        return unpack_text(self.agent_info_len, self[-INFO_WORDS:])
 
 
 assert AdminState._fields == ADMIN_FIELDS and Health._fields == HEALTH_FIELDS
@@ -219,14 +257,19 @@ class StatsTable:
         self._write(_index(server), ADMIN_SEQ, ADMIN_INDEX, values)
         self.epochs[0] += 1
 
-    def write_health(self, server: ServerSlot | int, worker: int, **values: int) -> None:
-        """The checking worker's fields (op_state, check_*...), as one consistent write."""
+    def write_health(
+        self, server: ServerSlot | int, worker: int, *, epoch: bool = True, **values: int
+    ) -> None:
+        """The checking worker's fields (op_state, check_*...), as one consistent write.
+        `epoch=False` for a write that changes nothing load balancing reads (a check's
+        status or duration): the other workers then have no rows to re-apply."""
         if not 0 <= worker < self.layout.workers:
             raise IndexError(f"worker slot {worker} out of 0..{self.layout.workers - 1}")
         if "check_status" in values and isinstance(values["check_status"], str):
             values["check_status"] = CHECK_STATUS[values["check_status"]]
         self._write(_index(server), HEALTH_SEQ, HEALTH_INDEX, values)
-        self.epochs[1 + worker] += 1
+        if epoch:
+            self.epochs[1 + worker] += 1
 
     def read_admin(self, server: ServerSlot | int) -> AdminState:
         return AdminState(*self._read(_index(server), ADMIN_SEQ, ADMIN_BASE, len(ADMIN_FIELDS)))
@@ -333,8 +376,10 @@ def create_table(layout: Layout) -> StatsTable:
     header = layout.header()
     table.header[1:] = _words(header[1:])
     mapping[layout.names_offset : layout.names_offset + len(layout.names)] = layout.names
+    now = int(time.time())
     for slot in layout.servers:
         values = initial_state(slot)
+        values["last_change"] = now  # show stat's lastchg counts from the start
         table.write_admin(slot, **{k: v for k, v in values.items() if k in ADMIN_INDEX})
         table.write_health(slot, 0, **{k: v for k, v in values.items() if k in HEALTH_INDEX})
     table.header[0] = header[0]

@@ -15,7 +15,10 @@ from haproxy_py.proto.cli_help import Keyword, Level, closest, listing
 
 # fmt: off
 _ADMIN = Level.ADMIN
+_OPERATOR = Level.OPERATOR
 COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
+    ("clear counters [all]",
+     "reset the maximum counters (all of them with 'all')", "clear_counters", _OPERATOR),
     ("disable server (DEPRECATED)",
      "disable a server for maintenance (use 'set server' instead)", "admin_server", _ADMIN),
     ("enable server  (DEPRECATED)",
@@ -25,8 +28,19 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
      "change a server's state, weight, address or ssl", "admin_server", _ADMIN),
     ("set weight <bk>/<srv>  (DEPRECATED)",
      "change a server's weight (use 'set server' instead)", "admin_server", _ADMIN),
+    ("show activity", "report what each worker did (a subset of HAProxy's fields)",
+     "show_activity"),
+    ("show backend", "list the backends of the running configuration", "show_backend"),
+    ("show env [var]", "report the environment of the process", "show_env", _OPERATOR),
+    ("show errors [<px>] [request|response]",
+     "report captured protocol errors (none are kept)", "show_errors", _OPERATOR),
     ("show info [desc|json|typed|float]*",
      "report information about the running process", "show_info"),
+    ("show servers conn [<backend>]",
+     "report server connections (all backends or one)", "show_servers_conn"),
+    ("show servers state [<backend>]",
+     "report server states, as a server-state file has them", "show_servers_state"),
+    ("show sess [id]", "report live sessions (not built)", "not_built", _OPERATOR, False),
     ("show stat [desc|json|no-maint|typed|up]*",
      "report counters for each proxy and server", "show_stat"),
 ))

@@ -26,7 +26,7 @@ from haproxy_py.sample.context import (
     SampleContext,
 )
 from haproxy_py.sample.converters import CONVERTERS
-from haproxy_py.sample.env import CompileEnv, Userlist
+from haproxy_py.sample.env import CompileEnv, Userlist, basic_auth_user
 from haproxy_py.sample.expr import Expression, compile_expression
 from haproxy_py.sample.fetches import FETCHES
 from haproxy_py.sample.maps import MapCache
@@ -47,6 +47,7 @@ __all__ = [
     "SampleContext",
     "SampleError",
     "Userlist",
+    "basic_auth_user",
     "compile_acl",
     "compile_condition",
     "compile_expression",

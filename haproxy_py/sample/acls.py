@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from haproxy_py.config.diagnostics import Where
-from haproxy_py.config.keywords.acl import parse_acl_body
+from haproxy_py.config.keywords.acl import DERIVED, parse_acl_body
 from haproxy_py.config.model import Acl, AclTerm, Condition
 from haproxy_py.sample.args import Call, split_expression
 from haproxy_py.sample.context import SampleContext
@@ -27,12 +27,6 @@ from haproxy_py.sample.types import ADDR, BOOL, IPV4, IPV6, METH, SINT, STR, Sam
 
 Predicate = Callable[[SampleContext], bool]
 
-# ACL keywords that are a fetch with an implied match method (manual 7.3, "ACL derivatives").
-DERIVED_BASES = ("path", "url", "base", "hdr", "cook", "shdr", "scook", "urlp")
-DERIVED_METHODS = ("beg", "dir", "dom", "end", "len", "reg", "sub")
-DERIVED: Mapping[str, tuple[str, str]] = {
-    f"{base}_{method}": (base, method) for base in DERIVED_BASES for method in DERIVED_METHODS
-}
 # The default match method of a fetch's output type.
 _TYPE_METHODS = {
     BOOL: "bool",

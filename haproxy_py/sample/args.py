@@ -126,6 +126,8 @@ def check_args(
 ) -> tuple[Any, ...]:
     """Type the argument texts of keyword `name` (`kind`: "fetch method", "converter")."""
     given = texts or ()
+    if texts == () and mandatory and specs[0] is STRING:
+        given = ("",)  # HAProxy reads `str()`, `req.hdr()` as one empty string argument
     if texts is not None and not specs:
         raise SampleError(
             f"{kind} '{name}' takes no argument, expected ')' before '{','.join(given)})'"

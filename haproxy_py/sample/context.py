@@ -77,6 +77,15 @@ class SampleContext:
     backends: BackendState | None = None
     # http_auth's cache: the decoded Authorization header, once per request
     auth_cache: dict[str, Any] = field(default_factory=dict)
+    # set-log-level: the syslog level of this transaction's log line (-1: the proxy's own
+    # choice, 8: silent); the worker reads it at log time and puts it back to -1.
+    log_level: int = -1
+    # The request's unique id (`unique-id` fetch): made on first read from unique-id-format
+    # by the worker's logger, None when the frontend has no unique-id-format.
+    unique_id: Callable[[], str] | None = None
+    # Capture slots filled by `capture` actions (slot number -> value), logged by %hr/%hs
+    request_captured: dict[int, bytes] = field(default_factory=dict)
+    response_captured: dict[int, bytes] = field(default_factory=dict)
 
     def get_var(self, name: str) -> Any:
         scope, _, short = name.partition(".")

@@ -97,6 +97,29 @@ def basic_credentials(header: bytes) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
+def basic_auth_user(
+    authorization: bytes | None, accounts: Userlist | Sequence[tuple[str, str]]
+) -> str | None:
+    """The user whose `Authorization: Basic` credentials are valid, else None.
+
+    `accounts` is a userlist (crypt(3) hashes or insecure passwords, as `http_auth` checks)
+    or plain (user, password) pairs (`stats auth user:password`). For the stats page and
+    any other caller that holds the header value itself."""
+    if authorization is None:
+        return None
+    credentials = basic_credentials(authorization)
+    if credentials is None:
+        return None
+    user, password = credentials
+    if isinstance(accounts, Userlist):
+        return user if accounts.check(user, password) else None
+    given = password.encode("utf-8", "surrogateescape")
+    for name, secret in accounts:
+        if name == user and hmac.compare_digest(secret.encode("utf-8", "surrogateescape"), given):
+            return user
+    return None
+
+
 @dataclass(frozen=True)
 class CompileEnv:
     loader: Loader = no_files

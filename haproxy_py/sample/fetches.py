@@ -88,6 +88,14 @@ def _attr(name: str) -> Maker:
     return make
 
 
+def _unique_id(args: tuple[Any, ...], env: CompileEnv) -> Getter:
+    def get(ctx: SampleContext) -> Any:
+        make = ctx.unique_id
+        return (make() or None) if make is not None else None
+
+    return get
+
+
 def _name_attr(name: str) -> Maker:
     def make(args: tuple[Any, ...], env: CompileEnv) -> Getter:
         return lambda ctx: getattr(ctx, name).encode() or None
@@ -389,10 +397,11 @@ def _version(request: Any) -> Any:
 
 
 def _url_port(request: Any) -> Any:
-    target = request.target
-    if b"://" not in target:
-        return 80
-    authority = target.split(b"://", 1)[1].split(b"/", 1)[0].split(b"?", 1)[0]
+    """The port of an absolute URL whose host is an IP address (80 when none is written);
+    no sample otherwise, as HAProxy (it resolves no name)."""
+    if _url_ip(request) is None:
+        return None
+    authority = request.target.split(b"://", 1)[1].split(b"/", 1)[0].split(b"?", 1)[0]
     host, colon, port = authority.rpartition(b":")
     return int(port) if colon and port.isdigit() and not host.endswith(b"]") else 80
 
@@ -461,6 +470,7 @@ def _table() -> dict[str, Fetch]:
         Fetch("fe_name", "fe_name", STR, _name_attr("frontend")),
         Fetch("be_name", "be_name", STR, _name_attr("backend")),
         Fetch("srv_name", "srv_name", STR, _name_attr("server")),
+        Fetch("unique-id", "unique-id", STR, _unique_id),
         # layer 6
         Fetch("req.len", "req.len", SINT, lambda a, e: lambda ctx: len(_buffer(ctx))),
         Fetch("req.payload", "req.payload(<offset>,<length>)", BIN, _payload, (UINT, UINT), 2),

@@ -1,6 +1,6 @@
-"""Statistics: the shared counter and server-state layout (layout.py); the renderers (CSV,
-typed, JSON, HTML, Prometheus) come next. Pure like the rest of haproxy_py: the table itself
-is mapped by haproxy_py/process/shm.py.
+"""Statistics: the shared counter and server-state layout (layout.py) and the renderers:
+csv.py (`show stat`), records.py + typed.py (typed/JSON forms), html.py + page.py (the stats
+page). Pure like the rest of haproxy_py: the table itself is mapped by haproxy_py/process/shm.py.
 """
 
 from haproxy_py.stats.layout import (

@@ -10,9 +10,14 @@ by name (hatop, haproxy_exporter, haproxyadmin) work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from haproxy_py.checks.shared import warmup_percent, warmup_weight
+from haproxy_py.checks.status import STATUSES
+from haproxy_py.checks.track import roots as track_roots
+from haproxy_py.checks.track import track_label
 from haproxy_py.stats.layout import (
     BACKEND,
     CHECK_STATUSES,
@@ -23,6 +28,9 @@ from haproxy_py.stats.layout import (
     SERVER,
     STARTING,
     STAT_TYPE,
+    STATUSES_WITH_CODE,
+    STOPPED,
+    STOPPING,
     Row,
 )
 
@@ -54,6 +62,7 @@ STAT_COLUMNS: tuple[str, ...] = (
     "h1_open_streams", "h1_total_connections", "h1_total_streams", "h1_bytes_in",
     "h1_bytes_out", "h1_spliced_bytes_in", "h1_spliced_bytes_out",
 )  # fmt: skip
+CHECK_DESCRIPTIONS = {name: status.description for name, status in STATUSES.items()}
 HEADER = "# " + ",".join(STAT_COLUMNS) + ",\n"
 NO_SUCH_PROXY = "No such proxy.\n\n"
 
@@ -67,33 +76,74 @@ _SERVER = (*_COMMON, "qcur", "qmax", "dresp", "econ", "eresp", "wretr", "wredis"
 _HTTP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other", "req_tot")
 
 
-def server_status(admin_state: int, op_state: int, checked: bool) -> str:
-    """The `status` column of a server row."""
+def server_status(
+    admin_state: int,
+    op_state: int,
+    checked: bool,
+    health: int = 0,
+    rise: int = 1,
+    fall: int = 1,
+    *,
+    agent: bool = False,
+    agent_health: int = 1,
+) -> str:
+    """The `status` column of a server row, with HAProxy's transitional states: `UP 1/3`
+    (UP, failing: the failures so far out of `fall`), `DOWN 1/2` (DOWN, passing: the
+    successes out of `rise`), `NOLB`, `DRAIN`, `MAINT`, `no check`."""
     if admin_state & MAINT_MASK:
         return "MAINT"
-    if admin_state & DRAIN_MASK:
-        return "DRAIN"
-    if not checked:
-        return "no check"
-    return "UP" if op_state in (RUNNING, STARTING) else "DOWN"
+    top = rise + fall - 1
+    if op_state in (RUNNING, STARTING):
+        going_down = checked and health < top
+        if admin_state & DRAIN_MASK:
+            if agent:
+                return "DRAIN (agent)"
+            return f"DRAIN {health - rise + 1}/{fall}" if going_down else "DRAIN"
+        if not checked:
+            return "no check"
+        return f"UP {health - rise + 1}/{fall}" if going_down else "UP"
+    if op_state == STOPPING:
+        return f"NOLB {health - rise + 1}/{fall}" if checked and health < top else "NOLB"
+    if agent and not agent_health:
+        return "DOWN (agent)"
+    if checked and health > 0:
+        return f"DOWN {health}/{rise}"
+    return "DOWN"
 
 
-def show_stat(table: StatsTable, config: Config, words: Sequence[str] = ()) -> str:
-    """The whole `show stat [{proxy|iid} {type} {sid}]` answer, header and final empty line."""
+def show_stat(
+    table: StatsTable, config: Config, words: Sequence[str] = (), *, now: float | None = None
+) -> str:
+    """The whole `show stat [{proxy|iid} {type} {sid}]` answer, header and final empty line.
+    `now` (epoch seconds) dates lastchg and downtime; the caller's clock, else the system's."""
+    if now is None:
+        now = time.time()
     wanted = _filter(config, words)
     if wanted is None:
         return NO_SUCH_PROXY
+    lines = [HEADER]
+    for _, values in _stat_values(table, config, wanted, now):
+        lines.append(csv_line(values))
+    return "".join(lines) + "\n"
+
+
+def csv_line(values: Mapping[str, object]) -> str:
+    """One row as a CSV line: the columns in order, texts quoted where HAProxy quotes them."""
+    return ",".join(_quoted(str(values.get(column, ""))) for column in STAT_COLUMNS) + ",\n"
+
+
+def _stat_values(
+    table: StatsTable, config: Config, wanted: tuple[str | None, int, int], now: float
+) -> Iterable[tuple[Row, dict[str, object]]]:
+    """The rows `wanted` (proxy filter, type mask, sid) selects, with their values."""
     proxy_filter, types, sid = wanted
     proxies = {proxy.name: proxy for proxy in config.proxies}
     snapshot = table.snapshot()
-    lines = [HEADER]
+    roots = track_roots(config)
     for row in _rows(table.layout.rows, proxy_filter, types, sid):
         proxy = proxies.get(row.proxy)
-        if proxy is None:
-            continue
-        values = _row_values(table, row, proxy, snapshot)
-        lines.append(",".join(str(values.get(column, "")) for column in STAT_COLUMNS) + ",\n")
-    return "".join(lines) + "\n"
+        if proxy is not None:
+            yield row, _row_values(table, row, proxy, snapshot, now, roots)
 
 
 def _filter(config: Config, words: Sequence[str]) -> tuple[str | None, int, int] | None:
@@ -132,7 +182,7 @@ def _rows(rows: Iterable[Row], proxy: str | None, types: int, sid: int) -> Itera
 
 
 def _row_values(
-    table: StatsTable, row: Row, proxy: Proxy, snapshot: list[int]
+    table: StatsTable, row: Row, proxy: Proxy, snapshot: list[int], now: float, roots: dict
 ) -> dict[str, object]:
     counters = table.row_counters(row, snapshot)
     http = proxy.mode == "http"
@@ -154,27 +204,62 @@ def _row_values(
         if http:
             values.update(req_rate=0, req_rate_max=0)
     elif row.kind == SERVER:
-        _server_values(table, row, proxy, counters, values)
+        _server_values(table, row, proxy, counters, values, now, roots)
         if http:
             values.update({name: counters[name] for name in _HTTP if name != "req_tot"})
     else:
-        _backend_values(table, row, proxy, counters, values)
+        _backend_values(table, row, proxy, counters, values, now)
         if http:
             values.update({name: counters[name] for name in _HTTP})
     return values
 
 
-def _server_values(table: StatsTable, row: Row, proxy: Proxy, counters: dict, values: dict) -> None:
+def _server_values(
+    table: StatsTable,
+    row: Row,
+    proxy: Proxy,
+    counters: dict,
+    values: dict,
+    now: float,
+    roots: dict,
+) -> None:
     slot = table.layout.server(row.proxy, row.name)
     admin = table.read_admin(slot)
     health = table.read_health(slot)
     server = next((s for s in proxy.servers if s.name == row.name), None)
     backup = bool(server.option("backup", False)) if server is not None else False
-    status = server_status(admin.admin_state, health.op_state, slot.checked)
+    root = roots.get((row.proxy, row.name))
+    agent = server is not None and bool(
+        server.option("agent-check") and server.option("agent-port")
+    )
+    status = ""
+    if root is not None and server is not None:  # a tracking server: shown as its root is
+        values["tracked"] = track_label(proxy, server)
+        root_slot = table.layout.server(*root)
+        root_admin = table.read_admin(root_slot).admin_state
+        check_health = table.read_health(root_slot).check_health
+        if root_admin & MAINT_MASK and not admin.admin_state & MAINT_MASK:
+            status = f"MAINT (via {root[0]}/{root[1]})"
+        else:
+            status = server_status(admin.admin_state, health.op_state, True, check_health,
+                                   root_slot.rise, root_slot.fall)  # fmt: skip
+    else:
+        status = server_status(
+            admin.admin_state, health.op_state, slot.checked, health.check_health, slot.rise,
+            slot.fall, agent=agent, agent_health=health.agent_health,
+        )  # fmt: skip
+    if agent:
+        _agent_values(health, values)
+    weight = admin.uweight
+    slowstart = int(server.option("slowstart", 0) or 0) if server is not None else 0
+    if health.op_state == STARTING and slowstart:
+        elapsed = int(now * 1000) - health.changed_ms
+        weight = warmup_weight(weight, elapsed, slowstart)
+        values["throttle"] = warmup_percent(elapsed, slowstart)
     values.update({name: counters[name] for name in _SERVER})
     values.update(
         status=status,
-        weight=admin.uweight,
+        weight=weight,
         uweight=admin.uweight,
         act=int(not backup),
         bck=int(backup),
@@ -196,30 +281,73 @@ def _server_values(table: StatsTable, row: Row, proxy: Proxy, counters: dict, va
         rtime_max=0,
         ttime_max=0,
         srv_icur=0,
-        lastchg=0,
+        lastchg=max(int(now) - health.last_change, 0),
     )
     if slot.checked:
+        name = (
+            CHECK_STATUSES[health.check_status] if health.check_status < len(CHECK_STATUSES) else ""
+        )
+        down = health.downtime + (max(int(now) - health.down_since, 0) if health.down_since else 0)
         values.update(
             chkfail=counters["chkfail"],
             chkdown=counters["chkdown"],
-            check_status=CHECK_STATUSES[health.check_status]
-            if health.check_status < len(CHECK_STATUSES)
-            else "",
+            downtime=down,
+            check_status=name,
+            check_desc=CHECK_DESCRIPTIONS.get(name, ""),
+            last_chk=health.info,
             check_rise=slot.rise,
             check_fall=slot.fall,
             check_health=health.check_health,
         )
+        if server is not None and server.option("observe", "none") != "none":
+            values["hanafail"] = counters["hanafail"]
+        if name in STATUSES_WITH_CODE:
+            values["check_code"] = health.check_code
+        if name not in ("UNK", "INI", "START"):
+            values["check_duration"] = health.check_duration
+
+
+def _agent_values(health: object, values: dict) -> None:
+    """The agent columns of a server that has an agent (its rise and fall are 1)."""
+    index = health.agent_status  # type: ignore[attr-defined]
+    name = CHECK_STATUSES[index] if index < len(CHECK_STATUSES) else ""
+    values.update(
+        agent_status=name,
+        agent_desc=CHECK_DESCRIPTIONS.get(name, ""),
+        agent_rise=1,
+        agent_fall=1,
+        agent_health=health.agent_health,  # type: ignore[attr-defined]
+        last_agt=health.agent_info,  # type: ignore[attr-defined]
+    )
+    if name in STATUSES_WITH_CODE:
+        values["agent_code"] = health.agent_code  # type: ignore[attr-defined]
+    if name not in ("UNK", "INI", "START"):
+        values["agent_duration"] = health.agent_duration  # type: ignore[attr-defined]
+
+
+def _quoted(text: str) -> str:
+    """A text field as HAProxy's CSV writes it: quoted when it holds a comma, a quote or a
+    line break (quotes doubled)."""
+    if any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _backend_values(
-    table: StatsTable, row: Row, proxy: Proxy, counters: dict, values: dict
+    table: StatsTable, row: Row, proxy: Proxy, counters: dict, values: dict, now: float
 ) -> None:
     active = backup = weight = 0
+    up_since: list[int] = []  # when each usable server last changed
+    down_since: list[int] = []
     for slot in table.layout.servers:
         if slot.backend != row.proxy:
             continue
         admin = table.read_admin(slot)
         health = table.read_health(slot)
+        if health.op_state == STOPPED:
+            down_since.append(health.last_change)
+        else:
+            up_since.append(health.last_change)
         if admin.admin_state & (MAINT_MASK | DRAIN_MASK) or health.op_state not in (
             RUNNING,
             STARTING,
@@ -230,7 +358,12 @@ def _backend_values(
             backup += 1
         else:
             active += 1
-            weight += admin.uweight
+            slowstart = int(server.option("slowstart", 0) or 0) if server is not None else 0
+            if health.op_state == STARTING and slowstart:
+                elapsed = int(now * 1000) - health.changed_ms
+                weight += warmup_weight(admin.uweight, elapsed, slowstart)
+            else:
+                weight += admin.uweight
     values.update({name: counters[name] for name in _BACK})
     values.update(
         status="UP" if active or backup else "DOWN",
@@ -244,7 +377,9 @@ def _backend_values(
         lastsess=counters["lastsess"] or -1,
         algo=proxy.balance.get("algorithm", "roundrobin"),
         chkdown=counters["chkdown"],
-        lastchg=0,
+        # The backend has no state row: it changed when its earliest usable server came
+        # up, or (all down) when the last one went down.
+        lastchg=max(int(now) - (min(up_since) if up_since else max(down_since, default=0)), 0),
         downtime=0,
         comp_in=0,
         comp_out=0,

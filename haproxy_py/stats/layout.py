@@ -12,6 +12,7 @@ that changes the meaning of a slot changes LAYOUT_VERSION.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from haproxy_py.config.model import Config, Proxy
 
 MAGIC = int.from_bytes(b"HAPYSTAT", "little")
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: health rows carry downtime, down_since and the check text
 WORD = 8  # every slot is an unsigned 64-bit integer
 PAGE = 4096  # areas and per-worker counter blocks start on a page (no false sharing)
 HEADER_WORDS = 16
@@ -147,6 +148,8 @@ CHECK_STATUSES: tuple[str, ...] = (
     "PROCTOUT", "PROCOK",
 )  # fmt: skip
 CHECK_STATUS = {name: number for number, name in enumerate(CHECK_STATUSES)}
+# show stat's check_code is printed for these (the layer 5-7 results), as HAProxy does.
+STATUSES_WITH_CODE = frozenset({"L57DATA", "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCOK"})
 
 # A state row: two sections, each with exactly one writer and its own sequence word.
 # ADMIN: the master (runtime API admin commands). HEALTH: the worker owning the server's checks.
@@ -170,15 +173,49 @@ HEALTH_FIELDS = (
     "check_code",  # L7 status code of the last check
     "check_duration",  # ms
     "last_change",  # epoch seconds of the last op_state change
+    "downtime",  # seconds spent DOWN before `down_since`
+    "down_since",  # epoch seconds the server went DOWN, 0 while UP
+    "changed_ms",  # epoch milliseconds of the last op_state change (slowstart's ramp)
+    "info_len",  # bytes of the last check's text (show stat's last_chk), in the info words
+    *(f"info{i}" for i in range(8)),  # that text, UTF-8, at most INFO_BYTES
+    "agent_status",  # index in CHECK_STATUSES of the last agent check
+    "agent_code",
+    "agent_duration",  # ms
+    "agent_health",  # 1 while the agent has not said down/fail/stopped
+    "agent_info_len",  # the last agent check's text (show stat's last_agt)
+    *(f"agent_info{i}" for i in range(8)),
 )
+INFO_WORDS = 8
+INFO_BYTES = INFO_WORDS * WORD
 ADMIN_SEQ = 0
 ADMIN_BASE = 1
 HEALTH_SEQ = ADMIN_BASE + len(ADMIN_FIELDS)
 HEALTH_BASE = HEALTH_SEQ + 1
-STATE_WIDTH = 24  # words per server: 19 used, padded to three cache lines
+STATE_WIDTH = 48  # words per server: 44 used, padded to six cache lines
 ADMIN_INDEX = {name: ADMIN_BASE + i for i, name in enumerate(ADMIN_FIELDS)}
 HEALTH_INDEX = {name: HEALTH_BASE + i for i, name in enumerate(HEALTH_FIELDS)}
 assert HEALTH_BASE + len(HEALTH_FIELDS) <= STATE_WIDTH
+
+
+def pack_text(text: str, prefix: str = "info") -> dict[str, int]:
+    """A check's text as the health row's info words (cut at INFO_BYTES, on a character);
+    `prefix` "agent_info" for the agent's."""
+    return dict(_packed(text, prefix))
+
+
+@functools.lru_cache(maxsize=1024)  # a check's texts repeat: packed once each
+def _packed(text: str, prefix: str) -> tuple[tuple[str, int], ...]:
+    data = text.encode("utf-8", "replace")[:INFO_BYTES].decode("utf-8", "ignore").encode()
+    padded = data.ljust(INFO_BYTES, b"\0")
+    values = [(f"{prefix}_len", len(data))]
+    for i in range(INFO_WORDS):
+        values.append((f"{prefix}{i}", int.from_bytes(padded[i * WORD : (i + 1) * WORD], "little")))
+    return tuple(values)
+
+
+def unpack_text(length: int, words: Iterable[int]) -> str:
+    data = b"".join(word.to_bytes(WORD, "little") for word in words)
+    return data[: min(length, INFO_BYTES)].decode("utf-8", "replace")
 
 
 def effective_op_state(admin_state: int, op_state: int) -> int:
@@ -467,6 +504,8 @@ def initial_state(slot: ServerSlot) -> dict[str, int]:
         "check_status": CHECK_STATUS["INI"],
         "check_result": CHK_UNKNOWN,
         "check_health": slot.rise,
+        "agent_health": 1,
+        "agent_status": CHECK_STATUS["INI"],
     }
 
 

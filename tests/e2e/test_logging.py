@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.mworker_tools import master
 from tests.e2e.tcp_tools import wait_listening
 from tests.e2e.test_serve_http import backend
 from tests.e2e.test_serve_tcp import serving
@@ -284,3 +285,161 @@ def test_lines_match_haproxy(tmp_path: Path) -> None:
         theirs = _run_and_collect(haproxy_command(), cfg, tmp_path, port, sink, actions)
     assert len(ours) == 3
     assert ours == theirs
+
+
+# -- issue 9, second cut: structured data, unique ids, %[sample], set-log-level, cookies,
+# admin lines and the master's events on syslog ------------------------------------------
+
+RFC5424 = re.compile(
+    rb"<(\d+)>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d - haproxy-py (\d+) - "
+    rb"(\[.*?[^\\]\]|-) (.*)\n"
+)
+UNIQUE_ID = re.compile(
+    r"[0-9A-F]{8}:[0-9A-F]{4}_[0-9A-F]{8}:[0-9A-F]{4}_[0-9A-F]{8}_\d{4}:[0-9A-F]{4}"
+)
+
+
+def test_sd_unique_id_samples_and_log_levels(tmp_path: Path) -> None:
+    port = free_port()
+    with syslog_socket() as sink, backend() as b1:
+        cfg = (
+            f"global\n    log 127.0.0.1:{sink.getsockname()[1]} format rfc5424 local0\n"
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n    log global\n"
+            '    log-format "%ci %b/%s %ST id=%ID src=%[src] v=%{+Q}[var(txn.v)] rt=%rt"\n'
+            '    log-format-sd "[req@1\\ st=%{+Q}ST\\ uri=%{+Q,+E}HU]"\n'
+            "    unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n"
+            "    unique-id-header X-Unique-ID\n"
+            "    http-request set-var(txn.v) str(hello)\n"
+            "    http-request set-header X-Copy %[unique-id]\n"
+            "    http-request set-log-level silent if { path /quiet }\n"
+            "    http-request set-log-level err if { path /loud }\n"
+            f"    default_backend be\nbackend be\n    server s1 127.0.0.1:{b1.port}\n"
+        )
+        with serving(tmp_path, cfg, port) as process:
+            codes = [
+                curl(f"http://127.0.0.1:{port}/a?x=%22]", "-g"),
+                curl(f"http://127.0.0.1:{port}/quiet"),
+                curl(f"http://127.0.0.1:{port}/loud"),
+            ]
+            lines = receive(sink, 3, wait=4)
+            pid = process.pid
+        sent = b1.received.decode("latin-1")
+    assert [c.stdout for c in codes] == ["200"] * 3
+    assert len(lines) == 2, lines  # /quiet was silenced
+    parsed = [RFC5424.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    first, loud = parsed
+    assert int(first.group(1)) == 134 and int(loud.group(1)) == 131  # info, then err
+    assert int(first.group(2)) == pid
+    assert first.group(3) == b'[req@1 st=200 uri="/a?x=%22\\]"]'
+    message = first.group(4).decode()
+    found = re.fullmatch(
+        r"127\.0\.0\.1 be/s1 200 id=(\S+) src=127\.0\.0\.1 v=\"hello\" rt=0", message
+    )
+    assert found, message
+    unique = found.group(1)
+    assert UNIQUE_ID.fullmatch(unique), unique
+    assert unique.endswith(f"_0000:{pid:04X}")
+    # The header the server got carries the same id as the log line.
+    ids = re.findall(r"X-Unique-ID: (\S+)\r\n", sent)
+    assert ids[0] == unique and len(ids) == 3
+    assert re.findall(r"X-Copy: (\S+)\r\n", sent) == ids  # the unique-id fetch
+    assert loud.group(4).decode().endswith(f'id={ids[2]} src=127.0.0.1 v="hello" rt=2')
+
+
+SET_COOKIE_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nSet-Cookie: SESSxyz=servervalue123; path=/\r\nContent-Length: 2\r\n\r\nok"
+)
+
+
+def test_capture_cookie_in_httplog_read_by_halog(tmp_path: Path) -> None:
+    port = free_port()
+    with syslog_socket() as sink, backend(response=SET_COOKIE_RESPONSE) as b1:
+        cfg = http_cfg(port, sink.getsockname()[1], [b1.port], "    capture cookie SESS len 10\n")
+        with serving(tmp_path, cfg, port):
+            codes = [
+                curl(f"http://127.0.0.1:{port}/c{i % 2}", "-H", "Cookie: a=1; SESSION=abcdefghij")
+                for i in range(4)
+            ]
+            codes.append(curl(f"http://127.0.0.1:{port}/none"))
+            lines = receive(sink, 5)
+    assert [c.stdout for c in codes] == ["200"] * 5
+    assert len(lines) == 5
+    # The status, the bytes, then %CC %CS %tsc: "NAME=value" cut to 10 bytes.
+    fields = [re.search(r" 200 \d+ (\S+) (\S+) (\S{4}) ", line.decode()).groups() for line in lines]
+    assert fields[:4] == [("SESSION=ab", "SESSxyz=se", "----")] * 4, lines
+    assert fields[4] == ("-", "SESSxyz=se", "----")
+    if HALOG is None:
+        pytest.skip("halog is not installed")
+    text = b"".join(_as_syslog_file(line) for line in lines)
+    assert re.search(r"^200\s+5$", _halog(text, "-st"), re.M)
+    urls = _halog(text, "-u")
+    counts = {row.split()[-1]: int(row.split()[0]) for row in urls.splitlines()[1:] if row}
+    assert counts == {"/c0": 2, "/c1": 2, "/none": 1}, urls
+    servers = _halog(text, "-srv")
+    assert [row.split()[0] for row in servers.splitlines()[1:] if row] == ["app/s1"], servers
+
+
+def test_admin_lines_go_to_the_backend_targets(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    with syslog_socket() as sink, syslog_socket() as other:
+        cfg = (
+            f"global\n    log 127.0.0.1:{other.getsockname()[1]} local0\n"
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n"
+            f"backend be\n    log 127.0.0.1:{sink.getsockname()[1]} local2\n"
+            "    option log-health-checks\n"
+            f"    server s1 127.0.0.1:{dead} check inter 200 fall 1 rise 1\n"
+            f"backend quiet\n    server s1 127.0.0.1:{dead} check inter 200 fall 1 rise 1\n"
+        )
+        with serving(tmp_path, cfg, port):
+            lines = receive(sink, 3, wait=6)
+            elsewhere = receive(other, 1, wait=0.5)
+    text = [line.decode() for line in lines]
+    assert len(text) == 3, text
+    # local2 (18): notice 149 for the check, alert 145 for DOWN, emerg 144 for no server.
+    assert re.fullmatch(
+        r"<149>.* haproxy-py\[\d+\]: Health check for server be/s1 failed, reason: Layer4 "
+        r"connection problem, info: \"Connection refused\", check duration: \d+ms, "
+        r"status: 0/1 DOWN\.\n",
+        text[0],
+    ), text
+    assert re.fullmatch(
+        r"<145>.*: Server be/s1 is DOWN\. 0 active and 0 backup servers left\. 0 sessions "
+        r"active, 0 requeued, 0 remaining in queue\.\n",
+        text[1],
+    ), text
+    assert re.fullmatch(r"<144>.*: backend be has no server available!\n", text[2]), text
+    assert elsewhere == []  # backend quiet has no log line: HAProxy logs its changes nowhere
+
+
+def test_master_events_on_the_global_target(tmp_path: Path) -> None:
+    port = free_port()
+    with syslog_socket() as sink, backend() as b1:
+        cfg = (
+            f"global\n    log 127.0.0.1:{sink.getsockname()[1]} local0\n    nbthread 1\n"
+            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"listen app\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:{b1.port}\n"
+        )
+        with master(tmp_path, cfg) as running:
+            running.wait_ready()
+            first = receive(sink, 2)
+            worker = running.workers()[0]
+            running.process.send_signal(signal.SIGUSR2)
+            running.wait_ready(2)
+            reload = receive(sink, 4)
+            mpid = running.pid
+        stopped = receive(sink, 8, wait=3)
+    head = rf"<133>\w{{3}} [ \d]\d \d\d:\d\d:\d\d haproxy-py\[{mpid}\]: "
+    assert len(first) == 2, first
+    assert re.fullmatch(head + rf"New worker \({worker}\) forked\n", first[0].decode())
+    assert re.fullmatch(head + r"Loading success\.\n", first[1].decode())
+    events = [line.decode().split(": ", 1)[1] for line in reload]
+    assert events[0] == "Reloading HAProxy\n", events
+    assert events[1].startswith("New worker (") and "Loading success.\n" in events
+    assert any(
+        line.startswith(b"<132>") and f"Former worker ({worker}) exited with code".encode() in line
+        for line in reload + stopped
+    ), reload + stopped
+    assert any(b": Exiting Master process...\n" in line for line in stopped), stopped

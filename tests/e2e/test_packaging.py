@@ -1,4 +1,4 @@
-"""Packaging: the systemd unit, the RPM (`make rpm`), `make install` and examples/*.cfg.
+"""Packaging: the systemd unit, the RPM (`make rpm`), `make install` and examples/.
 
 What is checked, and how honestly:
 - the RPM is built once per session by `make rpm` (about 30 s with a warm pip cache), then
@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.version import __version__
+from tests.e2e.tcp_tools import ask, echo_servers
+from tests.e2e.test_serve_tcp import serving
 from tests.helpers import free_port, haproxy_py_command
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +38,10 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "packaging" / "systemd" / "haproxy-py.service"
 RPMLINTRC = REPO / "packaging" / "rpm" / "haproxy-py.rpmlintrc"
 EXAMPLES = sorted((REPO / "examples").glob("*.cfg"))
+# Every file under examples/ (keepalived/ included), relative to it.
+EXAMPLE_FILES = sorted(
+    str(p.relative_to(REPO / "examples")) for p in (REPO / "examples").rglob("*") if p.is_file()
+)
 VENV = "/opt/haproxy-py"
 
 # The errors rpmlintrc filters (each explained there); any other error fails the test.
@@ -214,7 +220,7 @@ def test_rpm_file_list_modes_and_flags(rpm_file: Path, scratch_root: Path) -> No
         "/var/lib/haproxy-py",
         "/usr/share/licenses/haproxy-py/LICENSE",
         "/usr/share/doc/haproxy-py/OPERATIONS.md",
-        "/usr/share/doc/haproxy-py/examples/systemd-master-worker.cfg",
+        *(f"/usr/share/doc/haproxy-py/examples/{name}" for name in EXAMPLE_FILES),
     ):
         assert path in listed, path
     # %config(noreplace): "c" and "n" among the flags.
@@ -243,6 +249,12 @@ def test_rpm_file_list_modes_and_flags(rpm_file: Path, scratch_root: Path) -> No
     assert stat.S_IMODE(chroot_dir.st_mode) == 0
     assert not os.listdir(root / "var/lib/haproxy-py")
     assert stat.S_IMODE((root / "etc/haproxy-py/haproxy.cfg").stat().st_mode) == 0o640
+    # The examples are documentation, not programs: none executable (see the spec's %prep).
+    examples = root / "usr/share/doc/haproxy-py/examples"
+    modes = {
+        str(p.relative_to(examples)): stat.S_IMODE(p.stat().st_mode) for p in examples.rglob("*")
+    }
+    assert {name: modes.get(name) for name in EXAMPLE_FILES} == dict.fromkeys(EXAMPLE_FILES, 0o644)
     unit = (root / "usr/lib/systemd/system/haproxy-py.service").read_text()
     assert unit == UNIT.read_text()
 
@@ -326,8 +338,13 @@ for _ in $(seq 100); do
     [ "$(grep -c READY=1 /run/notify.log)" -ge 2 ] && break; sleep 0.1
 done
 echo "after reload: $(notified)"
-echo 'show proc' | socat stdio /run/haproxy-py-master.sock |
-    awk '$2 == "master" {print "reloads:", $3}'
+# The master CLI answers again 0.1-0.3 s after the reload's READY=1 (it is served only once
+# the re-executed master has resumed): asked until it answers, for up to 3 s.
+for _ in $(seq 30); do
+    shown=$(echo 'show proc' | socat -t 2 stdio /run/haproxy-py-master.sock 2>/dev/null) || shown=
+    [ -n "$shown" ] && break; sleep 0.1
+done
+printf '%s\n' "$shown" | awk '$2 == "master" {print "reloads:", $3}'
 curl -s -o /dev/null -w "proxied: %{http_code}\n" "http://127.0.0.1:$FRONT/OPERATIONS.md"
 kill -TERM $MAINPID; rc=0; wait $MAINPID || rc=$?
 echo "stopped: $rc $(tail -1 /run/notify.log)"
@@ -380,8 +397,28 @@ def make_install(destdir: Path, prefix: str) -> subprocess.CompletedProcess[str]
     )
 
 
+OWN_PACKAGES = ("haproxy_py", "master", "worker")
+
+
 def tree(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts}
+    """Every path under root but byte-code and haproxy-py's own modules (other helpers may
+    add or remove modules in this tree between two installs; own_modules() checks those)."""
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if "__pycache__" not in p.parts
+        and not (p.parent.name == "site-packages" and p.name in OWN_PACKAGES)
+        and not any(f"site-packages/{name}/" in str(p) for name in OWN_PACKAGES)
+    }
+
+
+def own_modules(base: Path) -> set[str]:
+    return {
+        str(p.relative_to(base))
+        for name in OWN_PACKAGES
+        for p in (base / name).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
 
 
 def test_make_install_honours_destdir_and_prefix_and_is_idempotent(tmp_path: Path) -> None:
@@ -402,6 +439,12 @@ def test_make_install_honours_destdir_and_prefix_and_is_idempotent(tmp_path: Pat
     assert leaked.stdout == "", leaked.stdout
     version = run([str(venv / "bin/python"), "-I", "-m", "master", "-v"])
     assert version.returncode == 0 and f"haproxy-py {__version__}" in version.stdout
+    docdir = staged / prefix.lstrip("/") / "share/doc/haproxy-py"
+    assert (docdir / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
+    for name in EXAMPLE_FILES:
+        installed = docdir / "examples" / name
+        assert installed.read_bytes() == (REPO / "examples" / name).read_bytes(), name
+        assert stat.S_IMODE(installed.stat().st_mode) == 0o644, name
 
     # Again, after a local change to the configuration: the same files, the change kept.
     config = staged / "etc/haproxy-py/haproxy.cfg"
@@ -410,6 +453,9 @@ def test_make_install_honours_destdir_and_prefix_and_is_idempotent(tmp_path: Pat
     second = make_install(staged, prefix)
     assert second.returncode == 0, second.stderr[-2000:]
     assert tree(staged) == before
+    # haproxy-py itself is this tree's, module for module: nothing stale, nothing missing.
+    site = next(venv.glob("lib/python3*/site-packages"))
+    assert own_modules(site) == own_modules(REPO)
     assert config.read_text().endswith("# local change\n")
     assert run(["grep", "-rlI", str(staged), str(staged)]).stdout == ""
 
@@ -447,4 +493,72 @@ def test_example_configuration_is_valid(example: Path, request: pytest.FixtureRe
 
 
 def test_the_examples_the_docs_name_exist() -> None:
-    assert {"quickstart.cfg", "systemd-master-worker.cfg"} <= {p.name for p in EXAMPLES}
+    assert {
+        "quickstart.cfg",
+        "systemd-master-worker.cfg",
+        "l4-tcp.cfg",
+        "l7-content-switching.cfg",
+        "stats-page.cfg",
+        "keepalived/README.md",
+        "keepalived/keepalived-node1.conf",
+        "keepalived/keepalived-node2.conf",
+        "keepalived/check_haproxy_py.sh",
+    } <= set(EXAMPLE_FILES)
+    # The README lists every example configuration.
+    readme = (REPO / "README.md").read_text()
+    assert [p.name for p in EXAMPLES if p.name not in readme] == []
+    assert "examples/keepalived/" in readme
+
+
+def test_the_guides_scenarios_are_in_the_examples() -> None:
+    """What each example is for, in the configuration itself (a -c test cannot tell)."""
+    l7 = (REPO / "examples" / "l7-content-switching.cfg").read_text()
+    assert re.search(r"^\s+cookie SERVERID insert indirect nocache$", l7, re.MULTILINE)
+    assert re.search(r"^\s+server \S+ \S+ cookie \S+ check$", l7, re.MULTILINE)
+    assert re.search(r"^\s+option httpchk ", l7, re.MULTILINE)
+    stats = (REPO / "examples" / "stats-page.cfg").read_text()
+    for line in ("stats enable", "stats uri /stats", "stats auth ", "stats refresh ",
+                 "stats admin if LOCALHOST"):  # fmt: skip
+        assert f"\n    {line}" in stats, line
+    l4 = (REPO / "examples" / "l4-tcp.cfg").read_text()
+    assert "\n    mode tcp\n" in l4 and " check" in l4
+
+
+def test_example_l4_tcp_serves(tmp_path: Path) -> None:
+    """l4-tcp.cfg as shipped, its addresses moved to free ports: bytes pass through to both
+    servers (leastconn), the backup's absence only marks it down."""
+    port = free_port()
+    text = (REPO / "examples" / "l4-tcp.cfg").read_text()
+    with echo_servers(b"A:", b"B:") as (a, b):
+        for old, new in (
+            ("bind :5432", f"bind 127.0.0.1:{port}"),
+            ("127.0.0.1:5433", f"127.0.0.1:{a.port}"),
+            ("127.0.0.1:5434", f"127.0.0.1:{b.port}"),
+            ("127.0.0.1:5435", f"127.0.0.1:{free_port()}"),
+            ("log 127.0.0.1:514", f"log 127.0.0.1:{free_port()}"),
+        ):
+            assert old in text, old
+            text = text.replace(old, new)
+        with serving(tmp_path, text, port):
+            answers = {ask(port, b"ping") for _ in range(6)}
+    assert answers == {b"A:ping", b"B:ping"}
+
+
+def test_example_stats_page_serves(tmp_path: Path) -> None:
+    """stats-page.cfg as shipped, on free ports, asked with curl: a login is required, and
+    the CSV lists the example's backend and servers."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    port, www = free_port(), free_port()
+    text = (REPO / "examples" / "stats-page.cfg").read_text()
+    text = text.replace("bind :8404", f"bind 127.0.0.1:{port}")
+    text = text.replace("bind :8080", f"bind 127.0.0.1:{www}")
+    url = f"http://127.0.0.1:{port}/stats"
+    with serving(tmp_path, text, port):
+        anonymous = run(["curl", "-s", "-i", "--max-time", "5", url])
+        csv = run(["curl", "-s", "--max-time", "5", "-u", "admin:change-me", url + ";csv"])
+    assert anonymous.stdout.startswith("HTTP/1.1 401"), anonymous.stdout[:300]
+    assert 'realm="haproxy-py statistics"' in anonymous.stdout
+    assert csv.stdout.startswith("# pxname,svname,"), csv.stdout[:300]
+    rows = {tuple(line.split(",")[:2]) for line in csv.stdout.splitlines()}
+    assert {("app", "app1"), ("app", "app2"), ("app", "BACKEND")} <= rows

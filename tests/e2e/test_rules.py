@@ -4,9 +4,14 @@ answers made by rules compared byte for byte with HAProxy 2.6's when it is insta
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,7 +166,7 @@ def test_unsupported_actions_are_refused_with_file_and_line(tmp_path: Path) -> N
     text = (
         f"defaults\n    mode http\n{TIMEOUTS}"
         f"listen app\n    bind 127.0.0.1:{port}\n"
-        "    http-request tarpit\n"
+        "    tcp-response content reject\n"
         "    server s 127.0.0.1:9\n"
     )
     path = write_cfg(tmp_path, text)
@@ -174,8 +179,30 @@ def test_unsupported_actions_are_refused_with_file_and_line(tmp_path: Path) -> N
     )
     assert done.returncode != 0
     assert f"[{path}:8]" in done.stderr
-    assert "'http-request tarpit' is not yet supported" in done.stderr
+    assert "'tcp-response content' rules are not yet supported" in done.stderr
     assert TRACEBACK not in done.stderr
+
+
+def test_check_mode_fails_on_a_missing_pattern_file(tmp_path: Path) -> None:
+    missing = tmp_path / "abusers.lst"
+    text = (
+        f"defaults\n    mode http\n{TIMEOUTS}"
+        f"frontend fe\n    bind 127.0.0.1:{free_port()}\n"
+        '    http-request reject if { src -f "${ABUSERS}" }\n'
+        "    default_backend be\nbackend be\n    server s 127.0.0.1:9\n"
+    )
+    path = write_cfg(tmp_path, text)
+    command = [*haproxy_py_command(), "-c", "-f", str(path)]
+    env = {**base_env(), "ABUSERS": str(missing)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert (
+        f"[{path}:8] : error detected while parsing an 'http-request reject' condition :"
+        f" failed to open pattern file <{missing}>." in done.stderr
+    )
+    missing.write_text("192.0.2.1\n")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "Configuration file is valid" in done.stdout
 
 
 def test_example_l7_content_switching(tmp_path: Path) -> None:
@@ -206,13 +233,28 @@ def test_example_l7_content_switching(tmp_path: Path) -> None:
 # -- differential: the answers made by rules, byte for byte ---------------------------------
 
 DIFF_PATHS = ["/deny", "/d429", "/dstr", "/ret/a", "/r204", "/rempty", "/red/x?q=1",
-              "/pre/a?b", "/sch/a", "/dq?x=1", "/c303", "/c308", "/as/x", "/ck"]  # fmt: skip
+              "/pre/a?b", "/sch/a", "/dq?x=1", "/c303", "/c308", "/as/x", "/ck", "/auth",
+              "/realm", "/tarpit", "/t429", "/kw/a?b=1", "/kwl", "/clr", "/drop",
+              "/auth?ok", "/rej"]  # fmt: skip
+CRYPT_PW = "$5$salt$Oo0nc86Ktkc05wTAggFOZIQJhfxhAZY1mlIogZJN.i."  # crypt(3) of "pw"
 
 
 def _diff_config(port: int) -> str:
     return (
-        f"defaults\n    mode http\n{TIMEOUTS}"
+        "userlist ul\n    user bob insecure-password secret\n"
+        f"    user alice password {CRYPT_PW}\n"
+        f"defaults\n    mode http\n{TIMEOUTS}    timeout tarpit 300ms\n"
         f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        "    http-request auth if { path_beg /auth } !{ http_auth(ul) }\n"
+        '    http-request auth realm "Members only" if { path_beg /realm }\n'
+        "    http-request tarpit if { path_beg /tarpit }\n"
+        "    http-request tarpit deny_status 429 if { path_beg /t429 }\n"
+        "    http-request silent-drop if { path_beg /drop }\n"
+        "    http-request reject if { path_beg /rej }\n"
+        "    http-request return status 200 if { path_beg /auth }\n"
+        "    redirect prefix /new code 301 set-cookie K=v drop-query if { path_beg /kw }\n"
+        "    redirect location /%[path] code 307 if { path_beg /kwl }\n"
+        "    http-request redirect location /c clear-cookie SID if { path_beg /clr }\n"
         "    http-request deny if { path_beg /deny }\n"
         "    http-request deny deny_status 429 if { path_beg /d429 }\n"
         '    http-request deny status 404 content-type text/plain string "nope"'
@@ -234,26 +276,77 @@ def _diff_config(port: int) -> str:
     )
 
 
-def _answers(port: int) -> dict[str, bytes]:
-    answers = {}
-    for path in DIFF_PATHS:
-        answers[path] = get(port, path, host="ex.com")
+def _get_or_reset(port: int, path: str, request: bytes) -> bytes:
+    try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-            client.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-            answers[path + " 1.0"] = read_response(client)
+            client.sendall(request)
+            if path == "/drop":
+                client.settimeout(1)
+            return read_response(client)
+    except ConnectionResetError:
+        return b"<reset>"  # silent-drop without CAP_NET_ADMIN
+    except TimeoutError:
+        return b"<no answer>"  # silent-drop with TCP_REPAIR: the client sees nothing
+
+
+def _answers(port: int, paths: list[str] = DIFF_PATHS) -> dict[str, bytes]:
+    answers = {}
+    for path in paths:
+        request = f"GET {path} HTTP/1.1\r\nHost: ex.com\r\n\r\n".encode()
+        answers[path] = _get_or_reset(port, path, request)
+        if path.startswith("/auth"):  # then with credentials: bad, plain, crypt(3)
+            for user in ("bob:bad", "bob:secret", "alice:pw"):
+                token = base64.b64encode(user.encode()).decode()
+                extra = f"Authorization: Basic {token}\r\n"
+                answers[f"{path} {user}"] = get(port, path, host="ex.com", extra=extra)
+        answers[path + " 1.0"] = _get_or_reset(port, path, f"GET {path} HTTP/1.0\r\n\r\n".encode())
     return answers
 
 
 @pytest.mark.needs_haproxy
 def test_rule_answers_match_haproxy(tmp_path: Path) -> None:
+    _differential(tmp_path, _diff_config, DIFF_PATHS)
+
+
+AFTER_PATHS = ["/deny", "/red", "/ret", "/auth", "/hide"]
+
+
+def _after_config(port: int, server_port: int) -> str:
+    return (
+        "userlist ul\n    user bob insecure-password secret\n"
+        f"defaults\n    mode http\n{TIMEOUTS}"
+        f"frontend fe\n    bind 127.0.0.1:{port}\n"
+        "    http-request deny if { path_beg /deny }\n"
+        "    http-request redirect location /x code 301 if { path_beg /red }\n"
+        '    http-request return status 200 content-type text/plain string "r" if { path /ret }\n'
+        "    http-request auth if { path_beg /auth } !{ http_auth(ul) }\n"
+        "    http-request return status 200 if { path_beg /auth }\n"
+        "    http-request set-var(txn.hide) int(1) if { path /hide }\n"
+        "    http-response deny if { var(txn.hide) -m found }\n"
+        "    http-after-response set-header X-After done\n"
+        "    http-after-response set-status 299 if { status 301 }\n"
+        "    http-after-response del-header content-type if { status 403 }\n"
+        "    default_backend be\n"
+        f"backend be\n    server s1 127.0.0.1:{server_port}\n"
+    )
+
+
+@pytest.mark.needs_haproxy
+def test_after_response_rules_on_our_own_answers_match_haproxy(tmp_path: Path) -> None:
+    with backend() as server:
+        _differential(tmp_path, lambda port: _after_config(port, server.port), AFTER_PATHS)
+    assert server.requests == 4  # /hide reached it, twice per implementation
+
+
+def _differential(tmp_path: Path, make_config: Any, paths: list[str]) -> None:
     command = haproxy_command()
     if command is None:
         pytest.skip("HAProxy 2.6 is not installed: the differential part needs it")
     port = free_port()
-    with serving(tmp_path, _diff_config(port), port):
-        ours = _answers(port)
+    with serving(tmp_path, make_config(port), port):
+        ours = _answers(port, paths)
     port = free_port()
-    path = write_cfg(tmp_path, _diff_config(port), "haproxy.cfg")
+    path = write_cfg(tmp_path, make_config(port), "haproxy.cfg")
     proc = subprocess.Popen(
         [*command, "-db", "-f", str(path)],
         env=base_env(),
@@ -263,8 +356,84 @@ def test_rule_answers_match_haproxy(tmp_path: Path) -> None:
     )
     try:
         wait_listening(port, proc)  # type: ignore[arg-type]
-        theirs = _answers(port)
+        theirs = _answers(port, paths)
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
     assert ours == theirs
+
+
+# -- tarpit, silent-drop, auth with curl, captures in the log ---------------------------------
+
+
+def test_tarpit_holds_its_client_only_and_silent_drop_resets(tmp_path: Path) -> None:
+    port = free_port()
+    with backend() as server:
+        text = (
+            f"defaults\n    mode http\n{TIMEOUTS}    timeout tarpit 3s\n"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n"
+            "    http-request tarpit if { path /slow }\n"
+            "    http-request silent-drop if { path /drop }\n"
+            f"    default_backend be\nbackend be\n    server s 127.0.0.1:{server.port}\n"
+        )
+        with serving(tmp_path, text, port):
+            # The listener accepts before the worker serves: time nothing until it answers.
+            assert status_of(get(port, "/warm")) == 200
+            held: dict[str, object] = {}
+
+            def tarpitted() -> None:
+                started = time.monotonic()
+                held["answer"] = get(port, "/slow")
+                held["took"] = time.monotonic() - started
+
+            thread = threading.Thread(target=tarpitted)
+            thread.start()
+            time.sleep(0.2)
+            started = time.monotonic()
+            assert status_of(get(port, "/fast")) == 200  # served while the other one waits
+            assert time.monotonic() - started < 2.0  # not after the tarpit's 3s
+            thread.join(10)
+            assert held["took"] >= 2.9  # type: ignore[operator]
+            assert held["answer"].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")  # type: ignore[attr-defined]
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as client:
+                client.sendall(b"GET /drop HTTP/1.1\r\nHost: a\r\n\r\n")
+                # As root (CAP_NET_ADMIN) TCP_REPAIR silences the close; else an RST (TTL 1).
+                silent = os.geteuid() == 0
+                with pytest.raises(TimeoutError if silent else ConnectionResetError):
+                    client.recv(100)
+    assert server.requests == 2
+
+
+def test_auth_with_curl_and_captures_in_httplog(tmp_path: Path) -> None:
+    port = free_port()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    with sink, backend() as server:
+        text = (
+            f"global\n    log 127.0.0.1:{sink.getsockname()[1]} local0\n"
+            "userlist admins\n    user ops insecure-password s3cret\n"
+            f"defaults\n    mode http\n    log global\n    option httplog\n{TIMEOUTS}"
+            f"frontend fe\n    bind 127.0.0.1:{port}\n"
+            "    declare capture request len 8\n    capture request header Host len 10\n"
+            "    http-request capture req.hdr(x-a) len 5\n    http-request capture path id 0\n"
+            "    declare capture response len 4\n    http-response capture status id 0\n"
+            "    http-request auth realm Admins unless { http_auth(admins) }\n"
+            f"    default_backend be\nbackend be\n    server s 127.0.0.1:{server.port}\n"
+        )
+        with serving(tmp_path, text, port):
+            url = f"http://127.0.0.1:{port}/a/long/path"
+            refused = subprocess.run(
+                ["curl", "-s", "-i", url], capture_output=True, timeout=20, check=False
+            ).stdout
+            assert refused.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+            assert b'\r\nwww-authenticate: Basic realm="Admins"\r\n' in refused
+            served = subprocess.run(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "ops:s3cret",
+                 "-H", "Host: averylonghost", "-H", "X-A: 1234567", url],
+                capture_output=True, text=True, timeout=20, check=False,
+            ).stdout  # fmt: skip
+            assert served == "200"
+            lines = [sink.recv(65536) for _ in range(2)]
+    assert b" 401 " in lines[0] and b" LR-- " in lines[0]
+    assert b"{/a/long/|averylongh|12345} {200}" in lines[1], lines[1]

@@ -120,7 +120,7 @@ def test_open_refuses_another_configuration_or_worker_count(
     ("word", "value", "message"),
     [
         (0, 0x1234, "not a haproxy-py stats table"),
-        (1, 2, "layout version 2, this haproxy-py reads 1"),
+        (1, 99, f"layout version 99, this haproxy-py reads {L.LAYOUT_VERSION}"),
         (2, 4096, "size mismatch"),
         (8, 1, "does not match its digest"),
         (5, 1, "header does not match its name table"),
@@ -292,6 +292,7 @@ def test_seqlock_readers_never_see_a_torn_write(table: StatsTable) -> None:
         FORK.Process(target=_health_writer, args=(table.fileno(), layout, server, 3)),
     ]
     table.write_admin(server, admin_state=0, uweight=0, maxconn=0, port=0)  # consistent start
+    table.write_health(server, 0, check_code=0, check_duration=0, last_change=0)
     epoch = table.state_epoch()
     for process in writers:
         process.start()

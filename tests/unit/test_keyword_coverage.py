@@ -36,6 +36,8 @@ def build(place: str, line: str) -> str:
     elif place in ("listen", "backend-only"):
         body = f"    {line}\n"
     head = f"global\n    {line}\n" if place == "global" else ""
+    if "normalize-uri" in line:  # an experimental directive in HAProxy 2.6
+        head = "global\n    expose-experimental-directives\n"
     if place == "defaults":  # used by one backend only, then the others get a plain defaults
         head += f"defaults named\n    mode http\n    {line}\n" + TIMEOUTS
         head += "backend from_named from named\n" + SERVER
@@ -115,11 +117,11 @@ SUPPORTED = [
     (4, "listen", "option prefer-last-server"),
     # issue 5: rules
     (5, "listen", "acl a path_beg -i -m beg -n /x"),
-    (5, "listen", "acl a src -f /etc/haproxy/abusers.lst"),
-    (5, "listen", "acl a hdr(host) -M -f /etc/haproxy/hosts.map"),
+    (5, "listen", "acl a src -f /dev/null"),  # pattern files must exist, as in HAProxy
+    (5, "listen", "acl a hdr(host) -M -f /dev/null"),
     (5, "listen", "acl a path -- -x"),
     (5, "frontend", "use_backend other if { path_beg /x }"),
-    (5, "frontend", "use_backend %[req.hdr(host),lower,map(/etc/haproxy/hosts.map,other)]"),
+    (5, "frontend", "use_backend %[req.hdr(host),lower,map(/dev/null,other)]"),
     (5, "frontend", "default_backend other"),
     (5, "listen", "use-server s1 if { path_beg /s1 }"),
     (5, "listen", "force-persist if { src 10.0.0.0/8 }"),
@@ -167,7 +169,9 @@ SUPPORTED = [
       for action in ("set-header X-A b", "add-header X-A b", "del-header X-A",
                      "replace-header Set-Cookie (.*) \\1", "replace-value X-A a b",
                      "set-status 503 reason Down", "set-var(txn.s) status",
-                     "capture res.hdr(Server) id 0", "allow")),
+                     "allow")),
+    *((5, "listen", f"declare capture response len 8\n    {ruleset} capture res.hdr(Server) id 0")
+      for ruleset in ("http-response", "http-after-response")),
     (5, "listen", "http-response deny"),
     (5, "listen", "http-response redirect location /x"),
     (5, "listen", "http-response return status 500 content-type text/plain string oops"),
@@ -268,13 +272,10 @@ SUPPORTED = [
     (8, "server", "agent-check agent-port 9999 agent-inter 5s agent-send hello"),
     (8, "server", "agent-check agent-port 9999 agent-addr 127.0.0.1"),
     (8, "server", "observe layer4 error-limit 10 on-error mark-down"),
-    (8, "server", "observe layer7 on-error fastinter"),
     (8, "server", "on-error fail-check"),
     (8, "server", "on-error sudden-death"),
     (8, "listen", "option allbackups"),
     (8, "server", "slowstart 30s"),
-    (8, "server", "on-marked-down shutdown-sessions"),
-    (8, "server", "on-marked-up shutdown-backup-sessions"),
     (8, "server", "track s2"),
     (8, "server", "track other/s1"),
     # issue 9: logging
@@ -333,6 +334,9 @@ REFUSED = [
     (8, "listen", "option ssl-hello-chk", "ssl-hello-chk"),
     (8, "listen", "tcp-check connect port 25 send-proxy", "send-proxy"),
     (8, "listen", "tcp-check connect ssl", "ssl"),
+    (8, "server", "observe layer7 on-error fastinter", "layer7"),
+    (8, "server", "on-marked-down shutdown-sessions", "on-marked-down"),
+    (8, "server", "on-marked-up shutdown-backup-sessions", "on-marked-up"),
     (9, "listen", "option httpslog", "httpslog"),
     (4, "bind", "ssl crt /etc/ssl/x.pem", "ssl"),
     (4, "server", "ssl verify none", "ssl"),

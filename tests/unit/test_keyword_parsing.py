@@ -67,7 +67,7 @@ def test_server_options(tmp_path: Path) -> None:
         "default-server inter 3s fall 5",
         server="server s1 127.0.0.1:8001 weight 10 maxconn 20 maxqueue 5 check inter 2s "
         "rise 4 slowstart 1m backup pool-max-conn -1 pool-purge-delay 10s init-addr libc,none "
-        "cookie c1 observe layer7 error-limit 3 on-error mark-down agent-check agent-port 9999",
+        "cookie c1 observe layer4 error-limit 3 on-error mark-down agent-check agent-port 9999",
     )
     options = proxy.servers[0].options
     assert options["weight"] == 10
@@ -83,7 +83,7 @@ def test_server_options(tmp_path: Path) -> None:
     assert options["pool-purge-delay"] == 10_000
     assert options["init-addr"] == ("libc", "none")
     assert options["cookie"] == "c1"
-    assert options["observe"] == "layer7"
+    assert options["observe"] == "layer4"
     assert options["error-limit"] == 3
     assert options["on-error"] == "mark-down"
     assert options["agent-port"] == 9999
@@ -259,7 +259,7 @@ def test_http_request_actions_are_typed(tmp_path: Path) -> None:
     assert set_var.options["expr"] == "req.hdr(host),lower"
     assert del_header.options == {"name": "X-Forwarded-", "match": "beg"}
     assert log_level.options == {"level": "silent"}
-    assert capture.options == {"sample": "req.hdr(User-Agent)", "len": 64}
+    assert capture.options == {"sample": "req.hdr(User-Agent)", "len": 64, "slot": 0}
     assert wait.options == {"time": 1000, "at-least": 1024}
     assert service.options == {"service": "prometheus-exporter"}
     status = proxy.rules["http-response"][0]
@@ -421,7 +421,7 @@ def test_userlist(tmp_path: Path) -> None:
         ("http-request use-service lua.hello", "lua.hello"),
         ("http-request use-service other", "http-request use-service"),
         ("http-request wait-for-body 1s", "http-request wait-for-body"),
-        ("http-request silent-drop", "http-request silent-drop"),
+        ("tcp-request content silent-drop", "silent-drop"),
         ("http-request frobnicate", "frobnicate"),
         ("http-response set-status 99", "http-response set-status"),
         ("http-response capture res.hdr(x) len 5", "http-response capture"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,8 @@ from haproxy_py.logfmt import (
     termination_state,
 )
 from haproxy_py.proto.syslog import SyslogFramer
+from haproxy_py.sample.context import SampleContext
+from tests.helpers import alerts, load_text
 
 NOW = 1795280237.846037  # 21/Nov/2026:16:57:17.846 UTC
 
@@ -97,7 +101,8 @@ def test_custom_format_variables() -> None:
     r.bytes_in, r.t_total, r.hostname = 3, 52, "vm"
     fmt = compile_format("%ci %b %s %B %ts %ST %U %Tt %Th %ID %H %HM %HU %HP %HQ %HV %%", "http")
     assert fmt(r) == "127.0.0.1 app s1 60 -- 200 3 52 0 - vm GET /foo?x=1 /foo ?x=1 HTTP/1.1 %"
-    assert compile_format("%{+Q}r %{+Q}b %{+X}ST")(r) == '"GET /foo?x=1 HTTP/1.1" "app" 000000C8'
+    # HAProxy 2.6 writes only addresses, ports, %Ts, %ms, %rt and %pid in hexadecimal.
+    assert compile_format("%{+Q}r %{+Q}b %{+X}ST")(r) == '"GET /foo?x=1 HTTP/1.1" "app" 200'
 
 
 def test_request_line_is_escaped() -> None:
@@ -109,7 +114,12 @@ def test_request_line_is_escaped() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("%[src]", "not supported yet"),
+        ("%[src", "missing ']'"),
+        ("%[nope]", "unknown fetch method 'nope'"),
+        ("%[req.hdr(host)]", "needs 'HTTP request headers' which is not available here"),
+        ("%[res.hdr(x)]", "needs 'HTTP response headers' which is not available here"),
+        ("%[hdr(x)]", "needs 'HTTP request headers,HTTP response headers'"),
+        ("%[req.len]", "needs 'request buffer' which is not available here"),
         ("%bogus", "no such format variable 'bogus'"),
         ("%{+Z}r", "unknown option"),
         ("%{+Q", "missing '}'"),
@@ -222,3 +232,105 @@ def test_levels_and_minlevel() -> None:
 
 def test_tz_is_utc_in_these_tests() -> None:
     assert os.environ["TZ"] == "UTC"
+
+
+# -- unique ids, +X, +E, %[sample], captured cookies, structured data (issue 9, second cut) ---
+
+
+def test_unique_id_format_in_hex_as_haproxy() -> None:
+    """HAProxy 2.6.12 wrote 7F000001:CAC0_7F000001:4C37_6B01E117_0000:257E for this."""
+    r = http_record()
+    r.accept_date = 1795285271.529
+    r.client_port, r.frontend_ip, r.frontend_port = 51904, "127.0.0.1", 19511
+    r.request_counter, r.pid = 0, 9598
+    fmt = compile_format("%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid")
+    assert fmt(r) == "7F000001:CAC0_7F000001:4C37_6B01E117_0000:257E"
+    r.accept_date = 1795285271.010
+    assert compile_format("%{+X}ms %{+X}B %{+X}Tt")(r) == "0A 60 -1"
+
+
+def test_sd_escape_flag() -> None:
+    r = http_record()
+    r.uri = "/x?y=%22]\\"
+    fmt = compile_format("[id@1 bytes=%{+Q,+E}B st=%{+E,+Q}ST uri=%{+Q,+E}HU]")
+    assert fmt(r) == '[id@1 bytes=60 st=200 uri="/x?y=%22\\]\\\\"]'
+
+
+def test_sample_expressions() -> None:
+    """As HAProxy 2.6.12 wrote them: a missing sample is "-" (quoted: ""), +E escapes."""
+    r = http_record()
+    ctx = SampleContext(src=ip_address("127.0.0.1"))
+    ctx.set_var("txn.x", "ab\\c")
+    r.ctx = ctx
+    fmt = compile_format(
+        "s=%[src] q=%{+Q}[str(x)] e=%{+E,+Q}[var(txn.x)] n=%[var(txn.none)] "
+        "nq=%{+Q}[var(txn.none)] u=%[str(abc),upper] fe=%[fe_name]"
+    )
+    assert fmt.samples
+    r.ctx.frontend = "app"
+    assert fmt(r) == 's=127.0.0.1 q="x" e="ab\\\\c" n=- nq="" u=ABC fe=app'
+    r.ctx = None  # no context: every sample is absent
+    assert fmt(r) == 's=- q="" e="" n=- nq="" u=- fe=-'
+    assert not compile_format("%ci").samples
+
+
+def test_captured_cookies() -> None:
+    r = http_record()
+    r.request_cookie, r.response_cookie = "SESSION=ab", "SESSxyz=se"
+    assert compile_format("%CC %CS")(r) == "SESSION=ab SESSxyz=se"
+    r.request_cookie = r.response_cookie = ""
+    assert compile_format("%CC %CS %{+Q}CC")(r) == '- - ""'
+
+
+def test_rfc5424_structured_data() -> None:
+    framer = SyslogFramer("rfc5424", "local0", tag="haproxy", pid=9598)
+    assert framer.frame(6, "m", NOW, '[id@1 a="b"]') == (
+        b'<134>1 2026-11-21T16:57:17.846037+00:00 - haproxy 9598 - [id@1 a="b"] m\n'
+    )
+
+
+def test_header_captures_escape_their_separators() -> None:
+    """HAProxy 2.6.12: `X-A: a{b|c}d"#e` is captured as {a#7Bb#7Cc#7Dd#22#23e}."""
+    r = http_record()
+    r.request_captures = ['a{b|c}d"#e']
+    r.uri = "/p{|}"
+    assert compile_format("%hr %r")(r) == "{a#7Bb#7Cc#7Dd#22#23e} GET /p{|} HTTP/1.1"
+    assert compile_format("%hrl")(r) == "a#7Bb#7Cc#7Dd#22#23e"
+
+
+# -- `-c` compiles the formats with each proxy's mode, as HAProxy 2.6.12 does ---------------
+
+_PROXIES = (
+    "    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
+    "frontend fe\n{fe}    bind 127.0.0.1:19599\n    default_backend be\n"
+    "backend be\n{be}    server s1 127.0.0.1:19598\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "fe", "line", "message"),
+    [
+        ("    mode tcp\n", '    log-format "%HM"\n', 7,
+         "failed to parse log-format : format variable 'HM' is reserved for HTTP mode."),
+        ('    mode tcp\n    log-format "%[nope]"\n', "", 3,
+         "failed to parse log-format : failed to parse sample expression <nope> : unknown "
+         "fetch method 'nope'."),
+        ('    log-format "%HM"\n', "", 2,  # inherited by a TCP frontend: the defaults line
+         "failed to parse log-format : format variable 'HM' is reserved for HTTP mode."),
+        ("    mode http\n", '    unique-id-format "%[req.hdr(host)]%[res.hdr(x)]"\n', 7,
+         "failed to parse unique-id : sample fetch <res.hdr(x)> may not be reliably"
+         " used here because it needs 'HTTP response headers' which is not available here."),
+    ],
+)  # fmt: skip
+def test_formats_are_checked_by_the_configuration(
+    tmp_path: Path, defaults: str, fe: str, line: int, message: str
+) -> None:
+    text = "defaults\n" + defaults + _PROXIES.format(fe=fe, be="")
+    result = load_text(tmp_path, text)
+    assert [(d.where.line, d.message) for d in alerts(result)] == [(line, message)]
+
+
+def test_inherited_http_format_is_fine_in_http_proxies(tmp_path: Path) -> None:
+    text = 'defaults\n    log-format "%HM %ID"\n    log-format-sd "[a@1 b=%{+Q,+E}HU]"\n'
+    text += _PROXIES.format(fe="    mode http\n", be="    mode http\n")
+    assert alerts(load_text(tmp_path, text)) == []

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from haproxy_py.config import load_configuration
-from haproxy_py.process.shm import create_table
 from haproxy_py.runtime_api.admin import AdminOp, apply_op, get_weight, parse_admin, parse_weight
 from haproxy_py.stats.csv import HEADER, STAT_COLUMNS, show_stat
-from haproxy_py.stats.layout import FDRAIN, FMAINT, SCUR, STOT, layout_for
+from haproxy_py.stats.layout import FDRAIN, FMAINT, SCUR, STOT
+from tests.helpers import stats_table
 
 CFG = """\
 defaults
@@ -30,14 +29,8 @@ backend be
 
 @pytest.fixture
 def loaded(tmp_path: Path):
-    path = tmp_path / "t.cfg"
-    path.write_text(CFG)
-    result = load_configuration([str(path)], env={})
-    assert result.config is not None, result.diagnostics
-    config = result.config
-    table = create_table(layout_for(config, 2))
-    yield table, config
-    table.close()
+    with stats_table(tmp_path, CFG) as table_and_config:
+        yield table_and_config
 
 
 def test_header_is_haproxys() -> None:

@@ -1,4 +1,5 @@
-"""worker/fastio.py: waits with a deadline and no cancel scope per wait."""
+"""worker/fastio.py: waits with a deadline and no cancel scope per wait, level- and
+edge-triggered."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import socket
 
 import trio
 
-from worker.fastio import wait_readable, wait_writable
+from worker.fastio import wait_readable, wait_readable_edge, wait_writable
+from worker.http_io import recv_edge
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
@@ -92,3 +94,83 @@ def test_writable_and_an_expired_deadline() -> None:
             assert not await wait_writable(a.fileno(), trio.current_time() - 1)
 
     trio.run(main)
+
+
+# -- the edge-triggered waits (wait_readable_edge, http_io.recv_edge) ---------------------------
+
+
+def test_edge_wait_wakes_on_new_data_and_times_out_when_none_comes() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_send_later, b, 0.05)
+                assert await wait_readable_edge(a, trio.current_time() + 5)
+            assert a.recv(10) == b"x"
+            start = trio.current_time()
+            assert not await wait_readable_edge(a, start + 0.1)  # drained: no edge comes
+            assert 0.09 <= trio.current_time() - start < 1
+            b.send(b"y")  # after a timeout the socket waits again normally
+            assert await recv_edge(a, trio.current_time() + 5) == b"y"
+
+    trio.run(main)
+
+
+def test_an_edge_nobody_waited_for_ends_the_next_wait_at_once() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            assert not await wait_readable_edge(a, trio.current_time() + 0.02)  # registered
+            b.send(b"early")
+            await trio.sleep(0.05)  # the poller sees the edge while nobody waits
+            start = trio.current_time()
+            assert await wait_readable_edge(a, start + 5)
+            assert trio.current_time() - start < 0.5
+            assert a.recv(10) == b"early"
+            # An old edge whose data is gone: recv_edge reads EAGAIN and waits again.
+            b.send(b"z")
+            await trio.sleep(0.05)
+            assert a.recv(10) == b"z"
+            assert await recv_edge(a, trio.current_time() + 0.1) is None
+
+    trio.run(main)
+
+
+def test_a_new_socket_on_a_reused_fd_number_is_registered_again() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        fd = a.fileno()
+        b.send(b"old")
+        await trio.sleep(0.01)
+        assert await wait_readable_edge(a, trio.current_time() + 5)
+        a.close()
+        b.close()
+        c, d = _pair()
+        with c, d:
+            assert fd in (c.fileno(), d.fileno())
+            reused = c if c.fileno() == fd else d
+            other = d if reused is c else c
+            assert not await wait_readable_edge(reused, trio.current_time() + 0.05)
+            other.send(b"new")
+            assert await recv_edge(reused, trio.current_time() + 5) == b"new"
+
+    trio.run(main)
+
+
+def test_edge_wait_cancelled_from_outside_and_peer_close_wakes_it() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a:
+            with trio.move_on_after(0.05) as scope:
+                await wait_readable_edge(a, trio.current_time() + 10)
+            assert scope.cancelled_caught
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_close_later, b)
+                assert await recv_edge(a, trio.current_time() + 5) == b""
+
+    trio.run(main)
+
+
+async def _close_later(sock: socket.socket) -> None:
+    await trio.sleep(0.05)
+    sock.close()

@@ -181,29 +181,31 @@ def test_tcp_rules_and_use_server(tmp_path: Path) -> None:
     assert rules.choose_server(ctx_for(src="10.0.0.3")) is None
 
 
-def test_unsupported_actions_are_refused_with_where(tmp_path: Path) -> None:
+def test_unsupported_rules_are_refused_with_where(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as caught:
         rules_of(
             tmp_path,
-            FE + "    http-request tarpit\n    http-request auth\n"
-            "    http-request redirect location /x clear-cookie A\n"
-            "    default_backend web\n" + BACKENDS,
+            "backend be\n    mode tcp\n    tcp-response inspect-delay 1s\n"
+            "    tcp-response content reject if { res.len gt 0 }\n"
+            "    server s 127.0.0.1:1\n",
+            name="be",
         )
-    messages = caught.value.messages
-    assert len(messages) == 3
-    assert "t.cfg:8] : proxy 'fe': 'http-request tarpit' is not yet supported" in messages[0]
-    assert "'http-request auth' is not yet supported" in messages[1]
-    assert "clear-cookie" in messages[2]
+    (message,) = caught.value.messages
+    assert "t.cfg:9] : proxy 'be': 'tcp-response content' rules are not yet supported" in message
 
 
-def test_compile_rules_reports_missing_pattern_files(tmp_path: Path) -> None:
+def test_compile_rules_reports_pattern_files_gone_since_the_parse(tmp_path: Path) -> None:
+    listed = tmp_path / "gone.lst"
+    listed.write_text("10.0.0.1\n")
     config = load(
         tmp_path,
-        FE + f"    http-request deny if {{ src -f {tmp_path}/none.lst }}\n"
-        "    default_backend web\n" + BACKENDS,
+        FE
+        + f"    http-request deny if {{ src -f {listed} }}\n    default_backend web\n"
+        + BACKENDS,
     )
+    listed.unlink()  # the configuration's parse opened it; the worker cannot read it
     compiled, messages = compile_rules(config, {})
-    assert compiled == {} and len(messages) == 1 and "none.lst" in messages[0]
+    assert compiled == {} and len(messages) == 1 and "gone.lst" in messages[0]
 
 
 def test_proxy_without_rules_compiles_to_none(tmp_path: Path) -> None:

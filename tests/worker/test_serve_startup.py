@@ -68,7 +68,7 @@ async def test_unsupported_http_actions_and_mode_mismatch_are_refused(tmp_path: 
     fe = free_port()
     text = config_text(
         f"frontend web\n    mode http\n    bind 127.0.0.1:{fe}\n"
-        "    http-request tarpit if { path /x }\n    default_backend app\n"
+        "    http-request wait-for-body time 1s if { path /x }\n    default_backend app\n"
         "backend app\n    mode tcp\n    server s1 127.0.0.1:8080\n"
     )
     messages = await refused(tmp_path, text)
@@ -76,7 +76,7 @@ async def test_unsupported_http_actions_and_mode_mismatch_are_refused(tmp_path: 
         f"config : [{_line(tmp_path, text, 'default_backend')}] : proxy 'web': unable to use"
         " proxy 'app' with wrong mode, required: http, has: tcp.",
         f"config : [{_line(tmp_path, text, 'http-request')}] : proxy 'web': 'http-request"
-        " tarpit' is not yet supported by this version of haproxy-py.",
+        " wait-for-body' is not yet supported by this version of haproxy-py.",
     ]
 
 

@@ -10,7 +10,8 @@ HAProxy requires, so an unknown name is reported at the line of the rule that us
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError, Where
@@ -53,6 +54,8 @@ _TLS_FETCHES = ("ssl_", "req.ssl_", "req_ssl_", "res.ssl_")
 _STICK_FETCHES = ("sc_", "sc0_", "sc1_", "sc2_", "table_", "src_")
 _NOT_STICK = ("src_port", "src_is_local")
 _SAMPLE_IN_FORMAT = re.compile(r"%\[([^\],(\s]+)")
+_EXPRESSION_IN_FORMAT = re.compile(r"%\[([^\]]+)\]")
+_MAP_CONVERTER = re.compile(r",\s*(map(?:_[a-z_]+)?)\(([^,)]+)")
 
 
 def refused_fetch(expression: str) -> str | None:
@@ -69,22 +72,52 @@ def refused_fetch(expression: str) -> str | None:
 
 
 def check_fetches(text: str, is_format: bool = False) -> None:
-    """Refuse placeholder fetches in a sample expression, or in the %[...] of a format."""
+    """Refuse placeholder fetches in a sample expression, or in the %[...] of a format, and
+    map files that cannot be opened (as HAProxy's parser, which loads them)."""
     expressions = _SAMPLE_IN_FORMAT.findall(text) if is_format else [text]
     for expression in expressions:
         reason = refused_fetch(expression)
         if reason is not None:
             raise ConfigError(reason + ".")
+    for expression in _EXPRESSION_IN_FORMAT.findall(text) if is_format else [text]:
+        for converter, path in _MAP_CONVERTER.findall(expression):
+            try:
+                check_pattern_file(path.strip())
+            except PatternFileError as error:
+                raise ConfigError(
+                    f"failed to parse sample expression <{expression}> : invalid args in"
+                    f" converter '{converter}' : {error.message}"
+                ) from None
 
 
 _FLAGS = {"-i", "-n", "-M", "-u", "--", "-m", "-f"}
 _INT_OPERATORS = {"eq", "ne", "lt", "le", "gt", "ge"}
-# Suffixes of derived fetch names and the match method they imply (path_beg -> beg).
-_DERIVED = ("_beg", "_end", "_sub", "_dir", "_dom", "_reg", "_len", "_str", "_found", "_cnt")
+# ACL keywords that are a fetch with an implied match method (manual 7.3, "ACL derivatives"):
+# exactly these names, nothing else ending in _beg, _cnt... (hdr_cnt is a fetch of its own).
+DERIVED_BASES = ("path", "url", "base", "hdr", "cook", "shdr", "scook", "urlp")
+DERIVED_METHODS = ("beg", "dir", "dom", "end", "len", "reg", "sub")
+DERIVED: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {f"{base}_{method}": (base, method) for base in DERIVED_BASES for method in DERIVED_METHODS}
+)
 
 
-def parse_acl_body(words: Sequence[str], where: Where, name: str) -> Acl:
-    """Parse the criterion, flags, operator and values that follow an ACL's name."""
+class PatternFileError(ConfigError):
+    """A `-f` pattern file that cannot be opened (HAProxy refuses the configuration)."""
+
+
+def check_pattern_file(path: str) -> None:
+    """Open (and close) a pattern or map file, as HAProxy's parser does: a configuration
+    naming a missing file fails `-c` and start-up alike. The worker reads it later."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError:
+        raise PatternFileError(f"failed to open pattern file <{path}>.") from None
+
+
+def parse_acl_body(words: Sequence[str], where: Where, name: str, check_files: bool = False) -> Acl:
+    """Parse the criterion, flags, operator and values that follow an ACL's name;
+    `check_files`: open the -f files now (the configuration's parse does)."""
     if not words:
         raise ConfigError(f"missing fetch method in ACL expression '{name}'.")
     fetch = words[0]
@@ -116,17 +149,15 @@ def parse_acl_body(words: Sequence[str], where: Where, name: str) -> Acl:
                     )
                 match = value
             else:
+                if check_files:
+                    check_pattern_file(value)
                 files.append(value)
     operator = ""
     if index < len(words) and words[index] in _INT_OPERATORS:
         operator = words[index]
         index += 1
     if not match:
-        base = fetch.split(",", 1)[0].split("(", 1)[0]
-        for suffix in _DERIVED:
-            if base.endswith(suffix):
-                match = suffix[1:]
-                break
+        match = DERIVED.get(fetch.split(",", 1)[0].split("(", 1)[0], ("", ""))[1]
     return Acl(
         where=where,
         name=name,
@@ -146,7 +177,10 @@ def parse_acl(stmt: Statement, ctx: ParseContext) -> None:
         raise ConfigError(f"character '{bad[0]}' is not permitted in acl name '{name}'.")
     if name in PREDEFINED_ACLS:
         ctx.warn(f"acl '{name}' will never match because it masks a predefined ACL.")
-    acl = parse_acl_body(stmt.args[1:], stmt.where, name)
+    try:
+        acl = parse_acl_body(stmt.args[1:], stmt.where, name, check_files=True)
+    except PatternFileError as error:
+        raise ConfigError(f"error detected while parsing ACL '{name}' : {error.message}") from None
     ctx.section.append("acls", acl)
     ctx.section.scratch.setdefault("acl_names", set()).add(name)
 
@@ -162,11 +196,21 @@ def split_condition(args: Sequence[str]) -> tuple[list[str], list[str] | None]:
 def parse_condition(words: Sequence[str], ctx: ParseContext, rule_kind: str) -> Condition:
     """Parse `if|unless TERM...` in a section; `rule_kind` names the rule in messages."""
     known: set[str] = ctx.section.scratch.get("acl_names", set())
-    return condition_from_words(words, rule_kind, ctx.where, known)
+    try:
+        return condition_from_words(words, rule_kind, ctx.where, known, check_files=True)
+    except PatternFileError as error:
+        kind = rule_kind.removesuffix(" rule")
+        raise ConfigError(
+            f"error detected while parsing an {kind} condition : {error.message}"
+        ) from None
 
 
 def condition_from_words(
-    words: Sequence[str], rule_kind: str, where: Where, known: set[str] | None = None
+    words: Sequence[str],
+    rule_kind: str,
+    where: Where,
+    known: set[str] | None = None,
+    check_files: bool = False,
 ) -> Condition:
     """The condition grammar itself, for the configuration and the rules engine alike.
 
@@ -191,14 +235,14 @@ def condition_from_words(
         if word == "!":
             negate = not negate
             continue
+        if word.startswith("!"):  # "!name" and "!{", as HAProxy reads them
+            negate, word = not negate, word[1:]
         if word == "{":
             close = _closing_brace(words, index, rule_kind)
-            acl = parse_acl_body(words[index:close], where, "")
+            acl = parse_acl_body(words[index:close], where, "", check_files)
             current.append(AclTerm("", negate, acl))
             index = close + 1
         else:
-            if word.startswith("!"):
-                negate, word = not negate, word[1:]
             if known is not None and word not in known and word not in PREDEFINED_ACLS:
                 raise ConfigError(
                     f"error detected while parsing {rule_kind} : no ACL named '{word}'"

@@ -270,10 +270,10 @@ _SOCKET_KNOBS = {
     "set-mark": f"socket marks are {_OUT}",
     "set-tos": f"TOS marking is {_OUT}",
     "set-nice": f"task priorities are {_OUT}",
-    "silent-drop": "not implemented yet",
     "send-spoe-group": f"SPOE is {_OUT}",
     "lua": _LUA,
 }
+_TCP_DROP = {"silent-drop": "'silent-drop' in TCP rules is not implemented yet"}
 _MAP_UPDATES = dict.fromkeys(
     ("add-acl", "del-acl", "set-map", "del-map"),
     "updating ACLs and maps from rules is not implemented yet (use the runtime API)",
@@ -294,7 +294,7 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
                 "replace-uri": _fixed(2, "regex", "format"),
                 "set-log-level": _log_level, "capture": _capture(("len", "id")),
                 "normalize-uri": _normalize, "wait-for-body": _wait_for_body,
-                "use-service": _use_service,
+                "use-service": _use_service, "silent-drop": _none,
             },
             {
                 **_STICK_ACTIONS, **_SOCKET_KNOBS, **_MAP_UPDATES,
@@ -315,6 +315,7 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
                 "return": _reply("return", 200), **_HEADERS, **_VARS,
                 "set-status": _set_status, "set-log-level": _log_level,
                 "capture": _capture(("id",)), "wait-for-body": _wait_for_body,
+                "silent-drop": _none,
             },
             {
                 **_STICK_ACTIONS, **_SOCKET_KNOBS, **_MAP_UPDATES,
@@ -340,7 +341,7 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
             {"accept": _none, "reject": _none, "expect-proxy": _expect_proxy, **_VARS,
              **_ADDRESSES},
             {
-                **_STICK_ACTIONS, **_SOCKET_KNOBS,
+                **_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP,
                 "expect-netscaler-cip": f"the NetScaler client IP protocol is {_OUT}",
                 "capture": "there is no content yet at this stage; use 'tcp-request content capture'",
             },
@@ -352,7 +353,7 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
                 "use-service": _use_service,
             },
             {
-                **_STICK_ACTIONS, **_SOCKET_KNOBS,
+                **_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP,
                 "do-resolve": f"run-time DNS resolution is {_OUT}",
                 "set-priority-class": "queue priorities are not supported",
                 "set-priority-offset": "queue priorities are not supported",
@@ -361,7 +362,7 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
         "tcp-response content": _table(
             {"accept": _none, "reject": _none, "close": _none, "set-log-level": _log_level,
              **_VARS},
-            {**_STICK_ACTIONS, **_SOCKET_KNOBS},
+            {**_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP},
         ),
     }
 )  # fmt: skip

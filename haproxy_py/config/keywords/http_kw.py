@@ -12,7 +12,8 @@ from typing import Any
 
 from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
-from haproxy_py.config.keywords.acl import check_fetches, parse_condition
+from haproxy_py.config.keywords.acl import parse_condition
+from haproxy_py.config.keywords.log_formats import parse_log_format
 from haproxy_py.config.keywords.registry import (
     Keyword,
     Statement,
@@ -27,21 +28,9 @@ from haproxy_py.config.units import parse_int, parse_time
 _COOKIE_FLAGS = ("rewrite", "insert", "prefix", "indirect", "nocache", "postonly", "preserve",
                  "httponly", "secure", "dynamic")  # fmt: skip
 _COOKIE_MODES = ("rewrite", "insert", "prefix")
+_MAX_COOKIE_CAPTURE = 63  # HAProxy's longest cookie capture
 # Characters a Set-Cookie attribute may not carry (RFC 6265: CTLs and ';').
 _BAD_ATTR = re.compile(r"[\x00-\x1f\x7f;]")
-
-
-def one_format(stmt: Statement) -> str:
-    """Log formats are one word in HAProxy: unescaped spaces mean a mistake, not a join."""
-    if not stmt.args:
-        raise ConfigError(f"'{stmt.keyword}' expects a format string as an argument.")
-    if len(stmt.args) > 1:
-        raise ConfigError(
-            f"'{stmt.keyword}' expects only one argument, don't forget to escape spaces"
-            " (or put the format between quotes)!"
-        )
-    check_fetches(stmt.args[0], is_format=True)
-    return stmt.args[0]
 
 
 def _appendsetting(ctx: ParseContext, name: str, value: Any) -> None:
@@ -94,6 +83,24 @@ def _capture_header(stmt: Statement, ctx: ParseContext) -> None:
     length = parse_int(args[2], f"{stmt.keyword} len", 0, 65535)
     field = "request_captures" if "request" in stmt.keyword else "response_captures"
     _appendsetting(ctx, field, (args[0], length))
+
+
+def _capture_cookie(stmt: Statement, ctx: ParseContext) -> None:
+    """`capture cookie NAME len N`: the first request Cookie / response Set-Cookie whose name
+    starts with NAME is logged as `NAME=value` cut to N bytes (%CC, %CS). One per proxy."""
+    args = stmt.args
+    if len(args) < 3 or args[1] != "len":
+        raise ConfigError("'capture' expects 'cookie' <cookie_name> 'len' <len>.")
+    stmt.no_more_than(3)
+    length = parse_int(args[2], "capture cookie len", 0, 2**31 - 1)
+    if length > _MAX_COOKIE_CAPTURE:
+        section = ctx.section
+        ctx.warn(
+            f"truncating capture length to {_MAX_COOKIE_CAPTURE} bytes for"
+            f" {section.kind} '{section.name}'."
+        )
+        length = _MAX_COOKIE_CAPTURE
+    ctx.section.values.setdefault("settings", {})["capture_cookie"] = (args[0], length)
 
 
 def _errorfile(stmt: Statement, ctx: ParseContext) -> None:
@@ -167,6 +174,14 @@ HTTP_KEYWORDS = [
         "dlb",
     ),
     _keyword(
+        "capture cookie",
+        "capture cookie <name> len <n>",
+        "logs a request and a response cookie (%CC, %CS)",
+        _capture_cookie,
+        "logs",
+        "fl",
+    ),
+    _keyword(
         "capture request header",
         "capture request header <name> len <n>",
         "logs a request header",
@@ -183,15 +198,15 @@ HTTP_KEYWORDS = [
         "fl",
     ),
     _keyword("log-format", "log-format <format>", "custom log line format",
-             setting("log-format", one_format), "logs", "dfl"),
+             parse_log_format, "logs", "dfl"),
     _keyword("log-format-sd", "log-format-sd <format>", "RFC5424 structured data",
-             setting("log-format-sd", one_format), "logs", "dfl"),
+             parse_log_format, "logs", "dfl"),
     _keyword("error-log-format", "error-log-format <format>", "log format of connection errors",
-             setting("error-log-format", one_format), "logs", "dfl"),
+             parse_log_format, "logs", "dfl"),
     _keyword("log-tag", "log-tag <tag>", "syslog tag of this proxy's logs",
              setting("log-tag", one_arg("<tag>")), "logs", "dflb"),
     _keyword("unique-id-format", "unique-id-format <format>", "format of the request's unique id",
-             setting("unique-id-format", one_format), "logs", "dfl"),
+             parse_log_format, "logs", "dfl"),
     _keyword("unique-id-header", "unique-id-header <name>", "header carrying the unique id",
              setting("unique-id-header", one_arg("<header name>")), "logs", "dfl"),
     _keyword("monitor-uri", "monitor-uri <uri>", "URI answered 200 for load balancer probes",

@@ -36,7 +36,6 @@ _REMOVED_21 = {
     "reqtarpit": _TARPIT, "reqitarpit": _TARPIT, "rsprep": _RSPREP, "rspirep": _RSPREP,
     "rspadd": _ADD_RSP, "rspdel": _DEL_RSP, "rspidel": _DEL_RSP, "rspdeny": _DENY_RSP,
     "rspideny": _DENY_RSP,
-    "reqsetbe": "Use 'use_backend' instead.", "reqisetbe": "Use 'use_backend' instead.",
     "block": "Use 'http-request deny' instead.",
     "clitimeout": "Use 'timeout client' instead.", "contimeout": "Use 'timeout connect' instead.",
     "srvtimeout": "Use 'timeout server' instead.", "redispatch": "Use 'option redispatch' instead.",
@@ -47,11 +46,23 @@ _REMOVED_21 = {
 
 _OUT = "out of haproxy-py's scope"
 
+# HAProxy 2.6's own wording where it differs from the common form (typos included).
+_AS_HAPROXY_SAYS = {
+    "reqirep": _since_21("reqirep", "Use 'http-request replace-header' instead."),
+    "reqdeny": "The 'reqdeny' not supported anymore since HAProxy 2.1. Use 'http-request deny'"
+    " instead.",
+    "reqpass": "The 'reqpass' not supported anymore since HAProxy 2.1.",
+    "reqipass": "The 'reqipass' directive is not supported anymore since HAProxy 2.1.",
+    "rspdel": _since_21("rspdel", "Use 'http-response del-header' ."),
+    "block": _since_21("block", "Use 'http-request deny' which uses the exact same syntax."),
+}
+
 REMOVED_PROXY_KEYWORDS: dict[str, str] = {
     **{kw: _since_21(kw, advice) for kw, advice in _REMOVED_21.items()},
-    "appsession": "The 'appsession' directive is not supported anymore since HAProxy 1.6.",
-    "monitor-net": "The 'monitor-net' directive is not supported anymore since HAProxy 2.2."
-    " Use 'http-request return status 200 if { src <network> }' instead.",
+    **_AS_HAPROXY_SAYS,
+    "appsession": "'appsession' is not supported anymore since HAProxy 1.6.",
+    "monitor-net": "'monitor-net' doesn't exist anymore. Please use"
+    " 'http-request return status 200 if { src <network> }' instead.",
     "compression": _OUT,
     "filter": _OUT,
     "stick-table": "stick tables are not supported yet",
@@ -79,8 +90,6 @@ REMOVED_PROXY_KEYWORDS: dict[str, str] = {
     ),
     "stats show-modules": "not implemented yet",
     "rate-limit sessions": "not implemented yet",
-    "declare capture": "not implemented yet",
-    "capture cookie": "not implemented yet",
     "max-keep-alive-queue": _OUT,
     "load-server-state-from-file": "server state is carried across reloads automatically",
     "server-state-file-name": "server state is carried across reloads automatically",

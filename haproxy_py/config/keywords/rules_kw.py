@@ -106,6 +106,13 @@ def _rule(ruleset: str):  # type: ignore[no-untyped-def]
         condition = (
             parse_condition(cond_words, ctx, f"{label} rule") if cond_words is not None else None
         )
+        if action == "normalize-uri" and not _experimental_allowed(ctx):
+            raise ConfigError(
+                "'normalize-uri' action is experimental, must be allowed via a global"
+                " 'expose-experimental-directives'"
+            )
+        if action == "capture":
+            _capture_slot(ruleset, options, ctx)
         if options.get("payload") == "errorfiles":
             check_http_errors_later(options["source"], f"{label} rule", stmt.where, ctx)
         args = (action_word, *before[1:]) if param is not None else tuple(before[1:])
@@ -113,6 +120,67 @@ def _rule(ruleset: str):  # type: ignore[no-untyped-def]
         _watch_defaults_users(ctx)
 
     return named_defaults_only(parse)
+
+
+def _experimental_allowed(ctx: ParseContext) -> bool:
+    found = ctx.sections.get("global", {}).get("")
+    return found is not None and "expose-experimental-directives" in found.values.get(
+        "settings", {}
+    )
+
+
+def _capture_fields(ruleset: str) -> tuple[str, str]:
+    if ruleset in ("http-request", "tcp-request content"):
+        return "request_captures", "request"
+    return "response_captures", "response"
+
+
+def _capture_slot(ruleset: str, options: dict, ctx: ParseContext) -> None:
+    """`capture <sample> len N` takes a new capture slot of the frontend (after those already
+    declared, as HAProxy numbers them); `id N` names one, checked once everything is read."""
+    section = ctx.section
+    field, _ = _capture_fields(ruleset)
+    if "len" in options:
+        if section.kind == "backend":
+            raise ConfigError(
+                f"error detected in backend '{section.name}' while parsing '{ruleset} capture'"
+                f" rule : proxy '{section.name}' has no frontend capability."
+            )
+        slots = section.values.setdefault("settings", {}).setdefault(field, [])
+        options["slot"] = len(slots)
+        slots.append((None, options["len"]))
+        return
+    if section.kind not in ("frontend", "listen"):
+        return  # a backend's `id` names a slot of whichever frontend the request came by
+    wanted, diagnostics = options["id"], ctx.diagnostics
+
+    def check() -> None:
+        if wanted >= len(section.values.get("settings", {}).get(field, ())):
+            diagnostics.alert(
+                f"Proxy '{section.name}': unable to find capture id '{wanted}' referenced by"
+                f" {ruleset} capture rule.",
+                None,
+            )
+
+    ctx.deferred.append(check)
+
+
+def _declare_capture(stmt: Statement, ctx: ParseContext) -> None:
+    """`declare capture request|response len N`: a capture slot for `capture ... id N`."""
+    args = ("capture", *stmt.args)
+    if len(args) < 2 or args[1] not in ("request", "response"):
+        raise ConfigError("'declare capture' requires a direction ('request' or 'response')")
+    if len(args) < 3 or args[2] != "len":
+        raise ConfigError("'declare capture' requires a capture length ('len')")
+    if len(args) < 4:
+        raise ConfigError(
+            "'declare capture': 'len' requires a numeric value that represents the capture length"
+        )
+    if not args[3].isdigit() or int(args[3]) < 1:
+        raise ConfigError(f"'declare capture': cannot parse the length '{args[3]}'.")
+    stmt.no_more_than(3)
+    field = "request_captures" if args[1] == "request" else "response_captures"
+    ctx.section.values.setdefault("settings", {}).setdefault(field, []).append((None, int(args[3])))
 
 
 def _check_samples(words: list[str], options: dict[str, object]) -> None:
@@ -238,6 +306,14 @@ RULE_KEYWORDS = [
         _redirect,
         "rules",
         caps("flb"),
+    ),
+    Keyword(
+        "declare capture",
+        "declare capture request|response len <length>",
+        "a capture slot for 'capture <sample> id <n>' rules",
+        _declare_capture,
+        "rules",
+        caps("fl"),
     ),
     Keyword(
         "use-server",

@@ -59,6 +59,19 @@ def _pool_max_conn(name: str, args: Sequence[str]) -> int:
     return parse_int(args[0], name, -1)
 
 
+def _observe(name: str, args: Sequence[str]) -> str:
+    if args[0] not in ("none", "layer4", "layer7"):
+        raise ConfigError(
+            f"'{name}' expects one of 'none', 'layer4', 'layer7' but got '{args[0]}'."
+        )
+    if args[0] == "layer7":
+        raise ConfigError(
+            "'observe layer7' is not supported by this version of haproxy-py yet"
+            " (only 'observe layer4')."
+        )
+    return args[0]
+
+
 def _track(name: str, args: Sequence[str]) -> tuple[str, str]:
     """`[<backend>/]<server>` -> (backend or "" for the same one, server)."""
     backend, slash, server = args[0].rpartition("/")
@@ -177,9 +190,9 @@ SERVER_OPTIONS = make_suboption_table(
         SubOption(
             "observe",
             1,
-            one_of("none", "layer4", "layer7"),
+            _observe,
             "observe none|layer4|layer7",
-            "counts live traffic errors as check failures",
+            "counts live connection errors as check failures ('layer7' not yet supported)",
             "checks",
         ),
         SubOption(
@@ -196,22 +209,6 @@ SERVER_OPTIONS = make_suboption_table(
             one_of("fastinter", "fail-check", "sudden-death", "mark-down"),
             "on-error <action>",
             "what observed errors do",
-            "checks",
-        ),
-        SubOption(
-            "on-marked-down",
-            1,
-            one_of("shutdown-sessions"),
-            "on-marked-down shutdown-sessions",
-            "closes sessions when marked down",
-            "checks",
-        ),
-        SubOption(
-            "on-marked-up",
-            1,
-            one_of("shutdown-backup-sessions"),
-            "on-marked-up shutdown-backup-sessions",
-            "moves sessions off backups",
             "checks",
         ),
         SubOption(
@@ -322,6 +319,8 @@ SERVER_OPTIONS = make_suboption_table(
         "check-proto": "protocol selection is out of scope",
         "log-proto": "log servers (ring sections) are out of scope",
         "max-reuse": "not implemented yet",
+        "on-marked-down": "not yet supported (closing the sessions of a server marked down)",
+        "on-marked-up": "not yet supported (closing backup sessions when a server comes up)",
         "pool-low-conn": "not implemented yet",
         "non-stick": "stick tables are not supported yet",
         "stick": "stick tables are not supported yet",
@@ -372,28 +371,64 @@ def parse_server(stmt: Statement, ctx: ParseContext) -> None:
 
 
 def _check_track_later(server: Server, label: str, ctx: ParseContext) -> None:
-    """The tracked server must exist and be checked; known only once everything is read."""
+    """The tracked server must exist and be checked, or track another itself (a chain that
+    does not loop); known only once everything is read. HAProxy's words."""
     section, sections, diagnostics = ctx.section, ctx.sections, ctx.diagnostics
     backend_name, server_name = server.options["track"]
 
+    def find(backend: str, name: str) -> Server | None:
+        builder = sections.get("backend", {}).get(backend) or sections.get("listen", {}).get(
+            backend
+        )
+        if builder is None:
+            return None
+        return next((s for s in builder.get("servers", []) if s.name == name), None)
+
     def check() -> None:
-        backend = (
-            section
-            if not backend_name
-            else (
+        here = section.name
+        target_backend = backend_name or here
+        if (
+            find(target_backend, server_name) is None
+            and backend_name
+            and not (
                 sections.get("backend", {}).get(backend_name)
                 or sections.get("listen", {}).get(backend_name)
             )
-        )
-        target = None
-        if backend is not None:
-            target = next((s for s in backend.get("servers", []) if s.name == server_name), None)
-        if target is None:
-            shown = f"{backend_name}/{server_name}" if backend_name else server_name
-            diagnostics.alert(f"{label} : unable to find server '{shown}' to track.", server.where)
-        elif not (target.options.get("check") or target.options.get("agent-check")):
+        ):
             diagnostics.alert(
-                f"{label} : cannot track {target.name}: it has neither 'check' nor 'agent-check'.",
+                f"{label} : unable to find required proxy '{backend_name}' for tracking.",
+                server.where,
+            )
+            return
+        target = find(target_backend, server_name)
+        if target is None:
+            diagnostics.alert(
+                f"{label} : unable to find required server '{server_name}' for tracking.",
+                server.where,
+            )
+            return
+        if not (target.options.get("check") or target.options.get("agent-check")) and not (
+            target.options.get("track")
+        ):
+            diagnostics.alert(
+                f"{label} : unable to use {target_backend}/{target.name} for tracking as it"
+                " does not have any check nor agent enabled.",
+                server.where,
+            )
+            return
+        # Walk the chain: back to this server is a loop, reported once, on its last line.
+        chain, current, current_backend = [server], target, target_backend
+        while current is not None and current.options.get("track"):
+            if current is server:
+                break
+            chain.append(current)
+            next_backend, next_name = current.options["track"]
+            current_backend = next_backend or current_backend
+            current = find(current_backend, next_name)
+        if current is server and max(s.where.line for s in chain) == server.where.line:
+            diagnostics.alert(
+                f"{label} : unable to track {target_backend}/{target.name} as it belongs to a"
+                f" tracking chain looping back to {here}/{server.name}.",
                 server.where,
             )
 

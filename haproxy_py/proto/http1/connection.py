@@ -54,6 +54,7 @@ from haproxy_py.proto.http1.headers import (
     serialize_request_head,
     serialize_response_head,
 )
+from haproxy_py.proto.http1.plain import plain_request, plain_response
 
 # States, for each direction.
 IDLE = "IDLE"  # waiting for a head
@@ -214,6 +215,23 @@ class _Connection:
         self._upgrade_asked = False
         self.exchanges += 1
 
+    @property
+    def idle_and_empty(self) -> bool:
+        """Waiting for the next message with nothing buffered: where the plain path starts."""
+        return (
+            self.their_state == IDLE
+            and self.our_state == IDLE
+            and self._pos >= len(self._buf)
+            and not self._eof
+        )
+
+    @property
+    def head_complete(self) -> bool:
+        """A whole head is buffered, or the buffer is already over the head size limit."""
+        buf = self._buf
+        pos = skip_empty_lines(buf, self._pos)
+        return len(buf) - pos > self.limits.max_head_size or find_head_end(buf, pos, pos) >= 0
+
 
 class FrontendConnection(_Connection):
     """Faces a client: requests in, responses out."""
@@ -237,6 +255,29 @@ class FrontendConnection(_Connection):
         self._their_keep_alive = framing.keep_alive
         self._start_reading(framing, len(head))
         return request
+
+    def take_plain_request(self) -> tuple[bytes, bytes] | None:
+        """The buffer when it is exactly one plain request (plain.py): (its method, the bytes
+        to forward); else None.
+
+        On success the state is what next_event() giving its Request and EndOfMessage leaves,
+        and the buffer is consumed. On None nothing changed and next_event() parses the
+        buffer as usual.
+        """
+        buf = self._buf
+        if self.their_state != IDLE or self._pos or buf.__class__ is not bytes:
+            return None
+        found = plain_request(buf, self.limits)  # type: ignore[arg-type]
+        if found is None:
+            return None
+        method, wire, keep_alive = found
+        self._pos = self._search_from = len(buf)
+        self._method = method
+        self._request_version = b"1.1"
+        self._upgrade_asked = False
+        self._their_keep_alive = keep_alive
+        self.their_state = DONE
+        return method, wire
 
     def send(self, event: Event) -> bytes:
         """Bytes for one event of our response."""
@@ -288,6 +329,17 @@ class BackendConnection(_Connection):
             return b""
         return self._send_body(event)
 
+    def sent_plain_request(self, method: bytes) -> None:
+        """A plain request (FrontendConnection.take_plain_request) went out as it came: the
+        state send(Request) and send(EndOfMessage) leave."""
+        if self.our_state != IDLE:
+            raise H1UsageError(f"cannot send a request in state {self.our_state}")
+        if self._close_wanted:
+            raise H1UsageError("a plain request is sent on keep-alive connections only")
+        self._method = method
+        self._upgrade_asked = False
+        self.our_state = DONE
+
     def _next_head(self) -> Event | Sentinel:
         if self.our_state == IDLE:
             if self._pos < len(self._buf):
@@ -314,3 +366,36 @@ class BackendConnection(_Connection):
         self._their_keep_alive = framing.keep_alive
         self._start_reading(framing, len(head))
         return response
+
+
+def pass_plain_response(
+    back: BackendConnection, front: FrontendConnection
+) -> tuple[bytes, int] | None:
+    """A whole plain response (plain.py) in `back`'s buffer, as (bytes for `front`, status).
+
+    For an HTTP/1.1 client whose request is read and our answer not begun (with `Connection:
+    close` added when `front` closes after it, as send() adds it). On
+    success both states are what the event path leaves (the response read on `back`, sent
+    whole on `front`); on None nothing changed and the event path goes on with the buffer.
+    """
+    buf = back._buf
+    if (
+        back.their_state != IDLE
+        or back.our_state != DONE
+        or back._pos
+        or buf.__class__ is not bytes
+        or front.our_state != IDLE
+        or front.their_state != DONE
+        or front._request_version != b"1.1"
+    ):
+        return None
+    closing = not front.keep_alive
+    found = plain_response(buf, back._method, back.limits, closing)  # type: ignore[arg-type]
+    if found is None:
+        return None
+    wire, status, server_keep_alive = found
+    back._pos = back._search_from = len(buf)
+    back._their_keep_alive = server_keep_alive
+    back.their_state = DONE
+    front.our_state = DONE  # (a Content-Length or bodiless response: _our_keep_alive stays)
+    return wire, status

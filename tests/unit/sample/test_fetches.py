@@ -83,7 +83,13 @@ def test_absolute_uri_path_and_url_port() -> None:
     ctx = make_ctx(request=HttpRequest(b"GET", b"http://h.example:8080/a/b?q=1"))
     assert sample("path", ctx) == b"/a/b"
     assert sample("query", ctx) == b"q=1"
-    assert sample("url_port", ctx) == 8080
+    # HAProxy 2.6 resolves no name: url_port/url_ip give a sample only for an IP host.
+    assert sample("url_port", ctx) is None
+    ctx = make_ctx(request=HttpRequest(b"GET", b"http://10.1.2.3:8080/a"))
+    assert sample("url_port", ctx) == 8080 and str(sample("url_ip", ctx)) == "10.1.2.3"
+    ctx = make_ctx(request=HttpRequest(b"GET", b"http://10.1.2.3/a"))
+    assert sample("url_port", ctx) == 80
+    assert sample("url_port", make_ctx(request=HttpRequest(b"GET", b"/a"))) is None
 
 
 def test_http_fetches_without_request_give_nothing() -> None:

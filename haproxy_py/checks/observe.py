@@ -1,0 +1,54 @@
+"""`observe layer4` with `error-limit` and `on-error`: live traffic as a health signal.
+
+Every worker counts the consecutive failed connections to an observed server
+(`Consecutive`); reaching `error-limit` is a trip (counted in the server's `hanafail`
+slot of that worker's counters, which is how the server's check owner learns of it, since the
+trip may happen in any worker). The owner then applies `on-error` to its rise/fall machine
+(`prepare`) and, unless the action is only `fastinter`, records one failed check with the
+HANA status (`hana_result`), which logs and transitions as a check failure does; every
+action makes the next check come after `fastinter`. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from haproxy_py.checks.health import Health
+from haproxy_py.checks.status import HANA, CheckResult
+
+L4_ERROR = "L4 unsuccessful connection"  # HAProxy's words for a failed connection
+
+
+@dataclass(slots=True)
+class Consecutive:
+    """Consecutive errors of one server in one worker."""
+
+    limit: int
+    errors: int = 0
+
+    def outcome(self, ok: bool) -> bool:
+        """Count one outcome; True when it completes `limit` errors in a row (then restart)."""
+        if ok:
+            self.errors = 0
+            return False
+        self.errors += 1
+        if self.errors < self.limit:
+            return False
+        self.errors = 0
+        return True
+
+
+def prepare(health: Health, action: str) -> bool:
+    """Set the machine up for `on-error ACTION`; True when a failed check is to be recorded."""
+    if action == "fastinter":
+        return False
+    if action == "sudden-death" and health.up and health.health > health.rise:
+        health.health = health.rise + 1  # pre-fatal: one more failure takes it down
+    elif action == "mark-down" and health.up:
+        health.health = health.rise  # the failure recorded next takes it down
+    return True
+
+
+def hana_result(errors: int, last: str = L4_ERROR) -> CheckResult:
+    info = f"Detected {errors} consecutive errors, last one was: {last}"
+    return CheckResult(HANA, info=info, duration_ms=-1)

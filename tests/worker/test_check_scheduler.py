@@ -1,0 +1,104 @@
+"""The checks' scheduler: due order, ticks, the fast try, the task fallback, hurry()."""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+
+import trio
+
+from worker.check_scheduler import TICK, Scheduler, connect_now
+
+
+class FakeCheck:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.due = 0.0
+        self.running = False
+        self.hurried: float | None = None
+
+
+async def test_due_order_fast_and_slow_paths(autojump_clock: object) -> None:
+    events: list[tuple[str, str, float]] = []
+    slow_done = trio.Event()
+
+    def fast(check: FakeCheck) -> tuple[bool, object]:
+        if check.name == "slow":
+            return False, "pending"
+        events.append(("fast", check.name, trio.current_time()))
+        return True, None
+
+    async def slow(check: FakeCheck, pending: object) -> None:
+        assert pending == "pending" and check.running
+        events.append(("slow", check.name, trio.current_time()))
+        await trio.sleep(0.05)
+        check.running = False
+        slow_done.set()
+
+    scheduler = Scheduler(slow, fast)
+    start = trio.current_time()
+    a, b, c = FakeCheck("a"), FakeCheck("b"), FakeCheck("slow")
+    scheduler.add(b, start + 0.5)
+    scheduler.add(a, start + 0.1)
+    scheduler.add(c, start + 0.3)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scheduler.serve, nursery)
+        await slow_done.wait()
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert [(kind, name) for kind, name, _ in events] == [
+        ("fast", "a"), ("slow", "slow"), ("fast", "b"),
+    ]  # fmt: skip
+    for _, check, at in events:
+        due = {"a": 0.1, "slow": 0.3, "b": 0.5}[check] + start
+        assert due <= at <= due + TICK + 0.001  # never early, late by less than a tick
+
+
+async def test_hurry_supersedes_and_waits_for_a_running_check(autojump_clock: object) -> None:
+    ran: list[float] = []
+
+    def fast(check: FakeCheck) -> tuple[bool, object]:
+        ran.append(trio.current_time())
+        return True, None
+
+    async def slow(check: FakeCheck, pending: object) -> None:  # pragma: no cover
+        raise AssertionError("not used")
+
+    scheduler = Scheduler(slow, fast)
+    start = trio.current_time()
+    check = FakeCheck("a")
+    scheduler.add(check, start + 10)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scheduler.serve, nursery)
+        await trio.sleep(0.1)
+        scheduler.hurry(check, trio.current_time() + 0.2)
+        await trio.sleep(1)
+        assert len(ran) == 1 and ran[0] < start + 0.4  # the old entry (at 10 s) is dropped
+        check.running = True
+        scheduler.hurry(check, trio.current_time())  # running: kept for when it ends
+        assert check.hurried is not None
+        await trio.sleep(11)
+        assert len(ran) == 1  # the superseded entry never ran
+        nursery.cancel_scope.cancel()
+
+
+def test_connect_now_on_loopback() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    poller = select.poll()
+    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port), poller)
+    sock.close()
+    assert error in (0, errno.EINPROGRESS)  # nearly always 0: the handshake is local
+    server.close()
+    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port), poller)
+    sock.close()
+    assert error == errno.ECONNREFUSED
+
+
+async def test_serve_sleeps_when_empty(autojump_clock: object) -> None:
+    scheduler = Scheduler(None, None)  # type: ignore[arg-type]
+    with trio.move_on_after(5) as scope:
+        async with trio.open_nursery() as nursery:
+            await scheduler.serve(nursery)
+    assert scope.cancelled_caught

@@ -1,0 +1,100 @@
+"""`observe layer4` at run time: counting in every worker, acting in the server's check owner.
+
+`attach_observers(state)` gives every observed, checked server of this worker an `observe`
+hook (ServerRuntime.observe, called by BackendRuntime.connect after each connection
+attempt): consecutive failures reaching `error-limit` add one to the server's `hanafail`
+slot in this worker's counters. The owner of the server's checks runs a `Watch`, which sums
+those slots over the workers every WATCH_PERIOD and, for each new trip, applies `on-error`
+(haproxy_py/checks/observe.py) through the same path as a check result, then brings the
+next check forward to `fastinter`; a trip in the owner itself acts at once.
+Rules: the hook is a few integer operations on the connect path; only the owner changes
+check state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+from haproxy_py.checks.observe import Consecutive, hana_result, prepare
+from haproxy_py.checks.settings import check_settings
+from haproxy_py.process.shm import StatsTable
+from haproxy_py.stats.layout import HANAFAIL
+from worker.backend import BackendRuntime, ServerRuntime
+
+WATCH_PERIOD = 0.1  # seconds between two looks at the hanafail slots
+
+
+def attach_observers(state: object, owned: dict | None = None) -> None:
+    """Hooks on every observed server; `owned` maps (backend, server) to what to call on a
+    trip in the server's own check owner (this worker): it acts at once, not at the watch."""
+    config = state.config  # type: ignore[attr-defined]
+    backends: dict[str, BackendRuntime] = state.backends  # type: ignore[attr-defined]
+    for backend in backends.values():
+        runtimes = {runtime.name: runtime for runtime in backend.servers.values()}
+        for server in backend.proxy.servers:
+            settings = check_settings(backend.proxy, server, config.global_)
+            runtime = runtimes.get(server.name)
+            if settings is None or runtime is None or settings.observe != "layer4":
+                continue
+            tripped = (owned or {}).get((backend.name, server.name))
+            runtime.observe = _hook(runtime, Consecutive(settings.error_limit), tripped)
+
+
+def _hook(
+    server: ServerRuntime, counter: Consecutive, tripped: Callable[[], None] | None
+) -> Callable[[bool], None]:
+    row = server.counters.row
+
+    def observe(ok: bool) -> None:
+        if counter.outcome(ok):
+            row[HANAFAIL] += 1
+            if tripped is not None:
+                tripped()
+
+    return observe
+
+
+class Watch:
+    """The owner's side: trips in any worker become `on-error` actions (its own at once)."""
+
+    def __init__(self, checks: list, table: StatsTable, apply: Callable) -> None:
+        self.checks = checks
+        self.table = table
+        self.apply = apply
+        layout = table.layout
+        self.rows = [layout.server_row(c.settings.backend, c.settings.server) for c in checks]
+        self.seen = [self._trips(row) for row in self.rows]
+
+    def owned(self) -> dict[tuple[str, str], Callable[[], None]]:
+        """The immediate trip actions of this worker's own observed servers."""
+        found = {}
+        for position, check in enumerate(self.checks):
+            name = (check.settings.backend, check.settings.server)
+            found[name] = lambda position=position: self._local_trip(position)
+        return found
+
+    def _local_trip(self, position: int) -> None:
+        self.seen[position] += 1  # counted here, not again by the watch
+        on_error(self.checks[position], self.apply)
+
+    def _trips(self, row: object) -> int:
+        table = self.table
+        return sum(table.counter_row(w, row)[HANAFAIL] for w in range(table.layout.workers))
+
+    async def serve(self) -> None:
+        while True:
+            await trio.sleep(WATCH_PERIOD)
+            for position, check in enumerate(self.checks):
+                trips = self._trips(self.rows[position])
+                new, self.seen[position] = trips - self.seen[position], trips
+                for _ in range(max(new, 0)):  # negative: `clear counters` reset them
+                    on_error(check, self.apply)
+
+
+def on_error(check: object, apply: Callable) -> None:
+    settings = check.settings  # type: ignore[attr-defined]
+    if prepare(check.health, settings.on_error):  # type: ignore[attr-defined]
+        apply(check, hana_result(settings.error_limit))
+    check.hurry()  # type: ignore[attr-defined]

@@ -1,0 +1,281 @@
+"""The HTTP session's fast path: a plain request and its plain response, each in one step.
+
+`fast_exchange(session)` is tried first by `HttpSession.exchange_unlogged` (worker/
+http_session.py) for every exchange. It serves the common case without events: the request
+read in one recv is exactly one canonical head without a body (proto/http1/plain.py), so its
+bytes are forwarded in one send, unchanged but for a `Connection: keep-alive|close` line
+dropped and `option forwardfor`'s line added; the response read in one recv is exactly one
+whole Content-Length (or bodiless) response, forwarded in one send with its Connection line
+removed (and `Connection: close` added when the client asked for close). The sans-IO
+connections are moved to the state the event path would leave (`take_plain_request`,
+`sent_plain_request`, `pass_plain_response`), so that anything else
+continues on the general path from where the fast one stopped, with the bytes already read
+left in the connections' buffers:
+- before anything was sent to a server (a partial head, a body, pipelining, Expect, Upgrade,
+  any header the fast path does not forward as is, a soft stop): returns None and the general
+  path parses the buffered head as usual (the rest of a partial head is read here first,
+  under the general path's deadlines, so timeouts answer as they would there);
+- after the request went out (a chunked, partial, close-delimited or interim response, a bad
+  one): the session's own relay_response() and tunnel() take over.
+Eligibility (`eligible`): no logging (the fast path fills no log record), no rules, a backend,
+keep-alive mode, no monitor-uri, no `option originalto`, no request-based LB key; `option
+forwardfor` is applied here (its line added last, as the general path adds it). Counters are kept
+exactly as the general path keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from haproxy_py.proto.http1.connection import pass_plain_response
+from haproxy_py.proto.http1.head import parse_request_head
+from worker.fastio import note_drained, take_drained
+from worker.http_io import (
+    RECV_SIZE,
+    ClientGone,
+    ServerFailed,
+    recv_edge,
+    recv_some,
+    recv_some_or_gone,
+)
+from worker.http_server import ServerConn
+from worker.http_settings import KEEP_ALIVE
+
+if TYPE_CHECKING:
+    from worker.http_session import HttpSession
+
+
+# Header names whose presence changes framing or forwarding: a forwardfor header named so
+# is left to the general path.
+_FRAMING = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect", b"host")
+)
+
+
+def eligible(session: HttpSession) -> bool:
+    settings = session.settings
+    return (
+        session.log_base is None
+        and session.rules is None
+        and session.backend is not None
+        and session.backend.cookie is None  # cookie persistence rewrites headers (H3)
+        and settings.mode == KEEP_ALIVE
+        and settings.monitor_uri is None
+        and (settings.forwardfor is None or settings.forwardfor.name.lower() not in _FRAMING)
+        and settings.originalto is None
+        and settings.lb_key is None
+        and settings.stats_page is None  # the stats page answers in forward() (H1)
+    )
+
+
+async def fast_exchange(session: HttpSession) -> bool | None:
+    """One exchange served here (True: keep the connection), or None: the general path goes on."""
+    front = session.front
+    if not front.idle_and_empty or not eligible(session):
+        return None
+    settings = session.settings
+    first = session.requests == 0
+    now = trio.current_time()
+    deadline = now + (settings.http_request_timeout if first else settings.keep_alive_timeout)
+    client = session.client
+    if take_drained(client.fileno()) and not first:
+        try:
+            data = await recv_edge(client, deadline)
+        except OSError:
+            raise ClientGone from None
+    else:
+        data = await recv_some_or_gone(client, deadline, not first)
+    if data is None:  # nothing came in time: as read_request() answers a silent client
+        if not first or settings.ignore_probes:
+            return False
+        session.counters.failed_requests += 1
+        await session.reply_and_close(408)
+        return False
+    front.receive_data(data)
+    if not data:
+        return None  # the client closed: the general path says how (between requests or not)
+    session.bytes_seen = True
+    plain = None if session.worker.stopping else front.take_plain_request()
+    if plain is None:
+        if not first:  # the rest of the head must come in time, from the first byte on
+            deadline = trio.current_time() + settings.http_request_timeout
+        if await _finish_head(session, deadline):
+            return None
+        return False
+    method, wire = plain
+    if settings.forwardfor is not None:
+        wire = _add_forwardfor(session, wire)
+    keep = await _forward(session, wire, method)
+    if keep and len(data) < RECV_SIZE:
+        note_drained(client.fileno())  # our one recv this exchange was short
+    return keep
+
+
+def _add_forwardfor(session: HttpSession, head: bytes) -> bytes:
+    """The head with `option forwardfor`'s line last, as HttpSession.add_headers() adds it."""
+    added = session.settings.forwardfor
+    assert added is not None
+    peer = session.peer
+    if not isinstance(peer, tuple) or not added.applies_to(peer[0]):
+        return head
+    if added.if_none and b"\n" + added.name.lower() + b":" in head.lower():
+        return head
+    host = peer[0]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]  # an IPv4 client seen through a dual-stack listener
+    return b"%s%s: %s\r\n\r\n" % (head[:-2], added.name, host.encode())
+
+
+async def _finish_head(session: HttpSession, deadline: float) -> bool:
+    """Read until the buffered head is whole (or too big, or the client closed); False when
+    the client was answered 408 instead."""
+    front = session.front
+    while not front.head_complete and not front.eof_received:
+        data = await recv_some_or_gone(session.client, deadline)
+        if data is None:
+            session.counters.failed_requests += 1
+            await session.reply_and_close(408)
+            return False
+        front.receive_data(data)
+    return True
+
+
+async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
+    """HttpSession.forward() for a plain request (no headers to add, no rules, no body)."""
+    session.requests += 1
+    counters = session.counters
+    counters.http_requests += 1
+    backend = session.backend
+    assert backend is not None
+    settings = session.settings
+    backend.session_started()
+    server = None
+    try:
+        opened = await backend.connect(
+            None,
+            session.client,
+            prefer=session.last_server if settings.prefer_last_server else None,
+            take_idle=session.take_idle,
+            still_wanted=session.client_still_there,
+        )
+        if opened is None:
+            return await session.answer(503, session.error_pages)
+        server, sock = opened
+        taken, session.taken = session.taken, None
+        if taken is not None and taken.sock is sock:
+            conn = taken
+        else:
+            conn = ServerConn(sock, server, settings.response_limits)
+        session.last_server = server
+        server.counters.http_requests += 1
+        backend.counters.http_requests += 1
+        try:
+            await _exchange_with(session, head, method, conn)
+        except ServerFailed as failure:
+            backend.counters.failed_responses += 1
+            server.counters.failed_responses += 1
+            if failure.status == 0:
+                raise ClientGone from None  # response under way: cut the client
+            return await session.answer(failure.status, session.error_pages)
+        return session.front.keep_alive
+    finally:
+        if server is not None:
+            backend.release(server)
+        backend.session_ended()
+
+
+async def _exchange_with(
+    session: HttpSession, head: bytes, method: bytes, conn: ServerConn
+) -> None:
+    """HttpSession.exchange_with() for a plain request: send, relay, then keep or close."""
+    current: ServerConn | None = conn
+    try:
+        conn.requests += 1
+        if conn.requests > 1:
+            conn.server.counters.reuses += 1
+        conn.h1.sent_plain_request(method)
+        try:
+            await _to_server(session, conn, head)
+            tunnel = await _relay_response(session, conn)
+        except ServerFailed as failure:
+            if not (failure.replayable and conn.reused):
+                raise
+            # An idle connection the server had closed meanwhile: once more, on a new one.
+            conn.close()
+            request = parse_request_head(head, session.settings.request_limits)[0]
+            current = await session.reopen(conn.server, request, head)
+            tunnel = await session.relay_response(current) == "tunnel"
+        if tunnel:
+            await session.tunnel(current)
+            return
+        h1 = current.h1
+        if h1.keep_alive and h1.their_state == "DONE" and h1.our_state == "DONE":
+            h1.start_next_cycle()
+            current.idle_since = trio.current_time()
+            session.private, current = current, None
+    finally:
+        if current is not None:
+            current.close()
+
+
+async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
+    """Read the response and forward it; True when the protocol switched (tunnel)."""
+    h1 = conn.h1
+    deadline = trio.current_time() + session.settings.server_timeout
+    try:
+        # Right after our request: the server cannot have answered yet, wait first.
+        if conn.drained:
+            conn.drained = False
+            data = await recv_edge(conn.sock, deadline)
+        else:
+            data = await recv_some(conn.sock, deadline, True)
+    except OSError:
+        raise ServerFailed(502, True) from None
+    if data is None:
+        raise ServerFailed(504, False)
+    h1.receive_data(data)
+    if data:
+        plain = pass_plain_response(h1, session.front)
+        if plain is not None:
+            conn.drained = len(data) < RECV_SIZE
+            wire, status = plain
+            counters = session.counters
+            counters.response(status)
+            conn.server.counters.response(status)
+            session.backend.counters.response(status)  # type: ignore[union-attr]
+            await _to_client(session, wire)
+            counters.bytes_out += len(wire)
+            return False
+    try:
+        return await session.relay_response(conn) == "tunnel"
+    except ServerFailed as failure:
+        if data:  # response bytes were read: not a failure to replay
+            raise ServerFailed(failure.status, False) from None
+        raise
+
+
+async def _to_server(session: HttpSession, conn: ServerConn, data: bytes) -> None:
+    """session.to_server() with the usual case (all sent at once) inline."""
+    try:
+        sent = conn.sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        raise ServerFailed(502, True) from None
+    if sent < len(data):  # (counted once all is sent, as to_server() counts)
+        await session.to_server(conn, memoryview(data)[sent:])  # type: ignore[arg-type]
+    session.counters.bytes_in += sent
+
+
+async def _to_client(session: HttpSession, data: bytes) -> None:
+    """session.to_client() with the usual case (all sent at once) inline."""
+    try:
+        sent = session.client.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        raise ClientGone from None
+    if sent < len(data):
+        await session.to_client(memoryview(data)[sent:])  # type: ignore[arg-type]
