@@ -309,12 +309,14 @@ def test_client_leaving_its_queue_does_not_waste_the_slot(tmp_path: Path) -> Non
             third = exchange(port, b"GET /third HTTP/1.0\r\n\r\n", timeout=10)
             first.close()
             assert third.endswith(b"ok")
-            # /first held the slot ~0.2 s more, then /third (1 s): /leaving was never served.
-            assert time.monotonic() - started < 2.0, (
+            # /leaving's turn was neither served nor held: the server saw exactly /first then
+            # /third (no connection opened for nobody), and /third came in its turn (~1.2 s;
+            # a slot held for a departed client would make it wait out `timeout queue`, 10 s).
+            assert time.monotonic() - started < 5.0, (
                 time.monotonic() - started,
                 server.connections,
             )
-            assert b"/leaving" not in server.received
+            assert [bytes(c).split(b" ")[1] for c in server.connections] == [b"/first", b"/third"]
 
 
 def test_ten_thousand_keep_alive_requests_without_memory_growth(tmp_path: Path) -> None:
@@ -474,6 +476,9 @@ def _proxy_config(port: int, server_port: int) -> str:
 def _run_corpus(port: int, server: RecordingBackend) -> dict[str, tuple[int, bool]]:
     """{case: (first status answered, the backend saw the smuggled request)}."""
     results = {}
+    # One plain request first, with room to spare: a proxy that has just started on a busy
+    # machine may take seconds over its first answer, which is not what the cases measure.
+    exchange(port, b"GET /warm-up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=15)
     for name, payload, _, _ in SMUGGLING_CORPUS:
         before = len(server.received)
         reply = exchange(port, payload, timeout=3)
