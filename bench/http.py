@@ -22,8 +22,13 @@ disable). Every process started is stopped before exit. It measures; it asserts 
 `--tree LABEL=DIR` adds haproxy-py run from another source tree (PYTHONPATH=DIR; e.g. a
 `git archive` of a commit, to compare a change in the same run), `--skip NAME` drops a target.
 
+`--log` adds a "+log" twin of every proxy target ("haproxy+log", "haproxy-py+log", ...): the
+same configuration with `option httplog` and a UDP log target (a sink thread in this process
+that reads and drops the lines); each twin is compared with "haproxy+log".
+
 Run: .venv/bin/python bench/http.py [--duration 10] [--rounds 2] [--profile 10] [--no-pin]
      [--close] [--latency 2000 [--latency-seconds 10]] [--tree LABEL=DIR] [--skip NAME]
+     [--log] [--out DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import argparse
 import json
 import shutil
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,14 +48,15 @@ import tcp  # bench/tcp.py, next to this file (found through sys.path above)
 tcp.OUT = tcp.HERE / "out" / "http"  # every helper writes under this run's own directory
 
 
-def http_proxy_config(listen_port: int, server_port: int) -> str:
+def http_proxy_config(listen_port: int, server_port: int, log_port: int = 0) -> str:
+    logging = f"    log {tcp.HOST}:{log_port} local0\n    option httplog\n" if log_port else ""
     return f"""global
     maxconn 4000
     nbthread 1
 
 defaults
     mode http
-    timeout connect 5s
+{logging}    timeout connect 5s
     timeout client 60s
     timeout server 60s
     timeout http-request 10s
@@ -60,11 +67,38 @@ listen bench
 """
 
 
-def make_http_proxy(name: str, command: list[str], server_port: int) -> tcp.Target:
+def make_http_proxy(
+    name: str, command: list[str], server_port: int, log_port: int = 0
+) -> tcp.Target:
     port = tcp.free_port()
     config = tcp.OUT / f"{name.replace(' ', '-')}.cfg"
-    config.write_text(http_proxy_config(port, server_port))
+    config.write_text(http_proxy_config(port, server_port, log_port))
     return tcp.Target(name, port, [*command, "-db", "-f", str(config)], config)
+
+
+class LogSink:
+    """A UDP syslog target that reads and drops every datagram (a thread of this process, so
+    the proxies' sends succeed as they would to a real syslog daemon); counts them."""
+
+    def __init__(self) -> None:
+        self.sock = tcp.socket.socket(tcp.socket.AF_INET, tcp.socket.SOCK_DGRAM)
+        self.sock.bind((tcp.HOST, 0))
+        self.sock.setsockopt(tcp.socket.SOL_SOCKET, tcp.socket.SO_RCVBUF, 4 << 20)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.sock.recv(65536)
+            except OSError:
+                return
+            self.received += 1
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def make_close_wrk(wrk: str) -> str:
@@ -129,10 +163,15 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=10)
     parser.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR")
     parser.add_argument("--skip", action="append", default=[], metavar="NAME")
+    parser.add_argument("--log", action="store_true", help="also both proxies with httplog")
+    parser.add_argument(
+        "--out", type=Path, default=tcp.OUT, help="output directory (one per concurrent run)"
+    )
     parser.add_argument(
         "--profile-target", default="haproxy-py", help="the target py-spy samples (a --tree label)"
     )
     args = parser.parse_args()
+    tcp.OUT = args.out.resolve()
     wrk, nginx, haproxy = (shutil.which(n) or f"/usr/sbin/{n}" for n in ("wrk", "nginx", "haproxy"))
     tcp.OUT.mkdir(parents=True, exist_ok=True)
     tcp.raise_nofile()
@@ -143,6 +182,7 @@ def main() -> int:
     closed: list[tcp.Load] = []
     latencies: list[dict[str, object]] = []
     profile = None
+    sink = LogSink() if args.log else None
     try:
         nginx_port = tcp.free_port()
         nginx_proc = tcp.start_nginx(procs, nginx, nginx_port, client_cpu)
@@ -156,6 +196,13 @@ def main() -> int:
             variant = make_http_proxy(label, [sys.executable, "-m", "master"], nginx_port)
             variant.env = dict(tcp.os.environ, PYTHONPATH=str(Path(directory).resolve()))
             targets.append(variant)
+        if sink is not None:  # each proxy twice: as is, and logging every request
+            for target in [t for t in targets if t.argv is not None]:
+                logged = make_http_proxy(
+                    target.name + "+log", target.argv[:-3], nginx_port, sink.port
+                )
+                logged.env = target.env
+                targets.append(logged)
         targets = [t for t in targets if t.name not in args.skip]
         for target in targets:
             if target.argv is not None:
@@ -197,6 +244,8 @@ def main() -> int:
             profile = tcp.profile(py_spy, wrk, profiled, args.profile, client_cpu)
     finally:
         procs.stop_all()
+        if sink is not None:
+            sink.close()
     print("\n## Machine\n")
     for key, value in tcp.machine().items():
         print(f"- {key}: {value}")
@@ -205,9 +254,13 @@ def main() -> int:
         print(line)
     print()
     for target in targets:
-        if target.argv is not None and target.name != "haproxy":
-            for line in tcp.ratios(loads, target.name, "haproxy"):
-                print(line)
+        if target.argv is None or target.name in ("haproxy", "haproxy+log"):
+            continue
+        reference = "haproxy+log" if target.name.endswith("+log") else "haproxy"
+        for line in tcp.ratios(loads, target.name, reference):
+            print(line)
+    if sink is not None:
+        print(f"\n(log lines received: {sink.received:,})")
     if closed:
         print(
             "\n## wrk -t1 -c50, Connection: close (a connection per request), 100-byte responses\n"

@@ -11,7 +11,13 @@ It prints and writes to bench/out/reload/results.json: requests sent and answere
 (anything but a complete 200), connections opened, reloads done and how long the last old
 workers took to leave, the master's descriptors before and after. It asserts nothing.
 
-Run: .venv/bin/python bench/reload.py [--duration 30] [--reloads 40]
+With `--idle N` it measures instead how long one reload takes on an otherwise idle
+instance, N times, split in phases seen on the master's stderr: the re-exec of the master
+(SIGUSR2 until "Reloading HAProxy"), reading the configuration (until the first "New
+worker"), and the new workers' start-up (until "Loading success."); results go to
+bench/out/reload/idle.json.
+
+Run: .venv/bin/python bench/reload.py [--duration 30] [--reloads 40] | [--idle 10]
 """
 
 from __future__ import annotations
@@ -19,15 +25,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import trio
-
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+# The script's directory would come first on sys.path, and bench/logging.py would then
+# shadow the standard library's logging (which trio imports): the repository instead.
+sys.path[0] = str(REPO)
+
+import trio  # noqa: E402
 
 from tests.e2e.mworker_tools import Master  # noqa: E402
 from tests.e2e.reload_load import reload_under_load, serve_backend  # noqa: E402
@@ -93,11 +103,60 @@ async def run(duration: float, reloads: int, workdir: Path) -> dict[str, object]
     return result
 
 
+def _when(master: Master, needle: str, count: int, began: float) -> float:
+    while master.count(needle) < count:
+        time.sleep(0.002)
+    return time.monotonic() - began
+
+
+def idle_reloads(times: int, workdir: Path) -> dict[str, object]:
+    """Reload phases on an idle instance (two workers, HTTP), in seconds."""
+    port = free_port()
+    config = http_config(port, free_port(), 10, None, hard_stop_after=10)
+    master = Master(workdir, config)
+    phases: dict[str, list[float]] = {"reexec": [], "config": [], "workers": [], "total": []}
+    try:
+        master.wait_ready()
+        for number in range(1, times + 1):
+            time.sleep(0.5)
+            began = time.monotonic()
+            master.process.send_signal(signal.SIGUSR2)
+            reexec = _when(master, "Reloading HAProxy", number, began)
+            config = _when(master, "New worker (", 2 * (number + 1) - 1, began)
+            total = _when(master, "Loading success.", number + 1, began)
+            phases["reexec"].append(reexec)
+            phases["config"].append(config - reexec)
+            phases["workers"].append(total - config)
+            phases["total"].append(total)
+    finally:
+        master.stop()
+    return {
+        "load_average": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        **{
+            f"{name}_s": {
+                "median": round(statistics.median(values), 3),
+                "min": round(min(values), 3),
+            }
+            for name, values in phases.items()
+        },
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--reloads", type=int, default=40)
+    parser.add_argument("--idle", type=int, default=0, help="measure N idle reloads instead")
     args = parser.parse_args()
+    if args.idle:
+        with tempfile.TemporaryDirectory(prefix="haproxy-py-reload-") as workdir:
+            result = idle_reloads(args.idle, Path(workdir))
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "idle.json").write_text(json.dumps(result, indent=2) + "\n")
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="haproxy-py-reload-") as workdir:
         result = trio.run(run, args.duration, args.reloads, Path(workdir))
     OUT.mkdir(parents=True, exist_ok=True)

@@ -409,6 +409,16 @@ def _report(result: LoadResult, opts: Options, reporter: Reporter) -> int | None
     if diagnostics.warnings and zero_warning:
         reporter.alert("config : Some warnings were found and 'zero-warning' is set. Aborting.")
         return 1
+    if config is not None:
+        from master.programs import program_problems
+
+        master_worker = opts.master_worker or opts.master_worker_systemd
+        problems = program_problems(config, master_worker or config.global_.master_worker)
+        if problems:
+            for text in problems:
+                reporter.alert(text)
+            reporter.alert("config : Fatal errors found in configuration.")
+            return 1
     if not opts.check:
         return None
     refusals = check_rules(config) if config is not None else []  # the rules' samples

@@ -119,6 +119,19 @@ class MasterControl:
                     **(self._measure(worker.pid) if measure else {}),
                 )
             )
+        for program in master.programs:
+            rows.append(
+                ProcessRow(
+                    program.pid,
+                    "program",
+                    program.started_at,
+                    "-",
+                    reloads=program.reloads,
+                    old=program.old,
+                    name=program.spec.name,
+                    **(self._measure(program.pid) if measure else {}),
+                )
+            )
         return rows
 
     def _measure(self, pid: int) -> dict[str, object]:

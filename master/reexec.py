@@ -7,8 +7,9 @@ STATE_ENV: the last good configuration, the listening sockets and master-CLI soc
 very same kernel sockets: their accept queues carry over), every worker still running (pid,
 ipc channel, generation, @N number, counters), the listeners waiting for old workers to
 leave, the stats tables of the generations still running (their memfds: the new image maps
-them again, so counters and server states go on), and the master-CLI connection that asked
-for the reload (answered by the new image).
+them again, so counters and server states go on), the `program` processes (by pid: they
+stay our children), and the master-CLI connection that asked for the reload (answered by the
+new image).
 The new image then reloads: it reads the configuration, and either starts the new
 generation or keeps the old one serving.
 
@@ -34,6 +35,7 @@ from haproxy_py.config.model import Config
 from haproxy_py.process.handoff import memory_file
 from haproxy_py.process.listeners import Listener, ListenerSpec
 from haproxy_py.proto.cli_help import Level
+from master.programs import ProgramSpec, adopt_program
 from master.workers import adopt_worker
 
 if TYPE_CHECKING:
@@ -58,6 +60,15 @@ class CarriedWorker:
 
 
 @dataclass(frozen=True)
+class CarriedProgram:
+    spec: ProgramSpec
+    pid: int  # still our child: the new image opens a pidfd on it again
+    started_at: float
+    reloads: int
+    old: bool
+
+
+@dataclass(frozen=True)
 class CarriedState:
     config: Config
     listeners: tuple[tuple[ListenerSpec, int], ...]
@@ -71,6 +82,7 @@ class CarriedState:
     started_at: float
     tables: tuple[tuple[int, int], ...] = ()  # (generation, stats table memfd)
     serving: int = 0  # the generation serving (whose table takes admin changes)
+    programs: tuple[CarriedProgram, ...] = ()  # `program` sections' processes still running
 
 
 class ReexecError(Exception):
@@ -163,6 +175,11 @@ def carry_master(master: Master, requesters: tuple[int, ...]) -> CarriedState:
         started_at=master.started_at,
         tables=tuple((generation, table.fd) for generation, table in master.tables.items()),
         serving=master.serving,
+        programs=tuple(
+            CarriedProgram(p.spec, p.pid, p.started_at, p.reloads, p.old)
+            for p in master.programs
+            if p.exit_code is None
+        ),
     )
 
 
@@ -182,6 +199,13 @@ def adopt_carried(state: CarriedState) -> dict[str, Any]:
         worker.settled.set()
         workers.append(worker)
     by_pid = {worker.pid: worker for worker in workers}
+    programs = []
+    for carried_program in state.programs:
+        program = adopt_program(
+            carried_program.spec, carried_program.pid, carried_program.started_at
+        )
+        program.reloads, program.old = carried_program.reloads, carried_program.old
+        programs.append(program)
     return {
         "listeners": listeners_of(state.listeners),
         "mcli": [
@@ -199,6 +223,7 @@ def adopt_carried(state: CarriedState) -> dict[str, Any]:
         "started_at": state.started_at,
         "tables": dict(state.tables),  # mapped by Master.adopt_tables
         "serving": state.serving,
+        "programs": programs,
     }
 
 

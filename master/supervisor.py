@@ -25,6 +25,9 @@ trio starts; `run_master()` takes it from there. As a table of contents:
   The master is the single writer of the admin section: a worker forwards `disable server`,
   `set weight`... as AdminChange, the master writes it, logs HAProxy's line and answers
   AdminDone;
+- programs (master/programs.py): started before the first generation and restarted on
+  reload (unless `no option start-on-reload`), signalled with the workers, reaped like them;
+  once no worker is left they get SIGTERM and the master leaves after the last one.
 HAProxy's lines, in its words where tools grep them: `New worker (PID) forked`, `Loading
 success.`, `Reloading HAProxy`, `Loading failure!`, `Current worker (PID) exited with code N
 (...)`, `Former worker (PID) exited with code N (...)`, `Exiting Master process...`.
@@ -56,14 +59,22 @@ from haproxy_py.process.listeners import (
 from haproxy_py.process.logsend import AdminLog, AdminReporter, open_master_log
 from haproxy_py.process.shm import StatsTable, TableError, carry_over, create_table, open_table
 from haproxy_py.proto.cli_help import Level
-from haproxy_py.proto.ipc import AdminChange, AdminDone, Ready, SoftStop
+from haproxy_py.proto.ipc import AdminChange, AdminDone, Ready, RuntimeChange, SoftStop
 from haproxy_py.report import Reporter
 from haproxy_py.runtime_api.admin import AdminOp, apply_op
-from haproxy_py.stats.layout import FORCED_MASK, layout_for
+from haproxy_py.stats.layout import FORCED_MASK, layout_for, pack_address
 from master.changes import describe_changes
 from master.control import MasterControl, StartupLog
 from master.mcli import serve_master_cli
 from master.notify import Notifier
+from master.programs import (
+    ProgramProcess,
+    ProgramSpec,
+    plan_reload,
+    program_specs,
+    spawn_program,
+    wait_for_program,
+)
 from master.reexec import (
     MASTER_SIGNALS,
     CarriedState,
@@ -73,6 +84,7 @@ from master.reexec import (
     exec_master,
     unblock_master_signals,
 )
+from master.runtime_changes import RuntimeChanges
 from master.single import DEFAULT_PROXY_MAXCONN, stop_old_processes
 from master.workers import (
     ORDERLY_EXITS,
@@ -125,6 +137,9 @@ class Master:
     reload_lock: trio.Lock = field(default_factory=trio.Lock)  # one reload at a time
     tables: dict[int, StatsTable] = field(default_factory=dict)  # generation -> stats table
     serving: int = 0  # the generation serving now (its table is the one admin changes go to)
+    runtime_changes: RuntimeChanges = field(default_factory=RuntimeChanges)  # maps, limits
+    programs: list[ProgramProcess] = field(default_factory=list)  # `program` sections
+    leaving: bool = False  # no worker left: waiting for the programs before exiting
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -144,6 +159,8 @@ class Master:
                 else:
                     self.write_pidfile()
                     async with self.reload_lock:  # a `reload` typed meanwhile waits for it
+                        # The programs first, as HAProxy does.
+                        self.start_programs(program_specs(self.config), self.config)
                         first = await self.spawn_generation(self.config, self.listeners)
                     if first is not None:
                         self.serving = self.generation
@@ -169,6 +186,8 @@ class Master:
         assert self.nursery is not None
         for worker in self.workers:
             self.nursery.start_soon(self.watch_worker, worker)
+        for program in self.programs:
+            self.nursery.start_soon(self.watch_program, program)
         self._close_retired()
         async with self.reload_lock:  # a `reload` typed meanwhile waits for this one
             succeeded = await self._reload()
@@ -262,8 +281,11 @@ class Master:
             for fd in fds:
                 os.close(fd)
             if isinstance(message, Ready):
+                await self.runtime_changes.replay(worker)  # maps changed since (a respawn)
                 worker.ready.set()
                 worker.settled.set()
+            elif isinstance(message, RuntimeChange):  # master/runtime_changes.py
+                await self.runtime_changes.broadcast(worker, message, self.workers)
             elif isinstance(message, AdminChange):
                 error = self.admin_change(worker, message)
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -278,9 +300,19 @@ class Master:
             set_bits=change.set_bits & FORCED_MASK,
             clear_bits=change.clear_bits & FORCED_MASK,
             weight=change.weight if change.has_weight else -1,
+            maxconn=change.maxconn if change.has_maxconn else -1,
+            addr=change.addr,
+            port=change.port if change.has_port else -1,
         )
         if op.weight > 256:
             return "Absolute weight can only be between 0 and 256 inclusive."
+        if op.port > 65535 or op.maxconn > 2**31 - 1:
+            return "Value out of range."
+        if op.addr:
+            try:
+                pack_address(op.addr)
+            except ValueError:
+                return f"Invalid addr '{op.addr}'"
         targets = [self.tables.get(self.serving), self.tables.get(worker.generation)]
         written = False
         for table in dict.fromkeys(t for t in targets if t is not None):
@@ -353,6 +385,11 @@ class Master:
     def _leave_when_alone(self) -> None:
         if self.workers:
             return  # old workers still finishing: the master stays to reap them
+        if self.programs:  # nothing left to supervise: the programs go with the master
+            self.leaving = True
+            for program in self.programs:
+                program.kill(signal.SIGTERM)
+            return  # program_exited() comes back here with the last one
         self.reporter.warning(f"All workers exited. Exiting... ({self.final_status()})")
         self.finished.set()
 
@@ -360,6 +397,7 @@ class Master:
         """A generation's table goes once none of its workers is left (the serving one and one
         being started stay)."""
         alive = {worker.generation for worker in self.workers}
+        self.runtime_changes.forget(alive | {self.serving, self.generation})
         for generation in list(self.tables):
             if generation in alive or generation in (self.serving, self.generation):
                 continue
@@ -375,6 +413,54 @@ class Master:
                 for listener in listeners:
                     listener.sock.close()
         self.retired = keep
+
+    # -- programs -------------------------------------------------------------------------
+
+    def start_programs(self, specs: list[ProgramSpec], config: Config) -> None:
+        assert self.nursery is not None
+        for spec in specs:
+            try:
+                program = spawn_program(spec, config.environment)
+            except (OSError, KeyError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else f"unknown {exc}"
+                self.reporter.alert(f"Cannot start program '{spec.name}' ({reason}).")
+                if not self.config.global_.setting("no-exit-on-failure") and not self.stopping:
+                    self.reporter.alert("exit-on-failure: killing every processes with SIGTERM")
+                    self.exit_status = self.exit_status or 1
+                    self.stop(signal.SIGTERM, announce=False)
+                continue
+            self.programs.append(program)
+            self.reporter.notice(f"New program '{spec.name}' ({program.pid}) forked")
+            self.nursery.start_soon(self.watch_program, program)
+
+    def reload_programs(self, config: Config) -> None:
+        """HAProxy's order: the programs to restart get SIGUSR1, then start again; those
+        with `no option start-on-reload` (and unchanged) keep running."""
+        _, stopped, start = plan_reload(self.programs, program_specs(config))
+        for program in stopped:
+            program.old = True
+            program.kill(signal.SIGUSR1)
+        self.start_programs(start, config)
+
+    async def watch_program(self, program: ProgramProcess) -> None:
+        code = await wait_for_program(program)
+        self.program_exited(program, code)
+
+    def program_exited(self, program: ProgramProcess, code: int) -> None:
+        self.programs.remove(program)
+        how = f"program '{program.spec.name}' ({program.pid}) exited with code {code}"
+        how += f" ({describe_exit(code)})"
+        if program.old:
+            self.reporter.warning(f"Former {how}")
+        else:
+            self.reporter.alert(f"Current {how}")
+            failed = not self.stopping and code not in ORDERLY_EXITS
+            if failed and not self.config.global_.setting("no-exit-on-failure"):
+                self.reporter.alert("exit-on-failure: killing every processes with SIGTERM")
+                self.exit_status = code
+                self.stop(signal.SIGTERM, announce=False)
+        if self.leaving:
+            self._leave_when_alone()
 
     # -- signals --------------------------------------------------------------------------
 
@@ -396,6 +482,8 @@ class Master:
         self.stopping = self.stopping or signum
         for worker in self.workers:
             worker.kill(signum)
+        for program in self.programs:
+            program.kill(signum)
         if not self.workers:
             self._leave_when_alone()
 
@@ -426,6 +514,8 @@ class Master:
         self.reloads += 1
         for worker in self.workers:
             worker.reloads += 1
+        for program in self.programs:
+            program.reloads += 1
         config = self.settings.load_config()
         if config is None:
             return self._reload_failed("the configuration has errors")
@@ -436,6 +526,7 @@ class Master:
                 self.reporter.alert(message)
             return self._reload_failed("a listener could not be bound")
         old = [worker for worker in self.workers if not worker.old]
+        self.reload_programs(config)
         started = await self.spawn_generation(config, listeners)
         if started is None:
             self._close_tables()

@@ -25,6 +25,7 @@ import random
 import socket
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from time import monotonic as _monotonic
 
 import trio
 
@@ -44,6 +45,7 @@ from haproxy_py.lb import (
 )
 from haproxy_py.lb.persistence import CookiePersistence, CookiePolicy
 from haproxy_py.logfmt import LogRecord
+from haproxy_py.stats.layout import CONNECT as CONNECT_SLOT
 from worker.connecting import connect_socket
 from worker.counters import Counters
 
@@ -88,6 +90,8 @@ class ServerRuntime:
     draining: bool = False  # UP but drained by an operator: only persistent clients come
     # `observe layer4`: told each connection attempt's outcome (worker/check_observe.py)
     observe: Callable[[bool], None] | None = None
+    # `observe layer7`: told each response's status (worker/http_session.py, http_fast.py)
+    observe_http: Callable[[int], None] | None = None
 
 
 class _Grant:
@@ -193,15 +197,20 @@ class BackendRuntime:
         """
         if self.state_sync is not None:
             self.state_sync()
+        began = _monotonic()  # show stat's qtime/ctime (the cheap clock, not trio's)
         started = trio.current_time() if log is not None else 0.0
         if direct is not None:
+            # None: its queue is full or timed out, or the client left (no load balancing then)
             server = await self._assign_direct(direct, key, still_wanted, log)
         else:
             server = self._take_preferred(prefer) if prefer is not None else None
-        if server is None:
-            server = await self._assign(key, (), still_wanted, log)
+            if server is None and key is None:
+                server = self._take_solo()
+            if server is None:
+                server = await self._assign(key, (), still_wanted, log)
         if server is None:
             return None
+        queued_at = _monotonic()
         if log is not None:
             assigned = trio.current_time()
             log.t_queue = int((assigned - started) * 1000)
@@ -217,13 +226,16 @@ class BackendRuntime:
                     if idle is not None:
                         if log is not None:
                             log.t_connect = 0
+                        self._count_times(server, began, queued_at, queued_at)
                         return server, idle
                 if target.relative and destination_port < 0:
                     destination_port = _destination_port(client)
+                server.counters.row[CONNECT_SLOT] += 1  # show stat's connect: every attempt
                 sock = await self._open(target, destination_port, log)
                 if server.observe is not None:
                     server.observe(sock is not None)
                 if sock is not None:
+                    self._count_times(server, began, queued_at, _monotonic())
                     if log is not None:
                         log.t_connect = int((trio.current_time() - assigned) * 1000)
                         if retried and log.termination in ("SC", "sC"):
@@ -259,6 +271,27 @@ class BackendRuntime:
                 self.release(server)
             raise
 
+    def _count_times(
+        self, server: ServerRuntime, began: float, assigned: float, connected: float
+    ) -> None:
+        """qtime and ctime samples (ms) for show stat's averages (the server's row; the
+        backend's averages are its servers', combined by the reader)."""
+        queue_ms, connect_ms = int((assigned - began) * 1000), int((connected - assigned) * 1000)
+        server.counters.connected(queue_ms, connect_ms)
+
+    def _take_solo(self) -> ServerRuntime | None:
+        """The backend's only server, taken, when it has a free slot and nobody waits: with
+        one server every algorithm picks it, so the pick is skipped (the HTTP hot path's
+        common case); None otherwise, and _assign() decides as usual."""
+        servers = self.farm.servers
+        if len(servers) != 1 or len(self.queues):
+            return None
+        lb = servers[0]
+        if not lb.eligible or self.farm.is_full(lb):
+            return None
+        self._take(lb)
+        return self.servers[lb]
+
     def _take_preferred(self, server: ServerRuntime) -> ServerRuntime | None:
         lb = server.lb
         if lb.eligible and not self.farm.is_full(lb):
@@ -283,7 +316,8 @@ class BackendRuntime:
             if self.redispatch:
                 return await self._assign(key, (), still_wanted, log)
             if log is not None:
-                log.termination = "sQ"
+                log.termination = "SQ"  # maxqueue reached: HAProxy 2.6 logs "SQ" here
+                log.server = server.name  # and names the server it could not queue on
             return None
         started = trio.current_time() if log is not None else 0.0
         granted = await self._wait_in_queue(lb)

@@ -43,6 +43,11 @@ class Follower:
     followers: list[Follower] = field(default_factory=list)
 
 
+def _kind(backend: BackendRuntime) -> str:
+    """How HAProxy names the proxy in its "has no server available" alert."""
+    return "proxy" if backend.proxy.is_frontend else "backend"
+
+
 def followers_of(
     root: Name,
     trackers: dict[Name, list[Name]],
@@ -186,10 +191,14 @@ class Effects:
         reason: object,
         *,
         via: str = "",
+        was_stopping: bool = False,
     ) -> None:
         """Apply a transition to the farm and log it as HAProxy does (ALERT when the backend
-        is left without a server)."""
+        is left without a server, unless it was out of the farm already: `was_stopping`,
+        disable-on-404's NOLB, which this ends)."""
         farm = backend.farm
+        if was_stopping:
+            server.draining = False
         requeued = backend.set_usable(server, up)
         lb = server.lb
         if up:
@@ -208,6 +217,34 @@ class Effects:
                 sessions=lb.cur_conns, requeued=requeued, queued=lb.pending, via=via,
             )
         )  # fmt: skip
-        if not farm.available:
+        if not farm.available and not was_stopping:
             backend.counters.row[CHKDOWN] += 1  # the backend's chkdown: times it went down
-            self.reporter.alert(messages.no_server_alert(backend.name))
+            self.reporter.alert(messages.no_server_alert(backend.name, _kind(backend)))
+
+    def log_stopping(
+        self,
+        backend: BackendRuntime,
+        server: ServerRuntime,
+        backup: bool,
+        stopping: bool,
+        reason: object,
+    ) -> None:
+        """`http-check disable-on-404`: an UP server leaves the farm but keeps its persistent
+        clients (NOLB), or comes back into it; logged as HAProxy does."""
+        if not stopping:
+            self.log_transition(backend, server, backup, True, reason, was_stopping=True)
+            return
+        farm = backend.farm
+        requeued = backend.set_usable(server, False)
+        server.draining = True  # persistent clients still come (worker/http_session.py)
+        lb = server.lb
+        self.reporter.warning(
+            messages.server_stopping_line(
+                backend.name, server.name, backup, reason,  # type: ignore[arg-type]
+                active=farm.active_count, backups=farm.backup_count,
+                requeued=requeued, queued=lb.pending,
+            )
+        )  # fmt: skip
+        if not farm.available:
+            backend.counters.row[CHKDOWN] += 1
+            self.reporter.alert(messages.no_server_alert(backend.name, _kind(backend)))

@@ -1,12 +1,14 @@
-"""`observe layer4` at run time: counting in every worker, acting in the server's check owner.
+"""`observe layer4|layer7` at run time: counting in every worker, acting in the check owner.
 
 `attach_observers(state)` gives every observed, checked server of this worker an `observe`
 hook (ServerRuntime.observe, called by BackendRuntime.connect after each connection
-attempt): consecutive failures reaching `error-limit` add one to the server's `hanafail`
-slot in this worker's counters. The owner of the server's checks runs a `Watch`, which sums
-those slots over the workers every WATCH_PERIOD and, for each new trip, applies `on-error`
-(haproxy_py/checks/observe.py) through the same path as a check result, then brings the
-next check forward to `fastinter`; a trip in the owner itself acts at once.
+attempt) and, with `layer7`, an `observe_http` hook (called with each response's status by
+worker/http_session.py and worker/http_fast.py): consecutive errors reaching `error-limit`
+add one to the server's `hanafail` slot in this worker's counters. The owner of the
+server's checks runs a `Watch`, which sums those slots over the workers every WATCH_PERIOD
+and, for each new trip, applies `on-error` (haproxy_py/checks/observe.py) through the same
+path as a check result, then brings the next check forward to `fastinter`; a trip in the
+owner itself acts at once.
 Rules: the hook is a few integer operations on the connect path; only the owner changes
 check state.
 """
@@ -17,7 +19,14 @@ from collections.abc import Callable
 
 import trio
 
-from haproxy_py.checks.observe import Consecutive, hana_result, prepare
+from haproxy_py.checks.observe import (
+    HTTP_ERROR,
+    L4_ERROR,
+    Consecutive,
+    hana_result,
+    http_ok,
+    prepare,
+)
 from haproxy_py.checks.settings import check_settings
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.stats.layout import HANAFAIL
@@ -36,24 +45,47 @@ def attach_observers(state: object, owned: dict | None = None) -> None:
         for server in backend.proxy.servers:
             settings = check_settings(backend.proxy, server, config.global_)
             runtime = runtimes.get(server.name)
-            if settings is None or runtime is None or settings.observe != "layer4":
+            if settings is None or runtime is None or settings.observe == "none":
                 continue
             tripped = (owned or {}).get((backend.name, server.name))
-            runtime.observe = _hook(runtime, Consecutive(settings.error_limit), tripped)
+            counter = Consecutive(settings.error_limit)
+            layer7 = settings.observe == "layer7"
+            runtime.observe = _connect_hook(runtime, counter, tripped, layer7)
+            if layer7:
+                runtime.observe_http = _http_hook(runtime, counter, tripped)
 
 
-def _hook(
-    server: ServerRuntime, counter: Consecutive, tripped: Callable[[], None] | None
+Tripped = Callable[[str], None] | None
+
+
+def _connect_hook(
+    server: ServerRuntime, counter: Consecutive, tripped: Tripped, layer7: bool
 ) -> Callable[[bool], None]:
     row = server.counters.row
 
     def observe(ok: bool) -> None:
+        if ok and layer7:
+            return  # layer7 judges the response, not the connection
         if counter.outcome(ok):
             row[HANAFAIL] += 1
             if tripped is not None:
-                tripped()
+                tripped(L4_ERROR)
 
     return observe
+
+
+def _http_hook(
+    server: ServerRuntime, counter: Consecutive, tripped: Tripped
+) -> Callable[[int], None]:
+    row = server.counters.row
+
+    def observe_http(status: int) -> None:
+        if counter.outcome(http_ok(status)):
+            row[HANAFAIL] += 1
+            if tripped is not None:
+                tripped(HTTP_ERROR)
+
+    return observe_http
 
 
 class Watch:
@@ -67,17 +99,17 @@ class Watch:
         self.rows = [layout.server_row(c.settings.backend, c.settings.server) for c in checks]
         self.seen = [self._trips(row) for row in self.rows]
 
-    def owned(self) -> dict[tuple[str, str], Callable[[], None]]:
+    def owned(self) -> dict[tuple[str, str], Callable[[str], None]]:
         """The immediate trip actions of this worker's own observed servers."""
         found = {}
         for position, check in enumerate(self.checks):
             name = (check.settings.backend, check.settings.server)
-            found[name] = lambda position=position: self._local_trip(position)
+            found[name] = lambda last, position=position: self._local_trip(position, last)
         return found
 
-    def _local_trip(self, position: int) -> None:
+    def _local_trip(self, position: int, last: str) -> None:
         self.seen[position] += 1  # counted here, not again by the watch
-        on_error(self.checks[position], self.apply)
+        on_error(self.checks[position], self.apply, last)
 
     def _trips(self, row: object) -> int:
         table = self.table
@@ -89,12 +121,15 @@ class Watch:
             for position, check in enumerate(self.checks):
                 trips = self._trips(self.rows[position])
                 new, self.seen[position] = trips - self.seen[position], trips
+                # Another worker's trip: the kind of its last error stays there; layer7
+                # errors are mostly bad statuses.
+                last = HTTP_ERROR if check.settings.observe == "layer7" else L4_ERROR
                 for _ in range(max(new, 0)):  # negative: `clear counters` reset them
-                    on_error(check, self.apply)
+                    on_error(check, self.apply, last)
 
 
-def on_error(check: object, apply: Callable) -> None:
+def on_error(check: object, apply: Callable, last: str = L4_ERROR) -> None:
     settings = check.settings  # type: ignore[attr-defined]
     if prepare(check.health, settings.on_error):  # type: ignore[attr-defined]
-        apply(check, hana_result(settings.error_limit))
+        apply(check, hana_result(settings.error_limit, last))
     check.hurry()  # type: ignore[attr-defined]

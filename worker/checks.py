@@ -41,17 +41,26 @@ from haproxy_py.checks.status import INI, CheckResult
 from haproxy_py.checks.track import direct_trackers
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
-from haproxy_py.stats.layout import CHKDOWN, CHKFAIL, STARTING, ServerSlot
+from haproxy_py.stats.layout import (
+    CHKDOWN,
+    CHKFAIL,
+    MAINT_MASK,
+    STARTING,
+    STOPPING,
+    ServerSlot,
+)
 from worker.backend import BackendRuntime, ServerRuntime, Target
 from worker.check_agent import serve_agent
+from worker.check_driver import Driver, drivable
 from worker.check_effects import Effects, Follower, followers_of
 from worker.check_observe import Watch, attach_observers
-from worker.check_scheduler import Scheduler, connect_now
+from worker.check_scheduler import Scheduler, close_reset, connect_now
 from worker.connecting import connect_socket
 from worker.shared_state import SharedState
 
 RECV_SIZE = 16 * 1024
 PLAIN_CONNECT = Connect(None, None)  # the one step of a plain connect check
+PAUSED_POLL = 0.25  # seconds between two looks at a paused (maintenance) server's admin state
 _LB_FIELDS = ("op_state", "changed_ms", "agent_health")  # what StateSync applies
 
 
@@ -78,6 +87,9 @@ class ServerCheck:
     agent: AgentSettings | None = None
     agent_up: bool = True  # the agent has not said down/fail/stopped
     agent_last: CheckResult | None = None
+    stopping: bool = False  # `http-check disable-on-404`: UP but out of the farm (NOLB)
+    paused: bool = False  # in maintenance: not checked (`disabled`, `disable server`...)
+    admin_epoch: int = -1  # the state epoch when `paused` was last looked up
 
     @property
     def up(self) -> bool:
@@ -122,13 +134,19 @@ def checks_for(
             runtime = runtimes.get(server.name)
             if settings is None or runtime is None or runtime.target is None:
                 continue
-            if server.option("disabled"):
-                continue  # maintenance: nothing to check until the runtime API enables it
             slot = _slot(table, proxy.name, server.name)
+            if server.option("disabled") and slot is None:
+                continue  # maintenance, and no runtime API to take it out: never checked
             if slot is not None and owner_of(slot.index, table.layout.workers) != shared.slot:
                 continue  # another worker checks it; its row tells this one the verdict
             target = runtime.target
             runs = bool(server.option("check"))
+            if settings.observe == "layer7" and proxy.mode != "http":
+                # HAProxy's words; it runs on, counting only failed connections there.
+                reporter.alert(
+                    f"config : [{server.where}] : 'server {proxy.name}/{server.name}' :"
+                    " 'layer7' can only be used in http proxies.."
+                )
             if runs and target.family != socket.AF_UNIX and target.relative and not settings.port:
                 reporter.warning(
                     f"config : [{server.where}] : 'server {proxy.name}/{server.name}' has"
@@ -148,6 +166,7 @@ def checks_for(
                     row.last_change, row.downtime, row.down_since, row.changed_ms
                 )
                 check.agent_up = agent is None or bool(row.agent_health)
+                check.stopping = row.op_state == STOPPING and check.health.up
                 if not check.agent_up and not check.health.up:
                     check.health.force(True)  # DOWN by its agent only: its checks passed
                 if row.op_state == STARTING:
@@ -199,7 +218,27 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
     poller = select.poll()
 
     def fast(check: ServerCheck) -> tuple[bool, Pending | None]:
-        return _try_now(check, reporter, shared, poller)
+        if _paused(check, shared):
+            scheduler.add(check, trio.current_time() + PAUSED_POLL)
+            return True, None
+        done, pending = _try_now(check, reporter, shared, poller)
+        if pending is not None and pending.connected and drivable(check.settings.plan):
+            # Connected at once: the rest of the dialogue needs no task (check_driver.py).
+            check.running = True
+            settings = check.settings
+            if settings.read_timeout:
+                deadline = trio.current_time() + settings.read_timeout / 1000
+            else:
+                deadline = pending.started + settings.inter / 1000
+            probe = run(settings.plan, up=check.up)
+            driver.start(check, pending.sock, probe, pending.started, deadline)
+            return True, None
+        return done, pending
+
+    def finished(check: ServerCheck, result: CheckResult) -> None:
+        check.running = False
+        apply_result(check, result, reporter, shared)
+        scheduler.add(check, check.next_due(trio.current_time()))
 
     async def slow(check: ServerCheck, pending: Pending | None) -> None:
         try:
@@ -210,9 +249,11 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             scheduler.add(check, check.next_due(trio.current_time()))
 
     scheduler = Scheduler(slow, fast)
+    driver = Driver(finished)
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(effects.serve_warmups)
+        nursery.start_soon(driver.serve)
         if watch is not None:
             nursery.start_soon(watch.serve)
         for position, check in enumerate(checks):
@@ -223,6 +264,30 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             if check.agent is not None:
                 nursery.start_soon(serve_agent, check, shared, offset, commit, announce)
         nursery.start_soon(scheduler.serve, nursery)
+
+
+def _paused(check: ServerCheck, shared: SharedState | None) -> bool:
+    """Whether the server is in maintenance, which pauses its checks (as HAProxy). Leaving
+    it, the server starts again UP at `rise`, not yet confirmed, and is checked at once."""
+    if check.slot is None or shared is None:
+        return False
+    table = shared.table
+    epoch = table.state_epoch()  # an admin write moves it: read the row only then
+    if epoch != check.admin_epoch:
+        check.admin_epoch = epoch
+        maint = bool(table.read_admin(check.slot).admin_state & MAINT_MASK)
+        if maint:
+            check.paused = True
+            return True
+    elif check.paused:
+        return True
+    if check.paused:
+        check.paused = False
+        was_up = check.up
+        check.health = Health(check.settings.rise, check.settings.fall)
+        check.stopping = False
+        commit(check, was_up, shared)  # op_state RUNNING: every worker routes to it again
+    return False
 
 
 # -- one check ----------------------------------------------------------------------------------
@@ -257,9 +322,12 @@ def _try_now(
         return False, Pending(sock, True, started)
     if error == errno.EINPROGRESS:
         return False, Pending(sock, False, started)
-    sock.close()
+    if error:
+        sock.close()
+    else:
+        close_reset(sock)
     outcome = IoError(text=os.strerror(error)) if error else None
-    probe = run(plan)
+    probe = run(plan, up=check.up)
     next(probe)
     try:
         probe.send(outcome)
@@ -282,14 +350,14 @@ async def run_check(check: ServerCheck, pending: Pending | None = None) -> Check
     connect_deadline = started + settings.connect_timeout / 1000
     # Without `timeout check` the whole check must fit in `inter`.
     deadline = started + settings.inter / 1000
-    probe = run(settings.plan)
+    probe = run(settings.plan, up=check.up)
     sock: socket.socket | None = None
     try:
         action = next(probe)
         while True:
             if isinstance(action, Connect):
                 if sock is not None:
-                    sock.close()
+                    close_reset(sock)
                 if connecting is not None:
                     if pending is not None and pending.connected:
                         sock, outcome = connecting, None
@@ -312,7 +380,7 @@ async def run_check(check: ServerCheck, pending: Pending | None = None) -> Check
     finally:
         probe.close()
         if sock is not None:
-            sock.close()
+            close_reset(sock)
         if connecting is not None:
             connecting.close()
     duration = int((trio.current_time() - started) * 1000)
@@ -405,11 +473,15 @@ def apply_result(
     (to this server, then to the servers tracking it)."""
     settings = check.settings
     previous = check.last
-    was_up = check.up
+    was_up, was_stopping = check.up, check.stopping
     if not result.passed and check.health.up:
         check.server.counters.row[CHKFAIL] += 1
     outcome = check.health.record(result.passed)
     check.last = result
+    if result.passed:
+        check.stopping = result.conditional
+    elif not check.health.up:
+        check.stopping = False  # DOWN: a later pass brings it back fully UP
     commit(check, was_up, shared)
     if settings.log_health_checks and (outcome.changed or previous.status != result.status):
         reporter.warning(
@@ -419,7 +491,8 @@ def apply_result(
             )
         )  # fmt: skip
     # With log-health-checks the check line above already gave the reason.
-    announce(check, was_up, None if settings.log_health_checks else result)
+    reason = None if settings.log_health_checks else result
+    announce(check, was_up, reason, was_stopping=was_stopping)
 
 
 def commit(check: ServerCheck, was_up: bool, shared: SharedState | None) -> None:
@@ -437,10 +510,13 @@ def commit(check: ServerCheck, was_up: bool, shared: SharedState | None) -> None
         check.server.counters.row[CHKDOWN] += 1
         effects.cool(check.slot)
         starting = False
+    if check.stopping:
+        effects.cool(check.slot)  # no warm-up to finish: it takes no new traffic
+        starting = False
     if shared is not None and check.slot is not None:
         values = row_values(
             check.last, check.health, timeline, starting=starting, up=up,
-            agent=check.agent_last, agent_up=check.agent_up,
+            agent=check.agent_last, agent_up=check.agent_up, stopping=check.stopping,
         )  # fmt: skip
         last = check.written
         if values == last:
@@ -452,11 +528,25 @@ def commit(check: ServerCheck, was_up: bool, shared: SharedState | None) -> None
         check.written = values
 
 
-def announce(check: ServerCheck, was_up: bool, reason: CheckResult | None) -> None:
-    """Apply and log a change of the server's verdict, then its followers'."""
+def announce(
+    check: ServerCheck,
+    was_up: bool,
+    reason: CheckResult | None,
+    *,
+    was_stopping: bool | None = None,
+) -> None:
+    """Apply and log a change of the server's verdict, then its followers'. `was_stopping`:
+    it was UP but out of the farm (disable-on-404's NOLB) before; None: unchanged."""
     up = check.up
-    if up == was_up:
-        return
+    if was_stopping is None:
+        was_stopping = check.stopping
     effects = check.effects or Effects(None, 0, Reporter())
-    effects.log_transition(check.backend, check.server, check.settings.backup, up, reason)
+    backend, server, backup = check.backend, check.server, check.settings.backup
+    if up == was_up:
+        stopping = up and check.stopping
+        if up and stopping != was_stopping:
+            effects.log_stopping(backend, server, backup, stopping, reason)
+        return
+    # A server that was already out of the farm leaves no backend newly empty.
+    effects.log_transition(backend, server, backup, up, reason, was_stopping=was_stopping)
     effects.propagate(check.followers, up, time.time())

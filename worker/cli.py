@@ -13,7 +13,9 @@ Numbers are the whole process's, not this worker's: `show stat` and `show info` 
 worker's slots of the shared stats table (haproxy_py/process/shm.py). Admin commands
 (`disable server`, `set weight`, `set server .. state|weight`) are parsed here, with HAProxy's
 error answers, and written by the admin section's single writer (worker/shared_state.py: the
-master, which confirms before the session answers); `get weight` reads the table.
+master, which confirms before the session answers); `get weight` reads the table. Changes
+each worker holds itself (maps, ACLs, frontend limits and states) are checked here and made
+by every worker (worker/cli_write.py). `add|del server` and `set rate-limit` are refused.
 """
 
 from __future__ import annotations
@@ -40,16 +42,26 @@ from haproxy_py.runtime_api.commands import (
     unknown_command,
 )
 from haproxy_py.runtime_api.info import format_uptime
+from haproxy_py.runtime_api.maps import run_map_command
+from haproxy_py.stats.csv import info_rates
 from haproxy_py.stats.layout import G_CUM_CONNS, G_CUM_REQ
 from haproxy_py.stats.typed import show_info_answer, show_stat_answer
 from haproxy_py.version import RELEASE_DATE, VERSION
 from worker.cli_show import run_show
+from worker.cli_write import after_write, apply_write, check_write, is_worker_write, to_wire
 from worker.runtime import WorkerState
+from worker.sessions_registry import register, unregister
 
 CLI_TIMEOUT = 10.0
 MAX_REQUEST = 65536
-MAX_LINE = 16384  # a stats socket's request line (HAProxy's tune.bufsize)
+MAX_LINE = 16384  # a stats socket's command (HAProxy's tune.bufsize)
+MAX_CHAIN = 4 << 20  # a whole `;` chain
 _LEVELS = {"user": Level.USER, "operator": Level.OPERATOR, "admin": Level.ADMIN}
+DYNAMIC_SERVERS_REFUSED = (
+    "Dynamic servers (add server, del server) are not yet supported by haproxy-py: the"
+    " shared stats table has no row for a server the configuration does not declare.\n\n"
+)
+RATE_LIMIT_REFUSED = "set rate-limit is not yet supported by haproxy-py.\n\n"
 _FD_BATCH = 253  # descriptors per sendmsg(), and the size after which the asker acks
 
 
@@ -108,15 +120,44 @@ async def _stats_session(
     timeout: float,
     started: float,
 ) -> None:
+    live = register("GLOBAL", stream.socket, _peer(stream))  # listed by `show sess`, as HAProxy
+    try:
+        await _stats_exchange(state, stream, level, expose, timeout, started)
+    finally:
+        unregister(live)
+
+
+def _peer(stream: trio.SocketStream) -> object:
+    try:
+        return stream.socket.getpeername()
+    except OSError:
+        return ""
+
+
+async def _stats_exchange(
+    state: WorkerState,
+    stream: trio.SocketStream,
+    level: Level,
+    expose: bool,
+    timeout: float,
+    started: float,
+) -> None:
     async with stream:
         with trio.move_on_after(timeout):
             line = b""
-            while b"\n" not in line and len(line) < MAX_LINE:
-                chunk = await stream.receive_some(MAX_LINE - len(line))
+            while b"\n" not in line:
+                # HAProxy's buffer bounds each command of a `;` chain, not the chain: a
+                # command longer than that is closed unanswered, a long chain is answered.
+                if len(line) - line.rfind(b";") > MAX_LINE or len(line) >= MAX_CHAIN:
+                    return
+                chunk = await stream.receive_some(65536)
                 if not chunk:
                     break
                 line += chunk
-            request = parse_request(line.partition(b"\n")[0] + b"\n", level)
+            first = line.partition(b"\n")[0]
+            if max(map(len, first.split(b";"))) > MAX_LINE:
+                return
+            request = parse_request(first + b"\n", level)
             if request.commands == ["_getsocks"]:
                 if expose and request.level == Level.ADMIN:
                     await _send_listeners(state, stream)
@@ -164,8 +205,12 @@ async def run_commands(state: WorkerState, request: Request, started: float) -> 
     answers = []
     for text in request.commands:
         answer = run_command(state, request, text, started)
-        if answer is None:  # an admin change: written by the admin section's writer
-            answer = await _admin_command(state, text.split())
+        if answer is None:  # a change: made by the table's writer, or by every worker
+            words = text.split()
+            if is_worker_write(words):
+                answer = await _worker_write(state, words)
+            else:
+                answer = await _admin_command(state, words)
         answers.append(answer)
     return "".join(answers)
 
@@ -187,8 +232,16 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
         return show_stat_answer(shared.table, state.config, words[2:])
     if keyword.action == "get_weight" and shared is not None:
         return get_weight(shared.table, words[2] if len(words) > 2 else None)
-    if keyword.action == "admin_server" and shared is not None:
+    if keyword.action in ("admin_server", "maxconn", "frontend_state") and shared is not None:
         return None
+    if keyword.action == "map" and state.maps is not None:
+        if is_worker_write(words):
+            return None
+        return run_map_command(state.maps, words)
+    if keyword.action == "dynamic_server":
+        return DYNAMIC_SERVERS_REFUSED
+    if keyword.action == "rate_limit":
+        return RATE_LIMIT_REFUSED
     shown = run_show(state, keyword.action, words, request.level)  # worker/cli_show.py
     if shown is not None:
         return shown
@@ -197,11 +250,36 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
 
 async def _admin_command(state: WorkerState, words: list[str]) -> str:
     shared = state.shared
-    op = parse_admin(shared.table, words)
+    op = parse_admin(shared.table, words, lambda be, srv: configured_address(state, be, srv))
     if isinstance(op, str):
         return op
     error = await shared.admin(op)
-    return f"{error}\n\n" if error else "\n"
+    if error:
+        return f"{error}\n\n"
+    return op.answer or "\n"
+
+
+async def _worker_write(state: WorkerState, words: list[str]) -> str:
+    """A change every worker makes (worker/cli_write.py): checked here, then handed round."""
+    refused = check_write(state, words)
+    if refused is not None:
+        return refused
+    command = to_wire(" ".join(words))
+    error = await state.shared.runtime_change(command, lambda text: apply_write(state, text))
+    if error:
+        return f"{error}\n\n"
+    after_write(state, words)  # `disable frontend`: the shared sockets; log lines
+    return "\n"
+
+
+def configured_address(state: WorkerState, backend: str, server: str) -> tuple[str, int]:
+    """The server's address as resolved at start-up (before any `set server .. addr`)."""
+    sync = state.shared.sync if state.shared is not None else None
+    for entry in sync.entries if sync is not None else ():
+        if entry.backend.name == backend and entry.server.name == server:
+            target = entry.configured
+            return (target.host, target.port) if target is not None else ("", 0)
+    return ("", 0)
 
 
 def info_values(state: WorkerState, started: float) -> dict[str, object]:
@@ -246,6 +324,8 @@ def info_values(state: WorkerState, started: float) -> dict[str, object]:
         "Start_time_sec": int(started),
     }
     values.update(pipes)
+    if shared is not None:  # every worker's, from the shared table
+        values.update(info_rates(shared.table, state.config))
     return values
 
 

@@ -25,6 +25,8 @@ from haproxy_py.runtime_api.show import (
     show_servers_conn,
     show_servers_state,
 )
+from worker.cli_sessions import ACTIONS as SESSION_ACTIONS
+from worker.cli_sessions import run_sessions
 from worker.runtime import WorkerState
 
 ACTIONS = frozenset(
@@ -44,6 +46,8 @@ NOT_BUILT = "'{command}' is not yet supported by this version of haproxy-py.\n\n
 
 def run_show(state: WorkerState, action: str, words: Sequence[str], level: Level) -> str | None:
     """The answer of one of ACTIONS, or None when the action is not one of them."""
+    if action in SESSION_ACTIONS:  # show sess, shutdown session(s) (worker/cli_sessions.py)
+        return run_sessions(state, action, words)
     if action not in ACTIONS:
         return None
     config = state.config

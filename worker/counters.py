@@ -9,11 +9,20 @@ integer increments only, no locks, no trio, no formatting; only this worker writ
 (the master zeroes a dead worker's gauges before a respawned one takes its slot); readers only
 read. A field that does not apply to a row (queues on a frontend) simply stays 0. A gauge never
 goes below 0 (the slots are unsigned).
+
+Rates and times (show stat's rate, req_rate, lastsess, qtime..ttime) cost one read of the
+monotonic clock per event: a row keeps counts for the current and the previous second
+(rolled by the first event of a new second) and sliding sums over the last 1024 samples.
+The total time of a backend or server session is paired first-in first-out with an open
+session's start (a deque per row, local to this worker): the sum of the times is exact,
+single samples of overlapping sessions are not, which an average does not see.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+from time import monotonic as _monotonic
 
 from haproxy_py.process.shm import StatsTable, create_table
 from haproxy_py.stats.layout import (
@@ -21,7 +30,13 @@ from haproxy_py.stats.layout import (
     BOUT,
     CLI_ABRT,
     CONN_TOT,
+    CONNECT,
+    COUNTER_FIELDS,
+    CTIME_MAX,
+    CTIME_N,
+    CTIME_SUM,
     DREQ,
+    DRESP,
     ECON,
     EREQ,
     ERESP,
@@ -36,13 +51,29 @@ from haproxy_py.stats.layout import (
     LBTOT,
     QCUR,
     QMAX,
+    QTIME_MAX,
+    QTIME_N,
+    QTIME_SUM,
     QTIMEOUT,
+    RATE_SEC,
+    REQ_CUR,
+    REQ_MAX,
+    REQ_PREV,
     REQ_TOT,
     REUSE,
+    RTIME_MAX,
+    RTIME_SUM,
     SCUR,
+    SESS_CUR,
+    SESS_MAX,
+    SESS_PREV,
     SMAX,
     SRV_ABRT,
     STOT,
+    TIME_SAMPLES,
+    TTIME_MAX,
+    TTIME_N,
+    TTIME_SUM,
     WREDIS,
     WRETR,
     Layout,
@@ -57,6 +88,7 @@ FIELDS: dict[str, int] = {
     "bytes_in": BIN,  # bin: client -> server bytes
     "bytes_out": BOUT,  # bout: server -> client bytes
     "denied": DREQ,  # dreq: refused by a rule (the rules engine fills it)
+    "denied_responses": DRESP,  # dresp: a response refused by a rule (tcp-response reject)
     "conn_errors": ECON,  # econ: sessions that never got a server connection
     "retries": WRETR,  # wretr: connection attempts repeated after a failure
     "redispatches": WREDIS,  # wredis: retries moved to another server
@@ -65,11 +97,12 @@ FIELDS: dict[str, int] = {
     "queue_timeouts": QTIMEOUT,  # waiters dropped by `timeout queue`
     "client_aborts": CLI_ABRT,  # cli_abrt: the client reset or timed out during data
     "server_aborts": SRV_ABRT,  # srv_abrt: the server reset or timed out during data
-    "http_requests": REQ_TOT,  # req_tot: requests received (frontend) or forwarded
     "failed_requests": EREQ,  # ereq: invalid requests, client timeouts before a full head
     "failed_responses": ERESP,  # eresp: invalid or incomplete responses, server timeouts
     "intercepted": INTERCEPTED,  # intercepted: answered by haproxy-py itself (monitor-uri)
     "reuses": REUSE,  # reuse: requests sent on an already used server connection
+    "http_requests": REQ_TOT,  # req_tot: requests received (frontend) or forwarded
+    "connects": CONNECT,  # connect: connection attempts to servers
     "hrsp_1xx": HRSP_1XX,
     "hrsp_2xx": HRSP_2XX,
     "hrsp_3xx": HRSP_3XX,
@@ -77,6 +110,26 @@ FIELDS: dict[str, int] = {
     "hrsp_5xx": HRSP_5XX,
     "hrsp_other": HRSP_OTHER,
 }
+
+
+__all__ = ["CounterTable", "Counters", "FrontendCounters"]
+_MAX_OF = {QTIME_SUM: QTIME_MAX, CTIME_SUM: CTIME_MAX, RTIME_SUM: RTIME_MAX, TTIME_SUM: TTIME_MAX}
+
+
+def roll(row: memoryview | list[int], second: int) -> None:
+    """A row's rate counts move on to `second`: the current counts become the previous
+    second's (or nothing, after a silent second) and the finished second may be a new peak."""
+    sessions, requests = row[SESS_CUR], row[REQ_CUR]
+    if sessions > row[SESS_MAX]:
+        row[SESS_MAX] = sessions
+    if requests > row[REQ_MAX]:
+        row[REQ_MAX] = requests
+    if second != row[RATE_SEC] + 1:
+        sessions = requests = 0
+    row[SESS_PREV] = sessions
+    row[REQ_PREV] = requests
+    row[SESS_CUR] = row[REQ_CUR] = 0
+    row[RATE_SEC] = second
 
 
 def _slot(index: int) -> property:
@@ -94,11 +147,21 @@ class Counters:
 
     Without a row (tests, tools) it gets a private one: a list of zeros."""
 
-    __slots__ = ("row", "server")
+    __slots__ = ("row", "server", "starts", "total")
 
-    def __init__(self, row: memoryview | list[int] | None = None, *, server: bool = False) -> None:
-        self.row = row if row is not None else [0] * (max(FIELDS.values()) + 32)
+    def __init__(
+        self,
+        row: memoryview | list[int] | None = None,
+        *,
+        server: bool = False,
+        timed: bool = False,
+    ) -> None:
+        self.row = row if row is not None else [0] * len(COUNTER_FIELDS)
         self.server = server  # a server row also counts lbtot (times it was picked)
+        self.total = LBTOT if server else CONN_TOT  # what session_opened() counts
+        # Start times of open sessions, for ttime and lastsess: server rows (`timed`: any
+        # row; a backend's come from its servers, read by haproxy_py/stats/csv.py).
+        self.starts: deque[float] | None = deque() if server or timed else None
 
     def session_opened(self) -> None:
         row = self.row
@@ -107,15 +170,59 @@ class Counters:
         row[STOT] += 1
         if cur > row[SMAX]:
             row[SMAX] = cur
-        if self.server:
-            row[LBTOT] += 1
-        else:
-            row[CONN_TOT] += 1
+        row[self.total] += 1  # lbtot (server) or conn_tot
+        now = _monotonic()
+        second = int(now)
+        if row[RATE_SEC] != second:
+            roll(row, second)
+        row[SESS_CUR] += 1
+        starts = self.starts
+        if starts is not None:  # servers: lastsess and ttime (a backend's: its servers')
+            row[LASTSESS] = second + 1
+            starts.append(now)
 
     def session_closed(self) -> None:
         row = self.row
         if row[SCUR]:
             row[SCUR] -= 1
+        starts = self.starts
+        if starts:  # a ttime sample, inlined (see timing())
+            ms = int((_monotonic() - starts.popleft()) * 1000)
+            total = row[TTIME_SUM]
+            row[TTIME_SUM] = total - (total >> 10) + ms
+            if row[TTIME_N] < TIME_SAMPLES:
+                row[TTIME_N] += 1
+            if ms > row[TTIME_MAX]:
+                row[TTIME_MAX] = ms
+
+    def timing(self, index: int, ms: int) -> None:
+        """One sample of a time (QTIME_SUM, CTIME_SUM, TTIME_SUM...): the sliding sum loses
+        1/1024 of itself and gains the sample (exact average until 1024 samples); the
+        sample count stops at 1024."""
+        row = self.row
+        total = row[index]
+        row[index] = total - (total >> 10) + ms
+        if row[index + 1] < TIME_SAMPLES:
+            row[index + 1] += 1
+        highest = _MAX_OF[index]
+        if ms > row[highest]:
+            row[highest] = ms
+
+    def connected(self, queue_ms: int, connect_ms: int) -> None:
+        """A server connection was had: one qtime and one ctime sample (timing(), inlined)."""
+        row = self.row
+        total = row[QTIME_SUM]
+        row[QTIME_SUM] = total - (total >> 10) + queue_ms
+        total = row[CTIME_SUM]
+        row[CTIME_SUM] = total - (total >> 10) + connect_ms
+        if row[QTIME_N] < TIME_SAMPLES:
+            row[QTIME_N] += 1
+        if row[CTIME_N] < TIME_SAMPLES:
+            row[CTIME_N] += 1
+        if queue_ms > row[QTIME_MAX]:
+            row[QTIME_MAX] = queue_ms
+        if connect_ms > row[CTIME_MAX]:
+            row[CTIME_MAX] = connect_ms
 
     def queued(self) -> None:
         row = self.row
@@ -129,10 +236,6 @@ class Counters:
         if row[QCUR]:
             row[QCUR] -= 1
 
-    def touched(self, now: int) -> None:
-        """lastsess: the epoch second of the last session."""
-        self.row[LASTSESS] = now
-
     def response(self, status: int) -> None:
         """Count one response by its status class."""
         row = self.row
@@ -143,12 +246,36 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         """Field name -> value (for tests, debugging)."""
-        return {name: self.row[index] for name, index in FIELDS.items()}
+        return {
+            name: self.row[index] for name, index in (*FIELDS.items(), ("http_requests", REQ_TOT))
+        }
 
 
 for _name, _index in FIELDS.items():
     setattr(Counters, _name, _slot(_index))
 del _name, _index
+
+
+class FrontendCounters(Counters):
+    """A frontend's row: its requests also count per second (show stat's req_rate, which
+    HAProxy shows for frontends only)."""
+
+    __slots__ = ()
+
+    @property
+    def http_requests(self) -> int:
+        return self.row[REQ_TOT]
+
+    @http_requests.setter
+    def http_requests(self, value: int) -> None:
+        row = self.row
+        added = value - row[REQ_TOT]
+        row[REQ_TOT] = value
+        if added > 0:
+            second = int(_monotonic())
+            if row[RATE_SEC] != second:
+                roll(row, second)
+            row[REQ_CUR] += added
 
 
 @dataclass
@@ -171,20 +298,21 @@ class CounterTable:
     def layout(self) -> Layout | None:
         return self.table.layout if self.table is not None else None
 
-    def _row(self, find: object, *key: str, server: bool = False) -> Counters:
+    def _row(self, find: object, *key: str, server: bool = False, front: bool = False) -> Counters:
+        kind = FrontendCounters if front else Counters
         if self.table is None:
-            return Counters(server=server)
+            return kind(server=server)
         try:
             row: Row = find(*key)  # type: ignore[operator]
-        except KeyError:
-            return Counters(server=server)  # not in the table (a proxy added by a test)
-        return Counters(self.table.counter_row(self.slot, row), server=server)
+        except KeyError:  # not in the table (a proxy added by a test)
+            return kind(server=server)
+        return kind(self.table.counter_row(self.slot, row), server=server)
 
     def frontend(self, name: str) -> Counters:
         found = self.frontends.get(name)
         if found is None:
             layout = self.layout
-            found = self._row(layout.frontend if layout else None, name)
+            found = self._row(layout.frontend if layout else None, name, front=True)
             self.frontends[name] = found
         return found
 

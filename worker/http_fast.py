@@ -17,10 +17,11 @@ left in the connections' buffers:
   under the general path's deadlines, so timeouts answer as they would there);
 - after the request went out (a chunked, partial, close-delimited or interim response, a bad
   one): the session's own relay_response() and tunnel() take over.
-Eligibility (`eligible`): no logging (the fast path fills no log record), no rules, a backend,
-keep-alive mode, no monitor-uri, no `option originalto`, no request-based LB key; `option
-forwardfor` is applied here (its line added last, as the general path adds it). Counters are kept
-exactly as the general path keeps them.
+Eligibility (`eligible`): no rules, a backend, keep-alive mode, no monitor-uri, no `option
+originalto`, no request-based LB key, and logging (if any) without captures, unique ids or
+`%[...]` samples: the log record is then filled here exactly as the general path fills it
+(timers, status, bytes, server, termination). `option forwardfor` is applied here (its line
+added last, as the general path adds it). Counters are kept as the general path keeps them.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _FRAMING = frozenset(
 def eligible(session: HttpSession) -> bool:
     settings = session.settings
     return (
-        session.log_base is None
+        (session.log_base is None or _logs_plainly(session))
         and session.rules is None
         and session.backend is not None
         and session.backend.cookie is None  # cookie persistence rewrites headers (H3)
@@ -68,6 +69,24 @@ def eligible(session: HttpSession) -> bool:
         and settings.lb_key is None
         and settings.stats_page is None  # the stats page answers in forward() (H1)
     )
+
+
+def _logs_plainly(session: HttpSession) -> bool:
+    """The frontend logs only what the fast path fills: no header or cookie capture, no
+    unique id, no `%[...]` sample (those read the parsed headers: general path)."""
+    logger = session.logger
+    return (
+        logger is not None
+        and not logger.request_captures
+        and not logger.response_captures
+        and logger.cookie_capture is None
+        and logger.unique_id is None
+        and not logger.samples
+    )
+
+
+# HttpSession.forward()'s termination state of a server failure, by the status answered.
+_SERVER_FAILURE = {0: "SD", 502: "SH", 503: "SC", 504: "sH"}
 
 
 async def fast_exchange(session: HttpSession) -> bool | None:
@@ -97,6 +116,10 @@ async def fast_exchange(session: HttpSession) -> bool | None:
     if not data:
         return None  # the client closed: the general path says how (between requests or not)
     session.bytes_seen = True
+    record = session.record  # the log record, when the frontend logs (as read_request fills it)
+    if record is not None:
+        session.first_byte_at = trio.current_time()
+        record.bytes_in += len(data)
     plain = None if session.worker.stopping else front.take_plain_request()
     if plain is None:
         if not first:  # the rest of the head must come in time, from the first byte on
@@ -105,6 +128,12 @@ async def fast_exchange(session: HttpSession) -> bool | None:
             return None
         return False
     method, wire = plain
+    if record is not None:  # as HttpSession.log_request() logs a parsed request
+        record.t_request = int((trio.current_time() - session.first_byte_at) * 1000)
+        record.method = method.decode("latin-1")
+        # A plain request line is `METHOD SP target SP HTTP/1.1`.
+        record.uri = data[len(method) + 1 : data.index(b" HTTP/1.1\r\n")].decode("latin-1")
+        record.version = "HTTP/1.1"
     if settings.forwardfor is not None:
         wire = _add_forwardfor(session, wire)
     keep = await _forward(session, wire, method)
@@ -138,6 +167,8 @@ async def _finish_head(session: HttpSession, deadline: float) -> bool:
             session.counters.failed_requests += 1
             await session.reply_and_close(408)
             return False
+        if session.record is not None:
+            session.record.bytes_in += len(data)
         front.receive_data(data)
     return True
 
@@ -153,16 +184,15 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
     backend.session_started()
     server = None
     try:
-        opened = await backend.connect(
-            None,
-            session.client,
-            prefer=session.last_server if settings.prefer_last_server else None,
-            take_idle=session.take_idle,
-            still_wanted=session.client_still_there,
+        opened = await session.connect_server(
+            backend, None, prefer=session.last_server if settings.prefer_last_server else None
         )
         if opened is None:
             return await session.answer(503, session.error_pages)
         server, sock = opened
+        if session.record is not None:
+            session.log_server = server
+            session.request_sent_at = trio.current_time()
         taken, session.taken = session.taken, None
         if taken is not None and taken.sock is sock:
             conn = taken
@@ -176,6 +206,8 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
         except ServerFailed as failure:
             backend.counters.failed_responses += 1
             server.counters.failed_responses += 1
+            if session.record is not None:
+                session.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
             if failure.status == 0:
                 raise ClientGone from None  # response under way: cut the client
             return await session.answer(failure.status, session.error_pages)
@@ -244,7 +276,14 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
             counters = session.counters
             counters.response(status)
             conn.server.counters.response(status)
+            if conn.server.observe_http is not None:  # `observe layer7`
+                conn.server.observe_http(status)
             session.backend.counters.response(status)  # type: ignore[union-attr]
+            record = session.record
+            if record is not None:  # as HttpSession.log_response() logs a response head
+                record.status = status
+                record.t_response = int((trio.current_time() - session.request_sent_at) * 1000)
+                record.bytes_out += len(wire)  # counted sent or not, as HAProxy logs `CD`
             await _to_client(session, wire)
             counters.bytes_out += len(wire)
             return False

@@ -76,7 +76,7 @@ from worker.rule_replies import (
     fill_captures,
     reset_connection,
 )
-from worker.rules import FrontendRules, LiveContext, ProxyRules, Reply, Route
+from worker.rules import FrontendRules, LiveContext, ProxyRules, Reply, Route, server_up
 
 PageFunction = Callable[..., bytes]  # ErrorPages.page(status, close=...)
 
@@ -85,6 +85,8 @@ class StopFlag(Protocol):
     """What a session reads of the worker: WorkerState.stopping, set by a soft stop."""
 
     stopping: bool
+
+    def closes(self, session: object) -> bool: ...
 
 
 class HttpSession:
@@ -177,6 +179,11 @@ class HttpSession:
         try:
             return await self.exchange_unlogged()
         except ClientGone:
+            # Reset while a request was coming (or before the first): logged as a close there.
+            if (not record.method and record.status < 0) and (
+                record.bytes_in or (self.requests == 0 and not self.settings.ignore_probes)
+            ):
+                self.client_aborted()
             if record.termination == "--":
                 record.termination = "CD" if record.status > 0 else "CR"
             raise
@@ -203,9 +210,12 @@ class HttpSession:
         if not record.method and record.status < 0:
             return  # the connection closed between requests: nothing to say
         backend = self.backend
-        record.backend = backend.name if backend is not None else record.frontend
+        parsed = bool(record.method)
+        # A request that could not be read reached no backend: HAProxy names the frontend.
+        record.backend = backend.name if backend is not None and parsed else record.frontend
         since = self.idle_since
-        first = self.first_byte_at or now
+        # Unparsed, its whole wait counts as active time (HAProxy: Ta 1001 for a 408).
+        first = (self.first_byte_at or now) if parsed else since
         record.t_idle = int((first - since) * 1000)
         record.request_date = record.accept_date + (first - since)
         record.t_active = int((now - first) * 1000)
@@ -228,7 +238,7 @@ class HttpSession:
         counters.http_requests += 1
         front = self.front
         settings = self.settings
-        if settings.mode == CLOSE or self.worker.stopping:
+        if settings.mode == CLOSE or (self.worker.stopping and self.worker.closes(self)):
             front.disable_keep_alive()
         if settings.monitor_uri is not None and request.target == settings.monitor_uri:
             counters.intercepted += 1
@@ -270,11 +280,14 @@ class HttpSession:
             if theirs is not None:
                 if theirs is not own and theirs.http_request is not None:
                     reply = theirs.http_request(ctx)
-                if reply is None and theirs.choose_server is not None:
-                    name = theirs.choose_server(ctx)
-                    forced = route.servers.get(name) if name is not None else None
+                # force-persist/ignore-persist before use-server, which may then pick a
+                # DOWN server (HAProxy's order; worker/rules.py)
                 if reply is None and theirs.choose_persistence is not None:
                     self.persist_rule = theirs.choose_persistence(ctx)
+                if reply is None and theirs.choose_server is not None:
+                    force = self.persist_rule == "force-persist"
+                    name = theirs.choose_server(ctx, server_up(route.servers), force)
+                    forced = route.servers.get(name) if name is not None else None
         request.method = sample.method  # set-method, set-path... changed the sample's
         request.target = sample.target
         if self.record is not None and ctx.request_captured:  # `capture` actions
@@ -364,15 +377,23 @@ class HttpSession:
             settings.http_request_timeout if first else settings.keep_alive_timeout
         )
         waiting_for_first_byte = True
+        closed = front.eof_received  # the client closed (or reset) before a whole head came
         while True:
             try:
                 event = front.next_event()
             except H1Error as exc:
                 self.counters.failed_requests += 1
-                await self.reply_and_close(exc.status)
+                if closed:
+                    self.client_aborted()
+                else:
+                    await self.reply_and_close(exc.status)
                 return None
             if event is NEED_DATA:
-                data = await recv_some_or_gone(self.client, deadline, not first)
+                try:
+                    data = await recv_some_or_gone(self.client, deadline, not first)
+                except ClientGone:
+                    data = b""  # a reset reads as a close here: the same log line
+                closed = data == b""
                 if data is None:  # timeout
                     if waiting_for_first_byte and (not first or settings.ignore_probes):
                         return None
@@ -394,12 +415,24 @@ class HttpSession:
                 if self.record is not None:
                     self.log_request(event)  # type: ignore[arg-type]
                 return event  # type: ignore[return-value]
+            if first and not settings.ignore_probes:
+                self.client_aborted()  # closed before its first byte: HAProxy still logs it
             return None  # ConnectionClosed: the client left between requests
+
+    def client_aborted(self) -> None:
+        """The client closed before a whole request head: HAProxy sends nothing (nobody is
+        there to read it) and logs a 400 `CR` with 0 bytes."""
+        record = self.record
+        if record is not None:
+            record.status = 400
+            if record.termination == "--":
+                record.termination = "CR"
 
     # -- answers made here ---------------------------------------------------------------------
 
-    async def reply_and_close(self, status: int) -> None:
-        """An error page, then close (parse errors, 408): no exchange state to keep."""
+    async def reply_and_close(self, status: int, logged: bool = False) -> None:
+        """An error page, then close (parse errors, 408): no exchange state to keep.
+        `logged`: its bytes count in the log line (a body error, found inside the stream)."""
         if status != 408 or self.bytes_seen or not self.settings.ignore_probes:
             page = self.settings.frontend_pages.page(status, close=True)
             record = self.record
@@ -412,12 +445,17 @@ class HttpSession:
             except (OSError, trio.TooSlowError):
                 return
             self.counters.response(status)
-            if record is not None:
+            # Else not in the log's bytes: HAProxy's HTTP/1 layer sends these pages itself,
+            # outside any stream, and logs 0 bytes for them.
+            if record is not None and logged:
                 record.bytes_out += len(page)
 
     async def answer(self, status: int, pages: PageFunction) -> bool:
         """A page of ours as the response to the current request; True to keep alive."""
         front = self.front
+        if front.their_state != DONE:
+            with contextlib.suppress(H1Error):
+                front.next_event()  # a request without a body ends here (as in answer_reply)
         if front.their_state != DONE:
             front.disable_keep_alive()  # the request body was not read: closing skips it
         base = pages(status, close=False)
@@ -466,6 +504,52 @@ class HttpSession:
                 self.taken = conn
                 return conn.sock
         return None
+
+    async def connect_server(
+        self, backend: BackendRuntime, key: bytes | None, **options: object
+    ) -> tuple[ServerRuntime, socket.socket] | None:
+        """backend.connect() for this client. HAProxy serves a queued request whose client
+        left, unless `option abortonclose`: then the client is watched while it waits, and
+        one that closes is dropped at once, unanswered, logged `CQ` (`CC` if connecting)."""
+        if not self.settings.abort_on_close:
+            return await backend.connect(
+                key, self.client, take_idle=self.take_idle, log=self.record, **options
+            )  # type: ignore[arg-type]
+        started = trio.current_time()
+        opened = None
+        gone = False
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                nonlocal gone
+                await trio.lowlevel.wait_readable(self.client)
+                if not self.client_still_there():  # else pipelined bytes: nothing to watch
+                    gone = True
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            opened = await backend.connect(
+                key,
+                self.client,
+                take_idle=self.take_idle,
+                still_wanted=self.client_still_there,
+                log=self.record,
+                **options,  # type: ignore[arg-type]
+            )
+            nursery.cancel_scope.cancel()
+        record = self.record
+        if gone and opened is not None:  # connected as the client left: give it all back
+            backend.release(opened[0])
+            opened[1].close()
+            self.taken = None
+        if gone or (opened is None and record is not None and record.termination == "CQ"):
+            if record is not None:
+                queued = not record.server
+                record.termination = "CQ" if queued else "CC"
+                if queued:
+                    record.t_queue = int((trio.current_time() - started) * 1000)
+            raise ClientGone
+        return opened
 
     def client_still_there(self) -> bool:
         """After waiting in a queue: a client that closed or reset gives its slot up."""
@@ -520,14 +604,12 @@ class HttpSession:
         server: ServerRuntime | None = None
         conn: ServerConn | None = None
         try:
-            opened = await backend.connect(
+            opened = await self.connect_server(
+                backend,
                 key,
-                self.client,
-                prefer=forced or (self.last_server if settings.prefer_last_server else None),
-                take_idle=self.take_idle,
-                still_wanted=self.client_still_there,
-                log=self.record,
-                direct=visit.server if visit is not None else None,
+                prefer=self.last_server if settings.prefer_last_server else None,
+                # a use-server choice, else a cookie's: queued on it even when it is full
+                direct=forced or (visit.server if visit is not None else None),
             )
             if opened is None:
                 return await self.answer(503, self.error_pages)
@@ -567,7 +649,7 @@ class HttpSession:
                 # The server saw part of a request: its connection is closed (by
                 # exchange_with), the client gets HAProxy's answer and is closed too.
                 self.counters.failed_requests += 1
-                await self.reply_and_close(bad.status)
+                await self.reply_and_close(bad.status, logged=True)
                 return False
             except ServerFailed as failure:
                 backend.counters.failed_responses += 1
@@ -776,6 +858,8 @@ class HttpSession:
                 if self.record is not None:
                     self.log_response(event)  # type: ignore[arg-type]
                 server.counters.response(status)
+                if server.observe_http is not None:  # `observe layer7`
+                    server.observe_http(status)
                 if self.backend is not None:
                     self.backend.counters.response(status)
                 if status == 101 or front.our_state == "TUNNEL":
@@ -788,10 +872,11 @@ class HttpSession:
         data = b"".join(out) if len(out) > 1 else out[0]
         out.clear()
         if data:
+            if self.record is not None:
+                # Counted when forwarded, sent or not: HAProxy logs a `CD` response's bytes.
+                self.record.bytes_out += len(data)
             await self.to_client(data)
             self.counters.bytes_out += len(data)
-            if self.record is not None:
-                self.record.bytes_out += len(data)
 
     # -- logging (only when the frontend logs: self.record is None otherwise) -----------------
 

@@ -73,6 +73,7 @@ class HttpSettings:
     frontend_pages: ErrorPages
     backend_pages: ErrorPages
     stats_page: Any = None  # worker/stats_page.py StatsPage serving this pair; None: no page
+    abort_on_close: bool = False  # `option abortonclose`: a queued client that left gives up
 
 
 def _seconds(ms: int | None) -> float:
@@ -142,6 +143,7 @@ def build_http_settings(
         monitor_uri=monitor.encode() if monitor else None,
         ignore_probes=bool(frontend.options.get("http-ignore-probes")),
         prefer_last_server=bool(backend is not None and backend.options.get("prefer-last-server")),
+        abort_on_close=bool(backend is not None and backend.options.get("abortonclose")),
         lb_key=lb_key_function(backend.balance, source_key) if backend is not None else None,
         frontend_pages=pages.get(frontend.name, DEFAULT_ERROR_PAGES),
         backend_pages=pages.get(backend.name, DEFAULT_ERROR_PAGES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from haproxy_py.config.model import Proxy, Rule
@@ -38,6 +39,18 @@ from worker.rule_replies import (
 
 Action = Callable[[SampleContext], Any]
 ALLOW = object()
+CLOSE = object()  # tcp-response content close: forward what was read, then end both sides
+YIELD = object()  # a content rule's action needs data not there yet: resume from it
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Content inspection must wait for more data, then run the rules from `resume` (0: all
+    again after a condition "missed"; a yielding action's own index otherwise)."""
+
+    resume: int
+
+
 NOT_YET = "not yet supported by this version of haproxy-py"
 
 
@@ -75,6 +88,9 @@ class ActionMakers:
 
     def accept(self, rule: Rule, response: bool) -> Action:
         return lambda ctx: True
+
+    def close(self, rule: Rule, response: bool) -> Action:
+        return lambda ctx: CLOSE
 
     def silent_drop(self, rule: Rule, response: bool) -> Action:
         return lambda ctx: SILENT_DROP
@@ -335,10 +351,12 @@ class ActionMakers:
         slot = options["slot"] if "slot" in options else options["id"]
         length = options.get("len")
 
-        def apply(ctx: SampleContext) -> None:
+        def apply(ctx: SampleContext) -> Any:
+            ctx.missing = False
             value = to_bytes(get(ctx))
             if value is None:
-                return
+                # HAProxy's capture waits for its sample while the buffer may grow
+                return YIELD if ctx.missing and not ctx.content_final else None
             slots = ctx.response_captured if response else ctx.request_captured
             slots[slot] = value[:length] if length is not None else value
 

@@ -4,11 +4,15 @@
 the files of `return ... file F`, are read through the loader then. What it does not
 implement is refused with file:line and "not yet supported" (never accepted and ignored).
 At run time the sessions call:
-- `ProxyRules.tcp_connection(ctx) -> bool` (accept) and `tcp_content`, run by worker/session.py;
+- `ProxyRules.tcp_connection(ctx) -> bool` (accept), and the content-inspection rules
+  `tcp_content` / `tcp_response` (`run(ctx, start)` -> verdict, None or Wait), run by
+  worker/session.py and worker/tcp_inspect.py;
 - `ProxyRules.http_request(ctx) -> Reply | None`: header and URI actions change
   `ctx.request` in place, the first deny/return/redirect answers (a Reply), `allow` stops;
-- `ProxyRules.choose_backend(ctx) -> str | None` (use_backend, first match), and
-  `ProxyRules.choose_server(ctx) -> str | None` (use-server, first match);
+- `ProxyRules.choose_backend(ctx) -> str | None` (use_backend, first match; runs of
+  exact-string rules on one fetch are a dict, `ExactIndex`), and
+  `ProxyRules.choose_server(ctx, up, forced) -> str | None` (use-server, first match whose
+  server is up, or any with force-persist / `option persist`);
 - `ProxyRules.http_response(ctx) -> Reply | None` and `http_after_response(ctx)` on
   `ctx.response`.
 A proxy without rules of a kind has None there, so the sessions' no-rules path is a single
@@ -33,7 +37,8 @@ from haproxy_py.sample import CompileEnv, MapCache, RulesCompiler, SampleContext
 from haproxy_py.sample.expr import compile_expression
 from haproxy_py.sample.fmt import Formatted, compile_format
 from worker.http_errors import ErrorPages
-from worker.rule_actions import ALLOW, NOT_YET, Action, ActionMakers, RulesError
+from worker.rule_actions import ALLOW, NOT_YET, YIELD, Action, ActionMakers, RulesError, Wait
+from worker.rule_index import ExactIndex
 from worker.rule_replies import REASONS, Redirect, Reply, const, reason_of
 from worker.services import make_service
 
@@ -60,13 +65,19 @@ def run_rules(rules: Sequence[tuple[Predicate | None, Action]], ctx: SampleConte
 class ProxyRules:
     name: str
     tcp_connection: Callable[[SampleContext], bool | None] | None = None
-    tcp_content: Callable[[SampleContext], bool | None] | None = None
+    # tcp_content / tcp_response: run(ctx, start=0) -> verdict, None or Wait (_content_verdict)
+    tcp_content: Callable[..., Any] | None = None
     inspect_delay: float = 0.0  # seconds; 0: content rules see what is there at once
+    tcp_response: Callable[[SampleContext], Any] | None = None
+    response_inspect_delay: float = 0.0  # seconds; 0: rules run once, on connect
     http_request: Callable[[SampleContext], Reply | None] | None = None
     http_response: Callable[[SampleContext], Reply | None] | None = None
     http_after_response: Callable[[SampleContext], None] | None = None
     choose_backend: Callable[[SampleContext], str | None] | None = None
-    choose_server: Callable[[SampleContext], str | None] | None = None
+    # use-server: choose_server(ctx, up, forced) -> name; `up(name)` says whether a server is
+    # not DOWN/MAINT: a rule naming a stopped server is skipped unless force-persist matched
+    # (`forced`) or `option persist` is set, as HAProxy does
+    choose_server: Callable[..., str | None] | None = None
     # force-persist / ignore-persist, first match: "force-persist", "ignore-persist" or None
     choose_persistence: Callable[[SampleContext], str | None] | None = None
     reads_addresses: bool = True  # some rule may read src/dst (the context fills them lazily)
@@ -75,8 +86,8 @@ class ProxyRules:
     @property
     def empty(self) -> bool:
         return not any(
-            (self.tcp_connection, self.tcp_content, self.http_request, self.http_response,
-             self.http_after_response, self.choose_backend, self.choose_server,
+            (self.tcp_connection, self.tcp_content, self.tcp_response, self.http_request,
+             self.http_response, self.http_after_response, self.choose_backend, self.choose_server,
              self.choose_persistence)
         )  # fmt: skip
 
@@ -84,13 +95,20 @@ class ProxyRules:
 class _Compiler(ActionMakers):
     """Compiles one proxy's rules, collecting every refusal."""
 
-    def __init__(self, config: Config, proxy: Proxy, loader: Loader, pages: ErrorPages) -> None:
+    def __init__(
+        self,
+        config: Config,
+        proxy: Proxy,
+        loader: Loader,
+        pages: ErrorPages,
+        maps: MapCache | None = None,
+    ) -> None:
         self.config = config
         self.proxy = proxy
         self.loader = loader
         self.pages = pages
         env = CompileEnv.for_proxy(config, proxy, loader=loader)
-        self.maps = MapCache(loader)
+        self.maps = maps or MapCache(loader)  # the worker's one cache: runtime-API editable
         self.request_side = RulesCompiler(proxy.acls, env, self.maps)
         response_env = dataclasses.replace(env, response_side=True)
         self.response_side = RulesCompiler(proxy.acls, response_env, self.maps)
@@ -100,10 +118,14 @@ class _Compiler(ActionMakers):
     def fail(self, where: object, text: str) -> None:
         self.errors.append(f"config : [{where}] : proxy '{self.proxy.name}': {text}")
 
-    def condition(self, rule: Any, response: bool = False) -> Predicate | None:
+    def condition(self, rule: Any, response: bool = False, partial: bool = False) -> Any:
+        """The rule's predicate (None: unconditional); `partial`: a content-inspection rule's,
+        which answers None when it must wait for more data (RulesCompiler.partial_condition)."""
         if rule.condition is None:
             return None
         compiler = self.response_side if response else self.request_side
+        if partial:
+            return compiler.partial_condition(rule.condition)
         return compiler.condition(rule.condition)
 
     def fmt(self, text: str, response: bool = False) -> Formatted:
@@ -117,13 +139,15 @@ class _Compiler(ActionMakers):
     def ruleset(self, name: str, makers: dict[str, Callable[[Rule, bool], Action]]) -> list:
         compiled = []
         response = name not in ("http-request", "redirect") and not name.startswith("tcp-request")
+        partial = name in _CONTENT_RULESETS
         for rule in self.proxy.rules.get(name) or ():
             maker = makers.get(rule.action)
             if maker is None:
                 self.fail(rule.where, f"'{name} {rule.action}' is {_NOT_YET}.")
                 continue
+            self.maps.where = f"file '{rule.where.file}' line {rule.where.line}"  # `show map`
             try:
-                compiled.append((self.condition(rule, response), maker(rule, response)))
+                compiled.append((self.condition(rule, response, partial), maker(rule, response)))
             except (SampleError, OSError, RulesError, re.error) as error:
                 self.fail(rule.where, f"'{name} {rule.action}' rule: {error}")
         return compiled
@@ -160,8 +184,12 @@ _HTTP_RESPONSE = {
 _HTTP_AFTER = {**_HEADERS, **_VARS, "allow": "allow", "set-status": "set_status",
                "capture": "capture", "set-log-level": "log_level"}  # fmt: skip
 _REDIRECT = {"redirect": "redirect"}
-_TCP = {"accept": "accept", "reject": "reject"}
-_TCP_CONTENT = {**_TCP, "set-log-level": "log_level"}
+_TCP = {"accept": "accept", "reject": "reject", **_VARS, "silent-drop": "silent_drop"}
+_TCP_CONTENT = {**_TCP, "set-log-level": "log_level", "capture": "capture"}
+_TCP_RESPONSE = {**_TCP, "close": "close", "set-log-level": "log_level"}
+
+
+_CONTENT_RULESETS = ("tcp-request content", "tcp-response content")
 
 
 def _makers(compiler: _Compiler, table: dict[str, str]) -> dict[str, Any]:
@@ -176,6 +204,33 @@ def _verdict(rules: list) -> Callable[[SampleContext], bool | None] | None:
     return lambda ctx: run_rules(rules, ctx)
 
 
+def _content_verdict(rules: list) -> Callable[..., Any] | None:
+    """Content-inspection rules, as HAProxy evaluates them: `run(ctx, start)` gives the first
+    deciding action's result (True accept, False reject, CLOSE, SILENT_DROP), None when the
+    rules ran out (accept now, even with an inspect-delay), or Wait when a condition lacked
+    data ("miss": everything again next time) or an action did (resume from it)."""
+    if not rules:
+        return None
+
+    def run(ctx: SampleContext, start: int = 0) -> Any:
+        for index in range(start, len(rules)):
+            condition, action = rules[index]
+            if condition is not None:
+                passed = condition(ctx)
+                if passed is None:
+                    return Wait(0)
+                if not passed:
+                    continue
+            result = action(ctx)
+            if result is YIELD:
+                return Wait(index)
+            if result is not None:
+                return result
+        return None
+
+    return run
+
+
 def _first(rules: list) -> Callable[[SampleContext], Any] | None:
     if not rules:
         return None
@@ -188,22 +243,28 @@ def _first(rules: list) -> Callable[[SampleContext], Any] | None:
 
 
 def compile_proxy_rules(
-    config: Config, proxy: Proxy, loader: Loader, pages: ErrorPages
+    config: Config, proxy: Proxy, loader: Loader, pages: ErrorPages, maps: MapCache | None = None
 ) -> ProxyRules | None:
     """The proxy's compiled rules, None when it has none; RulesError lists every refusal."""
-    compiler = _Compiler(config, proxy, loader, pages)
+    compiler = _Compiler(config, proxy, loader, pages, maps)
     rules = ProxyRules(proxy.name)
     rules.tcp_connection = _verdict(
         compiler.ruleset("tcp-request connection", _makers(compiler, _TCP))
     )
-    rules.tcp_content = _verdict(
+    rules.tcp_content = _content_verdict(
         compiler.ruleset("tcp-request content", _makers(compiler, _TCP_CONTENT))
     )
     delay = proxy.timeouts.get("tcp-request inspect-delay")
     rules.inspect_delay = delay / 1000 if delay else 0.0
-    for rule in proxy.rules.get("tcp-response content") or ():
-        # The TCP relay splices server bytes straight to the client: nothing to inspect.
-        compiler.fail(rule.where, f"'tcp-response content' rules are {_NOT_YET}.")
+    if proxy.mode == "http" and proxy.rules.get("tcp-response content"):
+        where = proxy.rules["tcp-response content"][0].where
+        compiler.fail(where, f"'tcp-response content' rules in 'mode http' are {_NOT_YET}.")
+    else:
+        rules.tcp_response = _content_verdict(
+            compiler.ruleset("tcp-response content", _makers(compiler, _TCP_RESPONSE))
+        )
+    delay = proxy.timeouts.get("tcp-response inspect-delay")
+    rules.response_inspect_delay = delay / 1000 if delay else 0.0
     if proxy.mode == "http":
         # `redirect` rules run after the http-request ones, as HAProxy evaluates them.
         rules.http_request = _first(
@@ -229,26 +290,51 @@ def _backend_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None
     switches = compiler.proxy.backend_switches
     if not any(s.dynamic or s.condition is not None for s in switches):
         return None  # static routing: resolved once at start-up
-    compiled: list[tuple[Predicate | None, Formatted]] = []
     known = {p.name for p in compiler.config.proxies if p.is_backend and not p.disabled}
+    steps: list[Callable[[SampleContext], str | None]] = []
+    index: ExactIndex | None = None  # the run of indexable rules being filled
     for switch in switches:
         try:
+            shape = None
+            if not switch.dynamic and switch.condition is not None:
+                shape = compiler.request_side.exact_shape(switch.condition)
+            if shape is not None:
+                if index is None or not index.takes(shape):
+                    index = ExactIndex(shape)
+                    steps.append(index)
+                if switch.backend in known:  # else skipped, as a name naming no backend is
+                    index.add(shape, switch.backend)
+                continue
+            index = None
+            compiler.maps.where = f"file '{switch.where.file}' line {switch.where.line}"
             name = compiler.fmt(switch.backend) if switch.dynamic else None
             condition = compiler.condition(switch)
         except SampleError as error:
             compiler.fail(switch.where, f"'use_backend' rule: {error}")
             continue
-        compiled.append((condition, name or const(switch.backend.encode())))
+        steps.append(_switch_step(condition, name or const(switch.backend.encode()), known))
 
     def choose(ctx: SampleContext) -> str | None:
-        for condition, name in compiled:
-            if condition is None or condition(ctx):
-                chosen = name(ctx).decode("utf-8", "surrogateescape")
-                if chosen in known:
-                    return chosen  # a dynamic name that names no backend is skipped
+        for step in steps:
+            chosen = step(ctx)
+            if chosen is not None:
+                return chosen
         return None
 
     return choose
+
+
+def _switch_step(
+    condition: Predicate | None, name: Formatted, known: set[str]
+) -> Callable[[SampleContext], str | None]:
+    def step(ctx: SampleContext) -> str | None:
+        if condition is None or condition(ctx):
+            chosen = name(ctx).decode("utf-8", "surrogateescape")
+            if chosen in known:
+                return chosen  # a dynamic name that names no backend is skipped
+        return None
+
+    return step
 
 
 def _server_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None] | None:
@@ -268,13 +354,29 @@ def _server_switch(compiler: _Compiler) -> Callable[[SampleContext], str | None]
         except SampleError as error:
             compiler.fail(switch.where, f"'use-server' rule: {error}")
 
-    def choose(ctx: SampleContext) -> str | None:
+    keep_down = compiler.proxy.options.get("persist") is True
+
+    def choose(
+        ctx: SampleContext, up: Callable[[str], bool] | None = None, forced: bool = False
+    ) -> str | None:
+        anyway = up is None or forced or keep_down
         for condition, server in compiled:
-            if condition is None or condition(ctx):
+            if (condition is None or condition(ctx)) and (anyway or up(server)):  # type: ignore[misc]
                 return server
         return None
 
     return choose if compiled else None
+
+
+def server_up(servers: dict[str, Any]) -> Callable[[str], bool]:
+    """use-server's test: the named server is not stopped (DOWN or MAINT); a draining
+    server is still up (HAProxy looks at its state, not its weight)."""
+
+    def up(name: str) -> bool:
+        server = servers.get(name)
+        return server is not None and (server.lb.usable or server.draining)
+
+    return up
 
 
 _PERSIST_RULES = ("force-persist", "ignore-persist")
@@ -330,7 +432,9 @@ class FrontendRules:
 
 _FIELD_DEFAULTS: dict[str, Callable[[], Any]] = {
     "so_id": int, "backend": str, "server": str, "request": lambda: None,
-    "response": lambda: None, "request_buffer": bytes, "environment": lambda: os.environ,
+    "response": lambda: None, "request_buffer": bytes,
+    "response_buffer": bytes, "content_final": lambda: True, "missing": bool,
+    "environment": lambda: os.environ,
     "clock": lambda: time.time, "random": lambda: _RANDOM.randrange, "backends": lambda: None,
     "auth_cache": dict, "request_captured": dict, "response_captured": dict,
     "log_level": lambda: -1, "unique_id": lambda: None,

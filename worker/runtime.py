@@ -28,6 +28,7 @@ from haproxy_py.process.handoff import WorkerStart
 from haproxy_py.process.listeners import ListenerSpec
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
+from haproxy_py.sample import MapCache
 from worker.backend import BackendRuntime
 from worker.counters import Counters, CounterTable
 from worker.http_errors import load_error_pages
@@ -42,6 +43,7 @@ from worker.startup import (
     attach_rules,
     check_config,
     compile_rules,
+    read_lines,
     resolve_servers,
     static_backend,
 )
@@ -119,6 +121,12 @@ class WorkerState:
     log_counters: LogCounters = field(default_factory=LogCounters)
     log_sockets: LogSockets | None = None
     shared: Any = None  # worker/shared_state.py SharedState: the stats table and its links
+    maps: Any = None  # haproxy_py/sample/maps.py MapCache: the maps the runtime API edits
+    closer: Any = None  # worker/close_spread.py SpreadCloser, with `close-spread-time`
+
+    def closes(self, session: object) -> bool:
+        """During a soft stop: must this session's next response close the connection?"""
+        return self.closer is None or self.closer.closes(session)
 
     def close(self) -> None:
         """Close every listening socket, the pipe pool (pipes in use close when returned) and
@@ -156,7 +164,8 @@ def build_state(
     error_pages, page_errors = load_error_pages(config)
     messages += page_errors
     # Rules compile here, before the chroot: their pattern, map and reply files are read now.
-    compiled_rules, rule_errors = compile_rules(config, error_pages)
+    maps = MapCache(read_lines)  # one per worker: `add map`... edit it (runtime_api/maps.py)
+    compiled_rules, rule_errors = compile_rules(config, error_pages, maps=maps)
     messages += rule_errors
     if messages:
         raise StartupError(messages)
@@ -227,6 +236,7 @@ def build_state(
         backend_runtimes, listeners, unserved, pipes, http_pools=list(http_pools.values()),
     )  # fmt: skip
     state.log_counters = log_counters
+    state.maps = maps
     state.log_sockets = log_sockets
     attach_rules(
         config, frontends, backend_runtimes, http_pools, compiled_rules, error_pages, _timeouts

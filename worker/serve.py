@@ -18,7 +18,9 @@ status. Lifetime, as a table of contents:
   stop: after global `grace` the listeners are closed (HAProxy's "Proxy X stopped" lines go
   to stderr), the sessions run to their end, and
   serve() returns 0 when the last one ends, or at `hard-stop-after` if set; SIGTTOU/SIGTTIN
-  pause and resume the listeners (worker/pausing.py).
+  pause and resume the listeners (worker/pausing.py). With `close-spread-time`, keep-alive
+  connections are let go over that window once the listeners are closed
+  (worker/close_spread.py).
 Accept loops try accept() first and wait for readability only on EAGAIN, take up to
 ACCEPT_BATCH connections per wake-up, and stop accepting while a `maxconn` is reached (global,
 frontend or bind line): the kernel backlog holds newcomers until a session ends.
@@ -42,16 +44,19 @@ from haproxy_py.process.daemon import release_stderr
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.process.shm import StatsTable, TableError, open_table
-from haproxy_py.proto.ipc import AdminDone, CliSession, HardStop, Ready, SoftStop
+from haproxy_py.proto.ipc import AdminDone, CliSession, HardStop, Ready, RuntimeApply, SoftStop
 from haproxy_py.report import Reporter
 from worker.checks import serve_checks
 from worker.cli import info_values, serve_cli_session, serve_stats_socket
+from worker.cli_write import apply_write
+from worker.close_spread import SpreadCloser
 from worker.counters import private_table
 from worker.logs import with_admin_log
 from worker.pausing import pause_listeners, resume_listeners
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.services import bind_services
 from worker.session import serve_session
+from worker.sessions_registry import watch_server_states
 from worker.shared_state import SharedState, StateSync
 from worker.startup import StartupError
 
@@ -105,6 +110,9 @@ async def serve(
             for sock in sockets:
                 sock.close()
             raise
+        spread = state.config.global_.setting("close-spread-time")
+        if spread is not None:
+            state.closer = SpreadCloser(spread)
         sync = StateSync(table, state.backends)
         state.shared = SharedState(table, start.slot, sync, channel, state.config, reporter)
         sync.poll()  # states carried over from the previous generation are in force at once
@@ -123,6 +131,8 @@ async def serve(
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
                 root.start_soon(serve_checks, state)  # health checks (worker/checks.py)
+                if sync.closes_sessions:  # on-marked-down/up (worker/sessions_registry.py)
+                    root.start_soon(watch_server_states, sync.poll)
                 _serve_stats_sockets(state, start, sockets, root, started)
                 if channel is not None:
                     root.start_soon(_serve_master_channel, state, channel, root, started)
@@ -304,6 +314,9 @@ async def _serve_master_channel(
             if state.shared is not None:
                 state.shared.done(message)
             continue
+        if isinstance(message, RuntimeApply):  # a map, limit or frontend change (cli_write.py)
+            apply_write(state, message.command)
+            continue
         if isinstance(message, HardStop):
             root.cancel_scope.cancel()
             return
@@ -344,6 +357,8 @@ async def _soft_stop(state: WorkerState, everything: trio.CancelScope) -> None:
         listener.accepting.cancel()
     _report_stopped(state)
     state.stop_requested.set()
+    if state.closer is not None:  # close-spread-time: keep-alive connections let go over time
+        await state.closer.release()
 
 
 def _report_stopped(state: WorkerState) -> None:

@@ -15,6 +15,7 @@ unread bytes makes the kernel send a reset instead.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 from collections.abc import Callable
 
@@ -25,8 +26,11 @@ from worker.backend import BackendRuntime, ServerRuntime
 from worker.http_session import HttpSession
 from worker.logs import ProxyLogger
 from worker.relay import Termination, relay
-from worker.rules import FrontendRules, LiveContext, ProxyRules, Route
+from worker.rule_replies import SILENT_DROP, fill_captures, reset_connection
+from worker.rules import FrontendRules, LiveContext, ProxyRules, Route, server_up
 from worker.runtime import FrontendRuntime, ListenerRuntime
+from worker.sessions_registry import LiveSession, register, unregister
+from worker.tcp_inspect import ABORTED, end_inspected, inspect_content, inspect_response
 
 _CLIENT_SIDE = (Termination.CLIENT_ABORT, Termination.CLIENT_TIMEOUT)
 _SERVER_SIDE = (Termination.SERVER_ABORT, Termination.SERVER_TIMEOUT)
@@ -38,6 +42,7 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     frontend.counters.session_opened()
     logger = frontend.logger
     rules = frontend.rules
+    live = register(listener, client, peer)  # `show sess`, `shutdown session`
     try:
         ctx = None
         if rules is not None:
@@ -47,17 +52,18 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
                 _drop_unread(client)
                 return
         if frontend.http is not None:
-            await _serve_http(frontend, listener, client, peer, ctx)
+            await _serve_http(frontend, listener, client, peer, ctx, live)
         elif frontend.backend is not None or rules is not None:
             record = logger.start(frontend.name, client, peer) if logger is not None else None
             if record is not None:  # `%[...]` and set-log-level read the context at log time
                 record.ctx = ctx
                 if ctx is None and logger.samples:  # type: ignore[union-attr]
                     record.ctx = LiveContext.open(client, peer, frontend.name)
-            await _forward(frontend, listener, client, peer, record, ctx)
+            await _forward(frontend, listener, client, peer, record, ctx, live)
         elif logger is not None:
             logger.start(frontend.name, client, peer)
     finally:
+        unregister(live)
         client.close()
         frontend.counters.session_closed()
         listener.release()
@@ -70,30 +76,50 @@ async def _forward(
     peer: object,
     record: LogRecord | None = None,
     ctx: LiveContext | None = None,
+    live: LiveSession | None = None,
 ) -> None:
     backend = frontend.backend
     timeouts = frontend.timeouts
     forced = None
+    response_rules = None
     if ctx is not None:
         route, forced = choose_route(frontend.rules, ctx)
         if route is None:
             _drop_unread(client)
             return
         backend, timeouts = route.backend, route.timeouts
+        if route.rules is not None and route.rules.tcp_response is not None:
+            response_rules = route.rules
     assert backend is not None
+    if live is not None:
+        live.backend = backend
     backend.session_started()
     server = None
     sock = None
     started = trio.current_time() if record is not None else 0.0
     try:
-        opened = await backend.connect(backend.key_for(peer), client, prefer=forced, log=record)
+        opened = await backend.connect(backend.key_for(peer), client, direct=forced, log=record)
         if opened is None:
             dropped = _drop_unread(client)
             if record is not None:
                 record.bytes_in = dropped  # read, never forwarded: HAProxy counts it too
             return
         server, sock = opened
+        if live is not None:
+            live.server, live.server_sock = server, sock
+            if live.killed:  # `shutdown session` while it waited for its server
+                return
+        inspected = None
+        if response_rules is not None:  # tcp-response content (worker/tcp_inspect.py)
+            ctx.server = server.name  # type: ignore[union-attr]
+            inspected = await inspect_response(response_rules, ctx, client, sock)
+            if inspected.verdict is not None and inspected.verdict is not True:
+                counted = (frontend.counters, backend.counters, server.counters)
+                await end_inspected(inspected, client, sock, counted, record, timeouts.client)
+                return
         result = await relay(client, sock, pipes=listener.pipes, timeouts=timeouts)
+        if inspected is not None and inspected.bytes_in:
+            result = dataclasses.replace(result, bytes_in=result.bytes_in + inspected.bytes_in)
         if record is not None:
             record.termination = result.termination.value
             record.bytes_in = result.bytes_in
@@ -113,6 +139,9 @@ async def _forward(
         if server is not None:
             backend.release(server)
         backend.session_ended()
+        if record is not None and live is not None and live.killed:
+            # closed by the runtime API (K) or a server state change (D, U), while connected
+            record.termination = live.killed + ("D" if server is not None else "C")
         if record is not None:
             _log_tcp(frontend, record, started, server, backend)
 
@@ -129,6 +158,11 @@ def _log_tcp(
     record.t_total = int((trio.current_time() - started) * 1000)
     record.status = 0
     record.backend = backend.name
+    names = getattr(logger, "request_captures", ())
+    captured = getattr(record.ctx, "request_captured", None) if names else None
+    if captured:  # `tcp-request content capture` slots, logged by %hr as in HTTP mode
+        record.request_captures = [None] * len(names)
+        fill_captures(record.request_captures, names, captured)
     fill_counts(frontend, record, server)
     logger.log(record)
 
@@ -154,6 +188,7 @@ async def _serve_http(
     client: socket.socket,
     peer: object,
     ctx: LiveContext | None = None,
+    live: LiveSession | None = None,
 ) -> None:
     """`mode http`: one HttpSession loops over the requests (worker/http_session.py)."""
     assert frontend.http is not None
@@ -168,6 +203,8 @@ async def _serve_http(
         listener.pipes,
         frontend.timeouts,
     )
+    if live is not None:
+        live.http = session  # `show sess` reads its backend and last server when asked
     if frontend.rules is not None:
         session.rules = frontend.rules
         session.ctx = ctx
@@ -175,6 +212,8 @@ async def _serve_http(
             ctx.request_buffer = b""  # from here on, req.payload reads the request's body
     if frontend.logger is not None:
         session.start_logging(frontend.logger, frontend.name, peer, _http_log_end(frontend))
+    if frontend.worker is not None and frontend.worker.closer is not None:
+        frontend.worker.closer.register(session)  # close-spread-time (worker/close_spread.py)
     await session.run()
 
 
@@ -188,6 +227,9 @@ def _http_log_end(frontend: FrontendRuntime) -> Callable[[LogRecord, object], No
 
 class _NeverStopping:
     stopping = False
+
+    def closes(self, session: object) -> bool:
+        return True
 
 
 _NOT_STOPPING = _NeverStopping()
@@ -204,44 +246,38 @@ def _drop_unread(client: socket.socket, limit: int = 16384) -> int:
 
 # -- rules (worker/rules.py) ------------------------------------------------------------------
 
-INSPECT_POLL = 0.01  # seconds between two looks at the client's data during inspect-delay
-
 
 async def accepted_by_tcp_rules(
     rules: ProxyRules | None, ctx: LiveContext, client: socket.socket
 ) -> bool:
     """tcp-request connection rules, then content rules (with `tcp-request inspect-delay`,
-    the client's first bytes are looked at, not consumed, until a rule matches, the buffer is
-    full, the client ends its data, or the delay is over)."""
+    the client's first bytes are looked at, not consumed, until the rules decide or run out
+    without waiting for data, the buffer is full, the client ends, or the delay is over:
+    worker/tcp_inspect.py)."""
     if rules is None:
         return True
-    if rules.tcp_connection is not None and rules.tcp_connection(ctx) is False:
+    if rules.tcp_connection is not None and not _tcp_accepts(rules.tcp_connection(ctx), client):
         return False
     content = rules.tcp_content
     if content is None:
         return True
     if rules.inspect_delay <= 0:
-        return content(ctx) is not False
-    deadline = trio.current_time() + rules.inspect_delay
-    with trio.move_on_at(deadline):
-        await trio.lowlevel.wait_readable(client)
-    while True:
-        try:
-            data = client.recv(INSPECT_BUFFER, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            ended = not data
-        except BlockingIOError:
-            data, ended = b"", False
-        except OSError:
-            return False
-        ctx.request_buffer = data
-        verdict = content(ctx)
-        final = ended or len(data) >= INSPECT_BUFFER or trio.current_time() >= deadline
-        if verdict is not None or final:
-            return verdict is not False  # the buffer seen stays for use_backend
-        await trio.sleep(min(INSPECT_POLL, max(0.0, deadline - trio.current_time())))
+        return _tcp_accepts(content(ctx), client)
+
+    def store(data: bytes) -> None:
+        ctx.request_buffer = data  # stays for use_backend and the log
+
+    verdict = await inspect_content(client, content, ctx, rules.inspect_delay, store)
+    return verdict is not ABORTED and _tcp_accepts(verdict, client)
 
 
-INSPECT_BUFFER = 16384 - 1024  # what HAProxy may inspect: a buffer less the rewrite reserve
+def _tcp_accepts(verdict: object, client: socket.socket) -> bool:
+    """A tcp-request verdict: False (reject) and silent-drop refuse (the latter makes the
+    coming close invisible to the client); True or None (no rule matched) accept."""
+    if verdict is SILENT_DROP:
+        reset_connection(client)
+        return False
+    return verdict is not False
 
 
 def choose_route(
@@ -259,7 +295,9 @@ def choose_route(
     ctx.backend = route.name
     theirs = route.rules
     if theirs is not None and theirs.choose_server is not None:
-        name = theirs.choose_server(ctx)
+        # force-persist/ignore-persist first: force-persist lets use-server pick a DOWN server
+        persist = theirs.choose_persistence(ctx) if theirs.choose_persistence else None
+        name = theirs.choose_server(ctx, server_up(route.servers), persist == "force-persist")
         if name is not None:
             return route, route.servers.get(name)
     return route, None

@@ -15,8 +15,10 @@ confirmation.
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -24,12 +26,21 @@ import trio
 from haproxy_py.checks.shared import warmup_weight
 from haproxy_py.config.model import Config
 from haproxy_py.process.channel import Channel
-from haproxy_py.process.shm import StatsTable
-from haproxy_py.proto.ipc import AdminChange, AdminDone
+from haproxy_py.process.shm import AdminState, StatsTable
+from haproxy_py.proto.ipc import AdminChange, AdminDone, RuntimeChange
 from haproxy_py.report import Reporter
 from haproxy_py.runtime_api.admin import AdminOp, apply_op
-from haproxy_py.stats.layout import DRAIN_MASK, MAINT_MASK, STARTING, STOPPED, ServerSlot
-from worker.backend import BackendRuntime, ServerRuntime
+from haproxy_py.stats.layout import (
+    DRAIN_MASK,
+    MAINT_MASK,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    ServerSlot,
+    unpack_address,
+)
+from worker.backend import BackendRuntime, ServerRuntime, Target
+from worker.sessions_registry import kill_server_sessions
 
 ADMIN_TIMEOUT = 10.0  # seconds the master has to confirm an admin change
 
@@ -42,6 +53,11 @@ class _Entry:
     follows: bool  # its health row decides (checked, or tracking a checked server)
     slowstart: int  # ms
     root: ServerSlot | None  # the checked server a tracking one follows (its MAINT too)
+    configured: Target | None = None  # its address before any `set server .. addr`
+    addr_gen: int = 0  # the admin row's addr_gen last applied
+    on_down: bool = False  # `on-marked-down shutdown-sessions`
+    on_up: bool = False  # `on-marked-up shutdown-backup-sessions`
+    was_up: bool | None = None  # UP and not in maintenance at the last apply (None: unknown)
 
 
 class StateSync:
@@ -62,7 +78,14 @@ class StateSync:
                     root = _root_slot(table, backends, backend.name, track)
                 slowstart = int(model.options.get("slowstart") or 0) if model is not None else 0
                 follows = slot.checked or root is not None
-                self.entries.append(_Entry(slot, backend, server, follows, slowstart, root))
+                entry = _Entry(slot, backend, server, follows, slowstart, root, server.target)
+                if model is not None:
+                    entry.on_down = model.options.get("on-marked-down") == "shutdown-sessions"
+                    entry.on_up = model.options.get("on-marked-up") == "shutdown-backup-sessions"
+                self.entries.append(entry)
+        # Whether a server's transitions close sessions: then every worker polls on a timer
+        # too (worker/sessions_registry.py), not only before a server choice.
+        self.closes_sessions = any(e.on_down or e.on_up for e in self.entries)
         self.seen = -1
         for backend in backends.values():
             backend.state_sync = self.poll
@@ -81,12 +104,17 @@ class StateSync:
         for entry in self.entries:
             slot, backend, server = entry.slot, entry.backend, entry.server
             admin = read_admin(slot)
+            if admin.addr_gen != entry.addr_gen:  # `set server .. addr`: new connections go there
+                entry.addr_gen = admin.addr_gen
+                server.target = _moved(entry.configured, admin)
             lb = server.lb
             weight = admin.uweight
             healthy = server.target is not None
+            stopping = False  # `http-check disable-on-404`'s NOLB: only persistent clients
             if entry.follows:
                 health = read_health(slot)
                 healthy = healthy and health.op_state != STOPPED
+                stopping = health.op_state == STOPPING
                 if health.op_state == STARTING and entry.slowstart:
                     weight = warmup_weight(weight, now_ms - health.changed_ms, entry.slowstart)
             reweighted = weight != lb.weight
@@ -99,12 +127,43 @@ class StateSync:
                 state |= read_admin(entry.root).admin_state & MAINT_MASK
             server.admin_down = bool(state & (MAINT_MASK | DRAIN_MASK))
             # DRAIN keeps taking persistent clients (cookie persistence, worker/http_session.py)
-            server.draining = healthy and bool(state & DRAIN_MASK) and not state & MAINT_MASK
-            wanted = healthy and not server.admin_down
+            server.draining = (
+                healthy and bool(state & DRAIN_MASK or stopping) and not state & MAINT_MASK
+            )
+            wanted = healthy and not server.admin_down and not stopping
             if lb.usable != wanted:
                 backend.set_usable(server, wanted)
             elif reweighted:
                 backend.algorithm.server_changed(lb)
+            if entry.on_down or entry.on_up:
+                self._close_sessions(entry, healthy and not state & MAINT_MASK)
+
+    def _close_sessions(self, entry: _Entry, up: bool) -> None:
+        """on-marked-down / on-marked-up: this worker's share of the sessions to close (each
+        worker closes its own when it sees the change)."""
+        was_up, entry.was_up = entry.was_up, up
+        if was_up is None or was_up == up:
+            return
+        if not up and entry.on_down:
+            kill_server_sessions([entry.server], "D")
+        elif up and entry.on_up and not entry.server.lb.backup:
+            backups = [s for s in entry.backend.servers.values() if s.lb.backup]
+            kill_server_sessions(backups, "U")
+
+
+def _moved(configured: Target | None, admin: AdminState) -> Target | None:
+    """The server's address after runtime changes (IP and/or port) to its configured one."""
+    ip = unpack_address(admin.addr_family, admin.addr_hi, admin.addr_lo)
+    if configured is None:
+        if ip is None:
+            return None
+        configured = Target(socket.AF_INET, ip)
+    changes: dict[str, object] = {}
+    if ip is not None:
+        changes.update(family=socket.AF_INET6 if ":" in ip else socket.AF_INET, host=ip)
+    if admin.port:
+        changes.update(port=admin.port, relative=False)
+    return dataclasses.replace(configured, **changes)  # type: ignore[arg-type]
 
 
 def _root_slot(
@@ -173,7 +232,29 @@ class SharedState:
             clear_bits=op.clear_bits,
             has_weight=op.weight >= 0,
             weight=max(op.weight, 0),
+            has_maxconn=op.maxconn >= 0,
+            maxconn=max(op.maxconn, 0),
+            addr=op.addr,
+            has_port=op.port >= 0,
+            port=max(op.port, 0),
         )
+        return await self._ask(seq, waiting, change)
+
+    async def runtime_change(self, command: str, apply: Callable[[str], str]) -> str:
+        """Have every worker of the generation run `command` (worker/cli_write.py): through
+        the master, which hands it to each of them in one order and confirms to us once our
+        copy came back (so it is in force here when we answer); `apply` runs it alone."""
+        if self.channel is None:
+            apply(command)
+            return ""
+        self._seq += 1
+        seq = self._seq
+        waiting: list = [trio.Event(), ""]
+        self._pending[seq] = waiting
+        return await self._ask(seq, waiting, RuntimeChange(seq=seq, command=command))
+
+    async def _ask(self, seq: int, waiting: list, change: AdminChange | RuntimeChange) -> str:
+        assert self.channel is not None
         try:
             async with self._send_lock:
                 if not await self.channel.send(change):

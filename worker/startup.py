@@ -19,10 +19,9 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from haproxy_py.checks.settings import unsupported as unsupported_checks
 from haproxy_py.config.address import Family
 from haproxy_py.config.model import Config, Proxy, Server
-from haproxy_py.sample import SampleError
+from haproxy_py.sample import MapCache, SampleError
 from worker.backend import Target
 from worker.http_errors import DEFAULT_ERROR_PAGES, ErrorPages
 from worker.http_settings import build_http_settings
@@ -47,7 +46,7 @@ def check_config(config: Config) -> list[str]:
         if proxy.disabled:
             continue
         messages += _check_proxy(proxy)
-    return messages + check_modes(config) + unsupported_checks(config)
+    return messages + check_modes(config)
 
 
 def _check_proxy(proxy: Proxy) -> list[str]:
@@ -110,9 +109,13 @@ def read_lines(path: str) -> list[str]:
 
 
 def compile_rules(
-    config: Config, pages: Mapping[str, ErrorPages], loader: Loader = read_lines
+    config: Config,
+    pages: Mapping[str, ErrorPages],
+    loader: Loader = read_lines,
+    maps: MapCache | None = None,
 ) -> tuple[dict[str, ProxyRules], list[str]]:
-    """{proxy: compiled rules} for every enabled proxy that has some, and every refusal."""
+    """{proxy: compiled rules} for every enabled proxy that has some, and every refusal;
+    `maps` is the worker's map cache (the runtime API edits its maps and pattern files)."""
     compiled: dict[str, ProxyRules] = {}
     messages: list[str] = []
     for proxy in config.proxies:
@@ -120,7 +123,7 @@ def compile_rules(
             continue
         try:
             rules = compile_proxy_rules(
-                config, proxy, loader, pages.get(proxy.name, DEFAULT_ERROR_PAGES)
+                config, proxy, loader, pages.get(proxy.name, DEFAULT_ERROR_PAGES), maps
             )
         except RulesError as error:
             messages += error.messages

@@ -3,8 +3,9 @@
 - settings.py: a server's check settings from the configuration model;
 - health.py: HAProxy's health counter (rise/fall) and the UP/DOWN transitions;
 - probe.py: plain connect, `option tcp-check` and `option httpchk` plans, and the
-  generator that runs one (the worker supplies the sockets); http.py: request bytes and a
-  response reader;
+  generator that runs one (the worker supplies the sockets; wire.py: the I/O it asks for);
+  http.py: request bytes and a response reader; protocols.py: the redis, smtp, pgsql,
+  ldap and mysql dialogues;
 - status.py: check status codes (L4OK, L7STS...) and results; messages.py: the log lines;
 - shared.py: who checks a server (one owner per server) and the shared row a result
   writes; track.py: `track` chains; observe.py: `observe`/`on-error`; agent.py: agent

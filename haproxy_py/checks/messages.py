@@ -12,7 +12,10 @@ from haproxy_py.checks.status import CheckResult
 
 def check_line(backend: str, server: str, backup: bool, result: CheckResult, health: str) -> str:
     """`option log-health-checks`: one check result, with the health counter after it."""
-    verdict = "succeeded" if result.passed else "failed"
+    if result.conditional:
+        verdict = "conditionally succeeded"
+    else:
+        verdict = "succeeded" if result.passed else "failed"
     kind = "backup server" if backup else "server"
     return (
         f"Health check for {kind} {backend}/{server} {verdict}, reason: {result.reason()},"
@@ -72,11 +75,31 @@ def server_up_line(
     )
 
 
-def no_server_alert(backend: str) -> str:
-    """The stderr ALERT when a backend's last server goes down."""
-    return f"backend '{backend}' has no server available!"
+def server_stopping_line(
+    backend: str,
+    server: str,
+    backup: bool,
+    result: CheckResult | None,
+    *,
+    active: int,
+    backups: int,
+    requeued: int,
+    queued: int,
+) -> str:
+    """`http-check disable-on-404`: an UP server answered 404 and leaves the farm (NOLB)."""
+    return (
+        f"{'Backup ' if backup else ''}Server {backend}/{server} is stopping{_reason(result)}."
+        f" {_servers(active, backups)} online. {requeued} sessions requeued,"
+        f" {queued} total in queue."
+    )
 
 
-def no_server_log(backend: str) -> str:
+def no_server_alert(backend: str, kind: str = "backend") -> str:
+    """The stderr ALERT when a backend's last server goes down (`kind`: "proxy" for a
+    `listen` section, as HAProxy names it)."""
+    return f"{kind} '{backend}' has no server available!"
+
+
+def no_server_log(backend: str, kind: str = "backend") -> str:
     """The same event as the log (syslog) line words it."""
-    return f"backend {backend} has no server available!"
+    return f"{kind} {backend} has no server available!"

@@ -1,7 +1,10 @@
-"""`observe layer4` with `error-limit` and `on-error`: live traffic as a health signal.
+"""`observe layer4|layer7` with `error-limit` and `on-error`: live traffic as a health signal.
 
-Every worker counts the consecutive failed connections to an observed server
-(`Consecutive`); reaching `error-limit` is a trip (counted in the server's `hanafail`
+Every worker counts the consecutive errors of an observed server (`Consecutive`): with
+`layer4` a failed connection is an error and an established one a success; with `layer7`
+a failed connection is an error too, an established one says nothing, and each HTTP
+response counts by its status (`http_ok`: 5xx is an error, except 501 and 505, which a
+client's request causes). reaching `error-limit` is a trip (counted in the server's `hanafail`
 slot of that worker's counters, which is how the server's check owner learns of it, since the
 trip may happen in any worker). The owner then applies `on-error` to its rise/fall machine
 (`prepare`) and, unless the action is only `fastinter`, records one failed check with the
@@ -17,6 +20,12 @@ from haproxy_py.checks.health import Health
 from haproxy_py.checks.status import HANA, CheckResult
 
 L4_ERROR = "L4 unsuccessful connection"  # HAProxy's words for a failed connection
+HTTP_ERROR = "Wrong http response"  # ... and for an HTTP response with an error status
+
+
+def http_ok(status: int) -> bool:
+    """`observe layer7`: a response status that counts as a success."""
+    return status >= 100 and (status < 500 or status in (501, 505))
 
 
 @dataclass(slots=True)

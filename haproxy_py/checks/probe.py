@@ -1,12 +1,14 @@
 """What a check does on the wire, as a plan of steps and a sans-IO interpreter that runs it.
 
 A `Plan` is built once per backend from the configuration: a plain connect (`check` alone),
-`option tcp-check` with its `tcp-check connect|send|send-binary|expect` rules, or `option
-httpchk` with its `http-check connect|send|expect` rules. `run(plan)` is a generator: it
-yields the I/O it wants (`Connect`, `Send`, `Receive`) and is sent back what happened (None
-for a connect or send that worked, bytes for a receive, `b""` at the server's end, or an
-`IoError`), and returns the `CheckResult`. The worker drives it with real sockets and
-deadlines; tests drive it with lists. The words of every result are HAProxy 2.6's.
+`option tcp-check` with its `tcp-check connect|send|send-binary|expect` rules, `option
+httpchk` with its `http-check connect|send|expect` rules, or a protocol check (`option
+redis-check`, `smtpchk`, `pgsql-check`, `ldap-check`, `mysql-check`: protocols.py).
+`run(plan)` is a generator: it yields the I/O it wants (`Connect`, `Send`, `Receive`) and
+is sent back what happened (None for a connect or send that worked, bytes for a receive,
+`b""` at the server's end, or an `IoError`), and returns the `CheckResult`. The worker
+drives it with real sockets and deadlines; tests drive it with lists. The words of every
+result are HAProxy 2.6's.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from typing import Any
 
 from haproxy_py.checks import status as st
 from haproxy_py.checks.http import ResponseReader, build_request
+from haproxy_py.checks.protocols import Params, params_for, run_protocol
 from haproxy_py.checks.status import CheckResult
+from haproxy_py.checks.wire import Connect, IoError, Receive, Send
 from haproxy_py.config.model import Proxy
 
-PLAIN, TCP_CHECK, HTTP_CHECK = "connect", "tcp-check", "httpchk"
+__all__ = ["Connect", "IoError", "Plan", "Receive", "Send", "Step", "plan_for_proxy", "run"]
+
+PLAIN, TCP_CHECK, HTTP_CHECK, PROTOCOL = "connect", "tcp-check", "httpchk", "protocol"
 MAX_TCP_BUFFER = 16 * 1024  # bytes a tcp-check expect looks at
 
 
@@ -35,33 +41,10 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    kind: str  # PLAIN, TCP_CHECK or HTTP_CHECK
+    kind: str  # PLAIN, TCP_CHECK, HTTP_CHECK or PROTOCOL
     steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    port: int | None = None  # None: the check's port (server `port`, else the server's)
-    addr: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Receive:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class IoError:
-    """A failed connect, send or receive: `timeout`, or the system's words ("Connection
-    refused")."""
-
-    timeout: bool = False
-    text: str = ""
+    protocol: Params | None = None  # PROTOCOL: which dialogue (protocols.py)
+    disable_on_404: bool = False  # HTTP_CHECK: `http-check disable-on-404`
 
 
 Io = Generator[Connect | Send | Receive, Any, CheckResult]
@@ -70,6 +53,10 @@ Io = Generator[Connect | Send | Receive, Any, CheckResult]
 
 
 def plan_for_proxy(proxy: Proxy) -> Plan:
+    protocol = params_for(proxy.options)
+    if protocol is not None:
+        # The dialogue begins with the implicit connect, which the scheduler may try at once.
+        return Plan(PROTOCOL, (Step("connect", 0, {}),), protocol)
     if proxy.options.get("httpchk"):
         return _http_plan(proxy)
     if proxy.options.get("tcp-check"):
@@ -142,16 +129,22 @@ def _http_plan(proxy: Proxy) -> Plan:
         steps.append(Step("send", 0, request({})))
     if steps[-1].action != "expect":
         steps.append(Step("expect", 0, _DEFAULT_HTTP_EXPECT))
-    return Plan(HTTP_CHECK, tuple(steps))
+    disable_on_404 = bool(proxy.setting("http-check disable-on-404"))
+    return Plan(HTTP_CHECK, tuple(steps), disable_on_404=disable_on_404)
 
 
 # -- running a plan -----------------------------------------------------------------------------
 
 
-def run(plan: Plan) -> Io:
-    """Run a plan: yields I/O requests, is sent their outcomes, returns the result."""
+def run(plan: Plan, *, up: bool = True) -> Io:
+    """Run a plan: yields I/O requests, is sent their outcomes, returns the result. `up`:
+    the server is UP (with `http-check disable-on-404`, only an UP server's 404 is a
+    conditional pass; a DOWN server's is a failure)."""
     if plan.kind == HTTP_CHECK:
-        return (yield from _run_http(plan))
+        return (yield from _run_http(plan, plan.disable_on_404 and up))
+    if plan.kind == PROTOCOL:
+        assert plan.protocol is not None
+        return (yield from run_protocol(plan.protocol))
     return (yield from _run_tcp(plan))
 
 
@@ -269,7 +262,7 @@ def _tcp_expect(step: Step, buffer: bytearray, closed: bool) -> Generator[Any, A
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-def _run_http(plan: Plan) -> Io:
+def _run_http(plan: Plan, stopping_on_404: bool) -> Io:
     reader: ResponseReader | None = None
     status = 0
     for step in plan.steps:
@@ -292,6 +285,8 @@ def _run_http(plan: Plan) -> Io:
                 reader.receive_data(outcome)
             if reader.invalid:
                 return CheckResult(st.L7RSP)
+            if stopping_on_404 and reader.status == 404:  # before any expect rule
+                return CheckResult(st.L7OKC, 404)
             failure = _http_expect(step.options, reader)
             if failure is not None:
                 return failure

@@ -3,8 +3,8 @@
 `check_settings(proxy, server, global_)` gathers what a server's checks need: whether it is
 checked, the intervals (`inter`, `fastinter`, `downinter`), `rise`/`fall`, where to connect
 (`addr`, `port`), the timeouts (`timeout check`, `timeout connect`) and the probe plan (plain
-connect, `option httpchk`, `option tcp-check`; haproxy_py/checks/probe.py). `default-server`
-values are already merged into `Server.options` by the configuration front end.
+connect, `option httpchk`, `option tcp-check`, protocol checks; haproxy_py/checks/probe.py).
+`default-server` values are already merged into `Server.options` by the configuration front end.
 Timeouts follow HAProxy: connecting may take min(`timeout connect`, `inter`); then, with
 `timeout check`, the rest of the check has `timeout check`, and without it the whole check
 must fit in `inter`.
@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 
 from haproxy_py.checks.probe import Plan, plan_for_proxy
-from haproxy_py.config.model import Config, Global, Proxy, Server
+from haproxy_py.config.model import Global, Proxy, Server
 
 DEFAULT_INTER = 2000  # ms
 DEFAULT_RISE = 2
@@ -95,27 +95,3 @@ def check_settings(
         error_limit=int(options.get("error-limit") or DEFAULT_ERROR_LIMIT),
         on_error=str(options.get("on-error") or "fail-check"),
     )
-
-
-# Check kinds that parse but that no probe implements yet: refused when a worker starts.
-_UNSUPPORTED_OPTIONS = ("mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check")
-
-
-def unsupported(config: Config) -> list[str]:
-    """One message per check setting of `config` this version would otherwise ignore."""
-    messages = []
-    for proxy in config.proxies:
-        if proxy.disabled or not proxy.is_backend:
-            continue
-        for name in _UNSUPPORTED_OPTIONS:
-            if proxy.options.get(name):
-                messages.append(
-                    f"config : [{proxy.where}] : proxy '{proxy.name}': 'option {name}' is not"
-                    " yet supported by this version of haproxy-py."
-                )
-        if proxy.setting("http-check disable-on-404"):
-            messages.append(
-                f"config : [{proxy.where}] : proxy '{proxy.name}': 'http-check disable-on-404'"
-                " is not yet supported by this version of haproxy-py."
-            )
-    return messages

@@ -18,11 +18,13 @@ from haproxy_py.checks.health import Health
 from haproxy_py.checks.status import CheckResult
 from haproxy_py.stats.layout import (
     CHECK_STATUS,
+    CHK_CONDPASS,
     CHK_FAILED,
     CHK_PASSED,
     RUNNING,
     STARTING,
     STOPPED,
+    STOPPING,
     pack_text,
 )
 
@@ -84,6 +86,20 @@ def resume(op_state: int, check_health: int, rise: int, fall: int) -> Health:
     return health
 
 
+def _check_result(result: CheckResult) -> int:
+    if result.conditional:
+        return CHK_CONDPASS
+    return CHK_PASSED if result.passed else CHK_FAILED
+
+
+def _op_state(up: bool, starting: bool, stopping: bool) -> int:
+    if not up:
+        return STOPPED
+    if stopping:  # disable-on-404's NOLB wins over a warm-up
+        return STOPPING
+    return STARTING if starting else RUNNING
+
+
 def row_values(
     result: CheckResult,
     health: Health,
@@ -93,6 +109,7 @@ def row_values(
     up: bool | None = None,
     agent: CheckResult | None = None,
     agent_up: bool = True,
+    stopping: bool = False,
 ) -> dict[str, int]:
     """The health section of a server's row after one check (`starting`: UP and warming up
     under `slowstart`; `up`: the server's verdict when an agent has a say in it, else the
@@ -100,9 +117,9 @@ def row_values(
     if up is None:
         up = health.up
     values = {
-        "op_state": (STARTING if starting else RUNNING) if up else STOPPED,
+        "op_state": _op_state(up, starting, stopping),
         "check_status": CHECK_STATUS[result.status.name],
-        "check_result": CHK_PASSED if result.passed else CHK_FAILED,
+        "check_result": _check_result(result),
         "check_health": health.health,
         "check_code": result.code if result.status.has_code else 0,
         # -1 (no duration) is stored as HAProxy prints it: the unsigned 64-bit -1.

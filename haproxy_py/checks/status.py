@@ -29,12 +29,28 @@ L7TOUT = Status("L7TOUT", "Layer7 timeout")
 L7RSP = Status("L7RSP", "Layer7 invalid response")
 L7OK = Status("L7OK", "Layer7 check passed", passed=True, has_code=True)
 L7STS = Status("L7STS", "Layer7 wrong status", has_code=True)
+# `http-check disable-on-404`: a 404 from an UP server; it stays UP but leaves the farm (NOLB).
+L7OKC = Status("L7OKC", "Layer7 check conditionally passed", passed=True, has_code=True)
 HANA = Status("HANA", "Health analyze")  # `observe`: live traffic errors past `error-limit`
 CHECKED = Status("CHECKED", "No status change", passed=True)  # an agent reply without a verdict
 
 STATUSES = {
     s.name: s
-    for s in (UNK, INI, SOCKERR, L4OK, L4TOUT, L4CON, L7TOUT, L7RSP, L7OK, L7STS, HANA, CHECKED)
+    for s in (
+        UNK,
+        INI,
+        SOCKERR,
+        L4OK,
+        L4TOUT,
+        L4CON,
+        L7TOUT,
+        L7RSP,
+        L7OK,
+        L7OKC,
+        L7STS,
+        HANA,
+        CHECKED,
+    )
 }
 
 
@@ -50,6 +66,12 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.status.passed
+
+    @property
+    def conditional(self) -> bool:
+        """A conditional pass (L7OKC): counted as a pass, but the server stops taking
+        new traffic."""
+        return self.status is L7OKC
 
     def reason(self) -> str:
         """`DESCRIPTION[, code: N][, info: "TEXT"], check duration: Nms`, as the logs put it."""

@@ -50,6 +50,8 @@ def assemble(
         for builder in order
         if builder.kind in PROXY_KINDS and "uuid" in builder.values
     }
+    if global_.stats_sockets:  # HAProxy's CLI proxy ("GLOBAL") takes id 1 (seen in 2.6)
+        used_ids.add(1)
     next_id = (n for n in count(1) if n not in used_ids)
     for builder in order:
         if builder.kind == "defaults":

@@ -47,14 +47,23 @@ def _stamp(seconds: float, gmt: bool) -> time.struct_time:
     return time.gmtime(seconds) if gmt else time.localtime(seconds)
 
 
+# date_ms()'s text up to the seconds, for the last second asked: every request of a busy
+# second shares it (one localtime() and one formatting a second, not one a line).
+_last_second: list = [None, ""]
+
+
 def date_ms(seconds: float) -> str:
     """`21/Nov/2026:16:57:33.971`: local time with milliseconds (`%t`, `%tr`)."""
-    t = time.localtime(seconds)
-    ms = int(seconds * 1000) % 1000
-    return (
-        f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms:03d}"
-    )
+    whole = int(seconds)
+    cached = _last_second
+    if cached[0] != whole:
+        t = time.localtime(seconds)
+        cached[1] = (
+            f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
+        )
+        cached[0] = whole
+    return f"{cached[1]}{int(seconds * 1000) % 1000:03d}"
 
 
 def date_zone(seconds: float, gmt: bool) -> str:

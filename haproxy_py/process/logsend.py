@@ -259,7 +259,8 @@ _ADMIN_LINES = (
     (re.compile(r"(?:Health|Agent) check for (?:backup )?server ([^/]+)/"), NOTICE),
     (re.compile(r"(?:Backup )?Server ([^/]+)/\S+ is (?:going )?DOWN"), ALERT),
     (re.compile(r"(?:Backup )?Server ([^/]+)/\S+ (?:is UP|enters drain|was DOWN)"), NOTICE),
-    (re.compile(r"backend '([^']+)' has no server available!"), EMERG),
+    # "proxy 'NAME'" for a listen section (HAProxy's words)
+    (re.compile(r"(?:backend|proxy) '([^']+)' has no server available!"), EMERG),
     (re.compile(r"Proxy (\S+) stopped \("), WARNING),
 )
 # The master's process events, sent to the global targets at their stderr severity.
@@ -277,8 +278,8 @@ def admin_syslog(text: str) -> tuple[str, int, str] | None:
         match = pattern.match(text)
         if match is not None:
             proxy = match.group(1)
-            if level == EMERG:
-                text = f"backend {proxy} has no server available!"  # unquoted on syslog
+            if level == EMERG:  # unquoted on syslog
+                text = f"{text.split(' ', 1)[0]} {proxy} has no server available!"
             return proxy, level, text
     return None
 

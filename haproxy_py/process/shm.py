@@ -66,6 +66,7 @@ SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 STALL_SECONDS = 1.0
 _U64 = 1 << 64
 _GENERATION = 14  # header word the master keeps its reload count in
+_CREATED = 15  # header word: epoch second the table was made (show stat's lastchg)
 _GAUGE_MAX = {QMAX: QCUR, SMAX: SCUR}  # `clear counters` brings a maximum down to its gauge
 
 
@@ -173,6 +174,11 @@ class StatsTable:
     @generation.setter
     def generation(self, value: int) -> None:  # the master's, once, before workers start
         self.header[_GENERATION] = value
+
+    @property
+    def created(self) -> int:
+        """Epoch second the table was made: when a backend without servers last changed."""
+        return self.header[_CREATED]
 
     # -- counters ----------------------------------------------------------------------------
 
@@ -377,6 +383,7 @@ def create_table(layout: Layout) -> StatsTable:
     table.header[1:] = _words(header[1:])
     mapping[layout.names_offset : layout.names_offset + len(layout.names)] = layout.names
     now = int(time.time())
+    table.header[_CREATED] = now
     for slot in layout.servers:
         values = initial_state(slot)
         values["last_change"] = now  # show stat's lastchg counts from the start

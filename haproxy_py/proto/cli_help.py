@@ -56,8 +56,16 @@ def listing(header: str, keywords: Iterable[Keyword]) -> str:
 def closest(typed: str, keywords: Sequence[Keyword], limit: int = 5) -> list[Keyword]:
     """Up to `limit` keywords whose usage looks most like `typed`, in table order."""
     typed = typed.lower()
+    # Scored against the whole usage and against its command words alone, so that a long
+    # argument list ("show info [desc|json|...]") does not hide a near-exact command.
     scored = [
-        (difflib.SequenceMatcher(None, typed, kw.usage).ratio(), index)
+        (
+            max(
+                difflib.SequenceMatcher(None, typed, kw.usage).ratio(),
+                difflib.SequenceMatcher(None, typed, " ".join(kw.words)).ratio(),
+            ),
+            index,
+        )
         for index, kw in enumerate(keywords)
     ]
     # A near-exact match hides the weak ones ("SHOW VERSION" suggests only "show version").

@@ -31,7 +31,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-FORMAT_VERSION = 2  # 2: Start carries the stats table and a slot; AdminChange/AdminDone
+FORMAT_VERSION = 3  # 2: Start carries the stats table and a slot; AdminChange/AdminDone
+# 3: AdminChange.maxconn; RuntimeChange/RuntimeApply (maps, addresses, frontend limits)
 HEADER = struct.Struct("!BBHI")
 MAX_FRAME = 64 * 1024  # body bytes; the biggest real message is an exit reason
 MAX_FDS = 250  # per frame; Linux caps SCM_RIGHTS at 253 descriptors per message
@@ -102,7 +103,8 @@ class AdminChange(Message):
     """A runtime-API admin change asked through this worker (`disable server`, `set weight`
     ...): the master is the single writer of the table's admin section and answers AdminDone
     with the same `seq`. `set_bits`/`clear_bits` act on the forced admin bits (FMAINT,
-    FDRAIN); `weight` is the new user weight when `has_weight`."""
+    FDRAIN); `weight` is the new user weight when `has_weight`; `maxconn` the server's new
+    limit (`set maxconn server`) when `has_maxconn`; `addr` and `port` its new address."""
 
     KIND: ClassVar[int] = 5
     SENDER: ClassVar[Role] = "worker"
@@ -113,6 +115,25 @@ class AdminChange(Message):
     clear_bits: int
     has_weight: bool
     weight: int
+    has_maxconn: bool = False
+    maxconn: int = 0
+    addr: str = ""  # the new IP (`set server .. addr`), "" when unchanged
+    has_port: bool = False
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class RuntimeChange(Message):
+    """A runtime-API change that lives in each worker rather than in the stats table (`add
+    map`, `del acl`, `set server .. addr`, `set maxconn frontend|global`, `enable|disable
+    frontend`), already checked by the asking worker. The master hands it as RuntimeApply to
+    every worker of the asker's generation, the asker included, all in one order; keeps it
+    for a worker of that generation started later; then answers AdminDone with `seq`."""
+
+    KIND: ClassVar[int] = 6
+    SENDER: ClassVar[Role] = "worker"
+    seq: int
+    command: str
 
 
 # -- master -> worker -----------------------------------------------------------------------
@@ -182,10 +203,18 @@ class AdminDone(Message):
     error: str
 
 
+@dataclass(frozen=True)
+class RuntimeApply(Message):
+    """Apply this runtime-API change (a RuntimeChange's command) to the worker's state."""
+
+    KIND: ClassVar[int] = 23
+    command: str
+
+
 KINDS: dict[int, type[Message]] = {
     cls.KIND: cls
-    for cls in (Ready, Stopping, ExitReport, Status, AdminChange, Start, Listeners, CliSession,
-                SoftStop, HardStop, StatusRequest, AdminDone)
+    for cls in (Ready, Stopping, ExitReport, Status, AdminChange, RuntimeChange, Start,
+                Listeners, CliSession, SoftStop, HardStop, StatusRequest, AdminDone, RuntimeApply)
 }  # fmt: skip
 _FIELD_TYPES = {"int": int, "str": str, "bool": bool}
 _MAX_INT = 2**63 - 1

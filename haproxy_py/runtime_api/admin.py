@@ -1,23 +1,28 @@
 """The runtime API's server admin commands: parsing, HAProxy's answers, and the table write.
 
 `disable server`, `enable server`, `set server BE/SRV state ready|drain|maint`, `set weight`,
-`set server BE/SRV weight` and `get weight`. A worker parses a command (`parse_admin`) into
-an `AdminOp` (or HAProxy's exact error text), and the single writer of the table's admin
-section applies it (`apply_op`): the master under -W (the worker forwards the op over its
-ipc channel as an AdminChange), the worker itself when it runs alone. `apply_op` also gives
-HAProxy's log lines for the change ("Server be/s is going DOWN for maintenance. ..."), which
-its caller prints once (so the master prints them under -W, not each worker).
+`set server BE/SRV weight`, `set server BE/SRV addr IP [port P]`, `set maxconn server` and
+`get weight`. The address and maxconn live in the table too, so every worker connects to
+the new address at its next server choice (worker/shared_state.py).
+A worker parses a command (`parse_admin`) into an `AdminOp` (or HAProxy's exact error
+text), and the single writer of the table's admin section applies it (`apply_op`): the
+master under -W (the worker forwards the op over its ipc channel as an AdminChange), the
+worker itself when it runs alone. `apply_op` also gives HAProxy's log lines for the change
+("Server be/s is going DOWN for maintenance. ..."), which its caller prints once (so the
+master prints them under -W, not each worker).
 Pure: no I/O, no trio; the table is a haproxy_py/process/shm.py StatsTable.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from haproxy_py.stats.layout import (
+    CMAINT,
     DRAIN_MASK,
     FDRAIN,
     FMAINT,
@@ -25,6 +30,8 @@ from haproxy_py.stats.layout import (
     RUNNING,
     SERVER,
     STARTING,
+    pack_address,
+    unpack_address,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +51,13 @@ SET_SERVER_USAGE = (
     " | check-addr | check-port | fqdn | health | ssl | state | weight\n\n"
 )
 MAX_WEIGHT = 256
+REQUIRE_MAXCONN = "Require <maxconn>.\n\n"
+MAXCONN_GARBAGE = "maxconn string empty or preceded by garbage\n"  # one newline, as HAProxy
+ADDR_USAGE = "set server <b>/<s> addr requires an address and optionally a port.\n\n"
+BY_CLI = "by 'stats socket command'"
+# (backend, server) -> the configured (address, port): what `set server .. addr` reports as
+# the previous address while no runtime change was made
+Configured = Callable[[str, str], tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,10 @@ class AdminOp:
     set_bits: int = 0
     clear_bits: int = 0
     weight: int = -1
+    maxconn: int = -1  # the new maxconn (0: unlimited), -1 unchanged
+    addr: str = ""  # the new IP, "" unchanged
+    port: int = -1  # the new port, -1 unchanged
+    answer: str = ""  # what the session answers once written ("" -> an empty line)
 
 
 def find_server(table: StatsTable, text: str | None) -> tuple[str, str] | str:
@@ -101,15 +119,27 @@ def parse_weight(text: str | None, iweight: int) -> int | str:
     return value
 
 
-def parse_admin(table: StatsTable, words: Sequence[str]) -> AdminOp | str:
+def parse_admin(
+    table: StatsTable, words: Sequence[str], configured: Configured | None = None
+) -> AdminOp | str:
     """An admin command's op, or the text to answer (an error)."""
+    if words[:3] == ["set", "maxconn", "server"]:
+        found = find_server(table, words[3] if len(words) > 3 else None)
+        if isinstance(found, str):
+            return found
+        if len(words) < 5:
+            return REQUIRE_MAXCONN
+        if not words[4].isdigit():
+            return MAXCONN_GARBAGE
+        return AdminOp(*found, maxconn=min(int(words[4]), 2**31 - 1))
     if words[:2] in (["disable", "server"], ["enable", "server"]):
         found = find_server(table, words[2] if len(words) > 2 else None)
         if isinstance(found, str):
             return found
         if words[0] == "disable":
             return AdminOp(*found, set_bits=FMAINT)
-        return AdminOp(*found, clear_bits=FMAINT)
+        # Enabling a `disabled` server (CMAINT) takes it out of maintenance too (HAProxy).
+        return AdminOp(*found, clear_bits=FMAINT | CMAINT)
     if words[:2] == ["set", "weight"]:
         found = find_server(table, words[2] if len(words) > 2 else None)
         if isinstance(found, str):
@@ -122,12 +152,14 @@ def parse_admin(table: StatsTable, words: Sequence[str]) -> AdminOp | str:
         what = words[3] if len(words) > 3 else ""
         if what == "weight":
             return _weight_op(table, found, words[4] if len(words) > 4 else None)
+        if what == "addr":
+            return _addr_op(table, found, words[4:], configured)
         if what == "state":
             state = words[4] if len(words) > 4 else ""
             if state == "ready":
-                return AdminOp(*found, clear_bits=FMAINT | FDRAIN)
+                return AdminOp(*found, clear_bits=FMAINT | CMAINT | FDRAIN)
             if state == "drain":
-                return AdminOp(*found, set_bits=FDRAIN, clear_bits=FMAINT)
+                return AdminOp(*found, set_bits=FDRAIN, clear_bits=FMAINT | CMAINT)
             if state == "maint":
                 return AdminOp(*found, set_bits=FMAINT, clear_bits=FDRAIN)
             return STATE_USAGE
@@ -141,6 +173,43 @@ def _weight_op(table: StatsTable, found: tuple[str, str], text: str | None) -> A
     if isinstance(weight, str):
         return weight
     return AdminOp(*found, weight=weight)
+
+
+def _addr_op(
+    table: StatsTable, found: tuple[str, str], args: Sequence[str], configured: Configured | None
+) -> AdminOp | str:
+    """`addr IP [port P]`: HAProxy's sentence on what changed (a bad port leaves the port)."""
+    if not args:
+        return ADDR_USAGE
+    try:
+        new_ip = str(ipaddress.ip_address(args[0]))
+    except ValueError:
+        return f"Invalid addr '{args[0]}' {BY_CLI}\n\n"
+    admin = table.read_admin(table.layout.server(*found))
+    old_ip, old_port = configured(*found) if configured is not None else ("", 0)
+    if admin.addr_gen:
+        old_ip = unpack_address(admin.addr_family, admin.addr_hi, admin.addr_lo) or old_ip
+    if admin.port:
+        old_port = admin.port
+    parts = []
+    changed = new_ip != old_ip
+    parts.append(
+        f"IP changed from '{old_ip}' to '{new_ip}'" if changed else "no need to change the addr"
+    )
+    port = -1
+    if len(args) > 1 and args[1] == "port":
+        text = args[2] if len(args) > 2 else ""
+        digits = text.lstrip("+-")
+        if not text or not digits.isdigit():
+            parts.append(f"problem converting port '{text}' to an int")
+        else:
+            port = int(text) % 65536  # HAProxy keeps the low 16 bits
+            if port != old_port:
+                parts.append(f"port changed from '{old_port}' to '{port}'")
+            else:
+                port = -1
+    answer = ", ".join(parts) + f" {BY_CLI}\n\n"
+    return AdminOp(*found, addr=new_ip if changed else "", port=port, answer=answer)
 
 
 def get_weight(table: StatsTable, text: str | None) -> str:
@@ -164,6 +233,13 @@ def apply_op(table: StatsTable, config: Config, op: AdminOp) -> list[tuple[str, 
         values["admin_changed"] = int(time.time())
     if op.weight >= 0 and op.weight != before.uweight:
         values["uweight"] = op.weight
+    if op.maxconn >= 0 and op.maxconn != before.maxconn:
+        values["maxconn"] = op.maxconn
+    if op.addr:
+        family, high, low = pack_address(op.addr)
+        values.update(addr_gen=before.addr_gen + 1, addr_family=family, addr_hi=high, addr_lo=low)
+    if op.port >= 0:
+        values.update(port=op.port, addr_gen=before.addr_gen + 1)
     if values:
         table.write_admin(slot, **values)
     return _transition_lines(table, config, op, before.admin_state, state)

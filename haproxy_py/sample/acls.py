@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from haproxy_py.config.diagnostics import Where
@@ -21,9 +22,20 @@ from haproxy_py.sample.args import Call, split_expression
 from haproxy_py.sample.context import SampleContext
 from haproxy_py.sample.env import CompileEnv, Loader
 from haproxy_py.sample.expr import caster, compile_expression
-from haproxy_py.sample.maps import MapCache, map_entries
-from haproxy_py.sample.matchers import METHODS, build_lookup, with_operators
-from haproxy_py.sample.types import ADDR, BOOL, IPV4, IPV6, METH, SINT, STR, SampleError, can_cast
+from haproxy_py.sample.maps import MapCache
+from haproxy_py.sample.matchers import METHODS, with_operators
+from haproxy_py.sample.types import (
+    ADDR,
+    BOOL,
+    IPV4,
+    IPV6,
+    METH,
+    SINT,
+    STR,
+    SampleError,
+    can_cast,
+    text_bytes,
+)
 
 Predicate = Callable[[SampleContext], bool]
 
@@ -139,17 +151,15 @@ def compile_acl(acl: Acl, env: CompileEnv | None = None, maps: MapCache | None =
     if acl.operator:
         words.insert(0, acl.operator)
     texts = with_operators(words) if method in ("int", "len") else words
-    for path in files:
-        lines = maps.lines(path)
-        texts.extend(key for key, _value in map_entries(lines)) if as_map else texts.extend(
-            maps.patterns(path)
-        )
-    lookup = build_lookup(method, [(text, True) for text in texts], fold)
+    # `-f` files stay editable at runtime (`add acl`...): their patterns live in the cache.
+    if files and acl.where is not None:
+        maps.where = f"file '{acl.where.file}' line {acl.where.line}"
+    lookup = maps.acl_lookup(texts, files, method, fold, as_map)
     return _matcher(
         expression.values,
         caster(expression.out, spec.input_type),
         lookup,
-        bool(texts) or not spec.takes_patterns,
+        bool(texts) or bool(files) or not spec.takes_patterns,
     )
 
 
@@ -252,6 +262,72 @@ class RulesCompiler:
             return unless
 
         return evaluate
+
+    def exact_shape(self, condition: Condition) -> ExactShape | None:
+        """The condition as an ExactShape when it is one non-negated `if` ACL matching a
+        string fetch exactly against literal values (`if { hdr(host) -i a.com b.com }`),
+        else None (it is then evaluated as it is)."""
+        if condition.unless or len(condition.groups) != 1 or len(condition.groups[0]) != 1:
+            return None
+        term = condition.groups[0][0]
+        acl = term.inline
+        if acl is None:
+            declared = self._declared.get(term.name) or []
+            acl = declared[0] if len(declared) == 1 else None
+        if term.negated or acl is None or acl.files or acl.operator or not acl.values:
+            return None
+        words = list(acl.flags)
+        if any(word not in ("-i", "--", "-m", "str") for word in words):
+            return None
+        calls, implied = _keyword(acl)
+        if implied not in ("", "str") or calls[0].name == "method":
+            return None
+        expression = compile_expression(acl.fetch, self.env, self.maps, calls=calls)
+        if expression.out != STR:
+            return None
+        fold = "-i" in words
+        patterns = tuple(text_bytes(v).lower() if fold else text_bytes(v) for v in acl.values)
+        return ExactShape(acl.fetch, fold, patterns, expression.values)
+
+    def partial_condition(self, condition: Condition) -> Callable[[SampleContext], bool | None]:
+        """The condition of a content-inspection rule (tcp-request/tcp-response content),
+        with HAProxy's third answer: None ("miss") when it did not match only because the
+        buffer may still grow (a fetch set `ctx.missing`, see fetches.py). Terms combine as
+        HAProxy's: a negated miss stays a miss, AND: fail > miss > pass, OR: pass > miss >
+        fail, and `unless` turns pass/fail round but keeps a miss."""
+        groups = [[(self.term(term), term.negated) for term in group] for group in condition.groups]
+        unless = condition.unless
+
+        def evaluate(ctx: SampleContext) -> bool | None:
+            missed = False
+            for group in groups:
+                group_missed = False
+                for predicate, negated in group:
+                    ctx.missing = False
+                    passed = predicate(ctx)
+                    if not passed and ctx.missing:
+                        group_missed = True
+                    elif passed == negated:
+                        break
+                else:
+                    if not group_missed:
+                        return not unless
+                    missed = True
+            return None if missed else unless
+
+        return evaluate
+
+
+@dataclass(frozen=True, slots=True)
+class ExactShape:
+    """One exact-string ACL over literal values: `fetch` (as written), `-i` (`fold`), the
+    patterns as bytes (already folded), and the fetch's values getter. Consecutive rules of
+    this shape on the same fetch can share one dict (worker/rules.py's use_backend index)."""
+
+    fetch: str
+    fold: bool
+    patterns: tuple[bytes, ...]
+    values: Callable[[SampleContext], Iterable[Any]]
 
 
 _TOKEN = re.compile(r"\{|\}|[^\s{}]+")

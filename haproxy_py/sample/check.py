@@ -24,6 +24,31 @@ from haproxy_py.sample.types import SampleError
 _HTTP_RULESETS = ("http-request", "http-response", "http-after-response", "redirect")
 _RULESETS = (*_HTTP_RULESETS, "tcp-request connection", "tcp-request content",
              "tcp-response content")  # fmt: skip
+_NOT_YET = "not yet supported by this version of haproxy-py"  # as worker/rule_actions.py
+_VARS = ("set-var", "set-var-fmt", "unset-var")
+_HEADERS = ("add-header", "set-header", "del-header", "replace-header", "replace-value")
+_TCP = ("accept", "reject", "silent-drop", *_VARS)
+# The actions a worker serves, by rule set (worker/rules.py's tables; a unit test keeps the
+# two equal): the configuration's parse accepts a few more, which the worker refuses.
+SERVED_ACTIONS: dict[str, frozenset[str]] = {
+    "http-request": frozenset((
+        *_HEADERS, *_VARS, "allow", "deny", "tarpit", "reject", "return", "redirect", "auth",
+        "set-path", "set-pathq", "set-query", "set-uri", "set-method", "replace-path",
+        "replace-pathq", "replace-uri", "normalize-uri", "silent-drop", "set-src",
+        "set-src-port", "set-dst", "set-dst-port", "capture", "use-service", "set-log-level",
+    )),
+    "http-response": frozenset((
+        *_HEADERS, *_VARS, "allow", "deny", "return", "redirect", "set-status", "capture",
+        "silent-drop", "set-log-level",
+    )),
+    "http-after-response": frozenset(
+        (*_HEADERS, *_VARS, "allow", "set-status", "capture", "set-log-level")
+    ),
+    "redirect": frozenset(("redirect",)),
+    "tcp-request connection": frozenset(_TCP),
+    "tcp-request content": frozenset((*_TCP, "capture", "set-log-level")),
+    "tcp-response content": frozenset((*_TCP, "close", "set-log-level")),
+}  # fmt: skip
 _RESPONSE_SIDE = ("http-response", "http-after-response", "tcp-response content")
 
 
@@ -81,8 +106,21 @@ def _check_proxy(config: Any, proxy: Any, loader: Loader) -> list[str]:
             continue  # not compiled in TCP mode (HAProxy ignores them with a warning)
         if ruleset not in _RULESETS:
             continue  # health-check rule sets are not sample rules
+        if ruleset == "tcp-response content" and proxy.mode == "http" and rules:
+            # The worker peeks the server's first bytes before the TCP relay only.
+            messages.append(
+                f"config : [{rules[0].where}] : proxy '{proxy.name}': 'tcp-response content'"
+                f" rules in 'mode http' are {_NOT_YET}."
+            )
+            continue
         compiler = sides[ruleset in _RESPONSE_SIDE]
         for rule in rules:
+            if rule.action not in SERVED_ACTIONS[ruleset]:
+                messages.append(
+                    f"config : [{rule.where}] : proxy '{proxy.name}': '{ruleset} {rule.action}'"
+                    f" is {_NOT_YET}."
+                )
+                continue
             label = f"'{ruleset} {rule.action}' rule"
             if rule.condition is not None:
                 attempt(rule.where, label, lambda c=compiler, r=rule: c.condition(r.condition))

@@ -66,6 +66,13 @@ class SampleContext:
     response: HttpResponse | None = None
     # TCP mode: bytes buffered from the client so far (req.len, req.payload without HTTP)
     request_buffer: bytes = b""
+    # tcp-response content: the server's first bytes, peeked (res.len, res.payload)
+    response_buffer: bytes = b""
+    # Content inspection: False while the buffer being inspected may still grow (an
+    # inspect-delay runs); a payload fetch then sets `missing` when it lacks data, and the
+    # rule waits (HAProxy's "may change" samples). True everywhere else.
+    content_final: bool = True
+    missing: bool = False
     # Variables by scope: "proc" is shared by the worker, the others live as long as their
     # scope (the worker empties txn/req/res per transaction).
     variables: dict[str, dict[str, Any]] = field(

@@ -151,13 +151,27 @@ def _tls(args: tuple[Any, ...], env: CompileEnv) -> Getter:
     raise SampleError("fetch method 'req.ssl_sni' is refused by haproxy-py until TLS lands")
 
 
-def _payload(args: tuple[Any, ...], env: CompileEnv) -> Getter:
+def _payload(args: tuple[Any, ...], env: CompileEnv, response: bool = False) -> Getter:
     offset, length = args
+    read = _response_buffer if response else _buffer
 
     def get(ctx: SampleContext) -> Any:
-        buffer = _buffer(ctx)
+        buffer = read(ctx)
         end = len(buffer) if length == 0 else offset + length
+        if not ctx.content_final and (length == 0 or end > len(buffer)):
+            ctx.missing = True  # more may come: a rule that does not match waits for it
         return buffer[offset:end] if end <= len(buffer) else None
+
+    return get
+
+
+def _length(response: bool) -> Getter:
+    read = _response_buffer if response else _buffer
+
+    def get(ctx: SampleContext) -> Any:
+        if not ctx.content_final:
+            ctx.missing = True  # the length may still grow
+        return len(read(ctx))
 
     return get
 
@@ -166,6 +180,14 @@ def _buffer(ctx: SampleContext) -> bytes:
     if ctx.request_buffer or ctx.request is None:
         return ctx.request_buffer
     return ctx.request.body
+
+
+def _response_buffer(ctx: SampleContext) -> bytes:
+    """What res.len/res.payload read: the peeked server bytes (tcp-response rules), else the
+    buffered body of an HTTP response; empty in request rules (HAProxy: "never matches")."""
+    if ctx.response_buffer or ctx.response is None:
+        return ctx.response_buffer
+    return ctx.response.body
 
 
 def _typed_const(parse: Callable[[str], Any]) -> Maker:
@@ -472,8 +494,17 @@ def _table() -> dict[str, Fetch]:
         Fetch("srv_name", "srv_name", STR, _name_attr("server")),
         Fetch("unique-id", "unique-id", STR, _unique_id),
         # layer 6
-        Fetch("req.len", "req.len", SINT, lambda a, e: lambda ctx: len(_buffer(ctx))),
+        Fetch("req.len", "req.len", SINT, lambda a, e: _length(False)),
         Fetch("req.payload", "req.payload(<offset>,<length>)", BIN, _payload, (UINT, UINT), 2),
+        Fetch("res.len", "res.len", SINT, lambda a, e: _length(True)),
+        Fetch(
+            "res.payload",
+            "res.payload(<offset>,<length>)",
+            BIN,
+            lambda a, e: _payload(a, e, response=True),
+            (UINT, UINT),
+            2,
+        ),
         Fetch("req.ssl_sni", "req.ssl_sni", STR, _tls),
         Fetch("req_ssl_sni", "req_ssl_sni", STR, _tls),
         Fetch(

@@ -6,12 +6,20 @@ pure (the caller hands it a table-like object and the configuration); a column w
 compute yet is left empty, as HAProxy leaves a column empty where it does not apply, so the
 header, the number of fields and the row order are always HAProxy's and tools reading columns
 by name (hatop, haproxy_exporter, haproxyadmin) work.
+
+One call reads the table once (`_Reading`): the workers' blocks summed in one pass, each
+server's state rows read once, servers indexed by name and by backend, so the answer costs
+time in proportion to the rows (1,000 servers: see docs/PERFORMANCE.md). Rates are read per
+worker slot (each slot's current and previous second, interpolated as HAProxy's freq_ctr
+does) and summed; time averages divide the summed sliding sums by the summed sample counts.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from haproxy_py.checks.shared import warmup_percent, warmup_weight
@@ -21,22 +29,39 @@ from haproxy_py.checks.track import track_label
 from haproxy_py.stats.layout import (
     BACKEND,
     CHECK_STATUSES,
+    COUNTER_FIELDS,
+    CTIME_N,
+    CTIME_SUM,
     DRAIN_MASK,
     FRONTEND,
     MAINT_MASK,
+    QTIME_N,
+    QTIME_SUM,
+    RATE_SEC,
+    REQ_CUR,
+    REQ_MAX,
+    REQ_PREV,
+    RTIME_N,
+    RTIME_SUM,
     RUNNING,
     SERVER,
+    SESS_CUR,
+    SESS_MAX,
+    SESS_PREV,
     STARTING,
     STAT_TYPE,
     STATUSES_WITH_CODE,
     STOPPED,
     STOPPING,
+    TTIME_N,
+    TTIME_SUM,
     Row,
+    ServerSlot,
 )
 
 if TYPE_CHECKING:
-    from haproxy_py.config.model import Config, Proxy
-    from haproxy_py.process.shm import StatsTable
+    from haproxy_py.config.model import Config, Proxy, Server
+    from haproxy_py.process.shm import AdminState, Health, StatsTable
 
 # HAProxy 2.6.12's `show stat` columns, in order (checked against the real haproxy's header).
 STAT_COLUMNS: tuple[str, ...] = (
@@ -65,15 +90,23 @@ STAT_COLUMNS: tuple[str, ...] = (
 CHECK_DESCRIPTIONS = {name: status.description for name, status in STATUSES.items()}
 HEADER = "# " + ",".join(STAT_COLUMNS) + ",\n"
 NO_SUCH_PROXY = "No such proxy.\n\n"
+_clock = time.monotonic  # system-wide on Linux: every worker's slots use the same seconds
 
 # Counters every row kind shows (the others depend on the kind, below).
 _COMMON = ("scur", "smax", "stot", "bin", "bout")
-_FRONT = (*_COMMON, "dreq", "dresp", "ereq", "conn_tot", "intercepted", "dcon", "dses", "wrew")
+_FRONT = (*_COMMON, "dreq", "dresp", "ereq", "conn_tot", "dcon", "dses", "wrew")
 _BACK = (*_COMMON, "qcur", "qmax", "dreq", "dresp", "econ", "eresp", "wretr", "wredis", "lbtot",
          "cli_abrt", "srv_abrt", "connect", "reuse", "wrew", "eint")  # fmt: skip
 _SERVER = (*_COMMON, "qcur", "qmax", "dresp", "econ", "eresp", "wretr", "wredis", "lbtot",
            "cli_abrt", "srv_abrt", "connect", "reuse", "wrew", "eint")  # fmt: skip
 _HTTP = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other", "req_tot")
+_FIELD_NAMES = tuple(spec.name for spec in COUNTER_FIELDS)
+_MAX_FIELDS = tuple(index for index, spec in enumerate(COUNTER_FIELDS) if spec.agg == "max")
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+_TIMES = tuple((name, total, count, f"{name}_max") for name, total, count in (
+    ("qtime", QTIME_SUM, QTIME_N), ("ctime", CTIME_SUM, CTIME_N),
+    ("rtime", RTIME_SUM, RTIME_N), ("ttime", TTIME_SUM, TTIME_N),
+))  # fmt: skip
 
 
 def server_status(
@@ -129,7 +162,146 @@ def show_stat(
 
 def csv_line(values: Mapping[str, object]) -> str:
     """One row as a CSV line: the columns in order, texts quoted where HAProxy quotes them."""
-    return ",".join(_quoted(str(values.get(column, ""))) for column in STAT_COLUMNS) + ",\n"
+    texts = list(map(str, map(values.get, STAT_COLUMNS, repeat(""))))
+    if _NEEDS_QUOTES.search("\0".join(texts)):  # rare: a check text or address with a comma
+        texts = [_quoted(text) for text in texts]
+    return ",".join(texts) + ",\n"
+
+
+class _Reading:
+    """Everything one `show stat` reads, read once: the summed counters, the rates, each
+    server's state rows, and the configuration indexed by name."""
+
+    def __init__(self, table: StatsTable, config: Config, now: float) -> None:
+        self.table = table
+        self.now = now
+        layout = table.layout
+        # The blocks stay views on the shared memory: only the sum becomes Python ints.
+        self.blocks = [table.counter_block(w) for w in range(layout.workers)]
+        self.snapshot = _summed(self.blocks)
+        self.highest = _highest(self.blocks, layout.rows)
+        self.second = _clock()  # the clock the workers date their rates and lastsess with
+        self.proxies = {proxy.name: proxy for proxy in config.proxies}
+        self.servers: dict[tuple[str, str], Server] = {
+            (proxy.name, server.name): server
+            for proxy in config.proxies
+            for server in proxy.servers
+        }
+        self.by_backend: dict[str, list[ServerSlot]] = {}
+        for slot in layout.servers:
+            self.by_backend.setdefault(slot.backend, []).append(slot)
+        self.roots = track_roots(config)
+        self._admin: dict[int, AdminState] = {}
+        self._health: dict[int, Health] = {}
+        self._counters: dict[int, dict[str, int]] = {}
+
+    def admin(self, slot: ServerSlot) -> AdminState:
+        found = self._admin.get(slot.index)
+        if found is None:
+            found = self._admin[slot.index] = self.table.read_admin(slot)
+        return found
+
+    def health(self, slot: ServerSlot) -> Health:
+        found = self._health.get(slot.index)
+        if found is None:
+            found = self._health[slot.index] = self.table.read_health(slot)
+        return found
+
+    def counters(self, row: Row) -> dict[str, int]:
+        found = self._counters.get(row.index)
+        if found is None:
+            found = self._counters[row.index] = self._read_counters(row)
+        return found
+
+    def _read_counters(self, row: Row) -> dict[str, int]:
+        base = row.offset
+        values = self.snapshot[base : base + row.width]
+        if self.highest:
+            number = row.index - 1
+            for index, column in zip(_MAX_FIELDS, self.highest, strict=True):
+                values[index] = column[number]
+        return dict(zip(_FIELD_NAMES, values, strict=True))
+
+    def rates(self, row: Row) -> tuple[int, int, int, int]:
+        """(sessions/s, highest, requests/s, highest) of a row, over the workers' slots.
+
+        A slot's peak is the busiest finished second it has seen (its max slot, or its
+        current count once that second is over: nobody rolled it since); the peaks of the
+        slots are added, like smax, and the row's peak is at least its rate now."""
+        now = self.second
+        second = int(now)
+        left = 1.0 - (now - second)  # what is left of the previous second's weight
+        sessions = requests = 0.0
+        peak_sessions = peak_requests = 0
+        base = row.offset
+        for block in self.blocks:
+            seen = block[base + RATE_SEC]
+            current_sessions, current_requests = block[base + SESS_CUR], block[base + REQ_CUR]
+            if seen == second:
+                sessions += current_sessions + block[base + SESS_PREV] * left
+                requests += current_requests + block[base + REQ_PREV] * left
+                current_sessions = current_requests = 0  # a second not over yet
+            elif seen == second - 1:
+                sessions += current_sessions * left
+                requests += current_requests * left
+            peak_sessions += max(block[base + SESS_MAX], current_sessions)
+            peak_requests += max(block[base + REQ_MAX], current_requests)
+        session_rate, request_rate = int(sessions), int(requests)
+        return (
+            session_rate,
+            max(peak_sessions, session_rate),
+            request_rate,
+            max(peak_requests, request_rate),
+        )
+
+    def times(self, rows: Sequence[Row], values: dict[str, object]) -> None:
+        """qtime, ctime, rtime, ttime: averages (ms) of the last samples of these rows (a
+        server's own, or all of a backend's servers), and their maxima."""
+        snapshot = self.snapshot
+        if len(rows) == 1:  # a server: no combining
+            base, counters = rows[0].offset, self.counters(rows[0])
+            for name, total, count, highest in _TIMES:
+                samples = snapshot[base + count]
+                values[name] = snapshot[base + total] // samples if samples else 0
+                values[highest] = counters[highest]
+            return
+        found = [self.counters(row) for row in rows]
+        for name, total, count, highest in _TIMES:
+            sums = samples = peak = 0
+            for row, counters in zip(rows, found, strict=True):
+                sums += snapshot[row.offset + total]
+                samples += snapshot[row.offset + count]
+                if counters[highest] > peak:
+                    peak = counters[highest]
+            values[name] = sums // samples if samples else 0
+            values[highest] = peak
+
+    def lastsess(self, counters: Mapping[str, int]) -> int:
+        """Seconds since the last session (the slot holds its monotonic second plus one)."""
+        last = counters["lastsess"]
+        return max(int(self.second) + 1 - last, 0) if last else -1
+
+
+def _highest(blocks: Sequence[memoryview], rows: Sequence[Row]) -> list[list[int]]:
+    """For each maximum field (lastsess, the longest times), its highest value over the
+    workers, for every row after the global one: the rows follow each other with one width,
+    so a field of every row is a strided slice of a block (C loops, no per-row work)."""
+    if len(blocks) == 1 or len(rows) < 2:  # one block: the sums are the maxima
+        return []
+    start, width = rows[1].offset, len(COUNTER_FIELDS)
+    end = start + width * (len(rows) - 1)
+    return [
+        list(map(max, *(block[start + index : end : width] for block in blocks)))
+        for index in _MAX_FIELDS
+    ]
+
+
+def _summed(blocks: Sequence[memoryview]) -> list[int]:
+    """The workers' blocks added slot by slot, straight from the shared views (zip and sum
+    loop in C; measured faster than converting each block to a list first)."""
+    if len(blocks) == 1:
+        return blocks[0].tolist()
+    return list(map(sum, zip(*blocks, strict=True)))
 
 
 def _stat_values(
@@ -137,13 +309,11 @@ def _stat_values(
 ) -> Iterable[tuple[Row, dict[str, object]]]:
     """The rows `wanted` (proxy filter, type mask, sid) selects, with their values."""
     proxy_filter, types, sid = wanted
-    proxies = {proxy.name: proxy for proxy in config.proxies}
-    snapshot = table.snapshot()
-    roots = track_roots(config)
+    reading = _Reading(table, config, now)
     for row in _rows(table.layout.rows, proxy_filter, types, sid):
-        proxy = proxies.get(row.proxy)
+        proxy = reading.proxies.get(row.proxy)
         if proxy is not None:
-            yield row, _row_values(table, row, proxy, snapshot, now, roots)
+            yield row, _row_values(reading, row, proxy)
 
 
 def _filter(config: Config, words: Sequence[str]) -> tuple[str | None, int, int] | None:
@@ -181,10 +351,8 @@ def _rows(rows: Iterable[Row], proxy: str | None, types: int, sid: int) -> Itera
         yield row
 
 
-def _row_values(
-    table: StatsTable, row: Row, proxy: Proxy, snapshot: list[int], now: float, roots: dict
-) -> dict[str, object]:
-    counters = table.row_counters(row, snapshot)
+def _row_values(reading: _Reading, row: Row, proxy: Proxy) -> dict[str, object]:
+    counters = reading.counters(row)
     http = proxy.mode == "http"
     values: dict[str, object] = {
         "pxname": row.proxy,
@@ -195,40 +363,40 @@ def _row_values(
         "type": STAT_TYPE[row.kind],
         "mode": proxy.mode,
         "-": "-",
+        "eint": counters["eint"],
     }
+    rate, rate_max, req_rate, req_rate_max = reading.rates(row)
+    values.update(rate=rate, rate_max=rate_max)
     if row.kind == FRONTEND:
         names = _FRONT + (_HTTP if http else ())
         values.update({name: counters[name] for name in names})
-        values.update(status="OPEN", slim=proxy.maxconn or "", rate=0, rate_lim=0, rate_max=0)
-        values.update(conn_rate=0, conn_rate_max=0)
+        values.update(status="OPEN", slim=proxy.maxconn or "", rate_lim=0)
+        # Every accepted connection is a session here: the connection rate is the session's.
+        values.update(conn_rate=rate, conn_rate_max=rate_max, req_rate=req_rate)
+        values.update(req_rate_max=req_rate_max, req_tot=counters["req_tot"])
+        values.update(comp_in=0, comp_out=0, comp_byp=0, comp_rsp=0)
         if http:
-            values.update(req_rate=0, req_rate_max=0)
+            values.update(cache_lookups=0, cache_hits=0, intercepted=counters["intercepted"])
     elif row.kind == SERVER:
-        _server_values(table, row, proxy, counters, values, now, roots)
-        if http:
-            values.update({name: counters[name] for name in _HTTP if name != "req_tot"})
-    else:
-        _backend_values(table, row, proxy, counters, values, now)
+        _server_values(reading, row, proxy, counters, values)
         if http:
             values.update({name: counters[name] for name in _HTTP})
+    else:
+        _backend_values(reading, row, proxy, counters, values)
+        if http:
+            values.update({name: counters[name] for name in _HTTP})
+            values.update(cache_lookups=0, cache_hits=0)
     return values
 
 
-def _server_values(
-    table: StatsTable,
-    row: Row,
-    proxy: Proxy,
-    counters: dict,
-    values: dict,
-    now: float,
-    roots: dict,
-) -> None:
+def _server_values(reading: _Reading, row: Row, proxy: Proxy, counters: dict, values: dict) -> None:
+    table, now = reading.table, reading.now
     slot = table.layout.server(row.proxy, row.name)
-    admin = table.read_admin(slot)
-    health = table.read_health(slot)
-    server = next((s for s in proxy.servers if s.name == row.name), None)
+    admin = reading.admin(slot)
+    health = reading.health(slot)
+    server = reading.servers.get((row.proxy, row.name))
     backup = bool(server.option("backup", False)) if server is not None else False
-    root = roots.get((row.proxy, row.name))
+    root = reading.roots.get((row.proxy, row.name))
     agent = server is not None and bool(
         server.option("agent-check") and server.option("agent-port")
     )
@@ -236,8 +404,8 @@ def _server_values(
     if root is not None and server is not None:  # a tracking server: shown as its root is
         values["tracked"] = track_label(proxy, server)
         root_slot = table.layout.server(*root)
-        root_admin = table.read_admin(root_slot).admin_state
-        check_health = table.read_health(root_slot).check_health
+        root_admin = reading.admin(root_slot).admin_state
+        check_health = reading.health(root_slot).check_health
         if root_admin & MAINT_MASK and not admin.admin_state & MAINT_MASK:
             status = f"MAINT (via {root[0]}/{root[1]})"
         else:
@@ -257,6 +425,7 @@ def _server_values(
         weight = warmup_weight(weight, elapsed, slowstart)
         values["throttle"] = warmup_percent(elapsed, slowstart)
     values.update({name: counters[name] for name in _SERVER})
+    maxqueue = server.option("maxqueue", 0) if server is not None else 0
     values.update(
         status=status,
         weight=weight,
@@ -264,25 +433,17 @@ def _server_values(
         act=int(not backup),
         bck=int(backup),
         slim=admin.maxconn or "",
-        rate=0,
-        rate_max=0,
-        lastsess=counters["lastsess"] or -1,
-        qtime=0,
-        ctime=0,
-        rtime=0,
-        ttime=0,
+        qlimit=maxqueue or "",
+        lastsess=reading.lastsess(counters),
         addr=str(server.address) if server is not None else "",
         idle_conn_cur=0,
         safe_conn_cur=0,
         used_conn_cur=counters["scur"],
         need_conn_est=0,
-        qtime_max=0,
-        ctime_max=0,
-        rtime_max=0,
-        ttime_max=0,
         srv_icur=0,
         lastchg=max(int(now) - health.last_change, 0),
     )
+    reading.times((row,), values)
     if slot.checked:
         name = (
             CHECK_STATUSES[health.check_status] if health.check_status < len(CHECK_STATUSES) else ""
@@ -334,16 +495,16 @@ def _quoted(text: str) -> str:
 
 
 def _backend_values(
-    table: StatsTable, row: Row, proxy: Proxy, counters: dict, values: dict, now: float
+    reading: _Reading, row: Row, proxy: Proxy, counters: dict, values: dict
 ) -> None:
+    now = reading.now
     active = backup = weight = 0
     up_since: list[int] = []  # when each usable server last changed
     down_since: list[int] = []
-    for slot in table.layout.servers:
-        if slot.backend != row.proxy:
-            continue
-        admin = table.read_admin(slot)
-        health = table.read_health(slot)
+    slots = reading.by_backend.get(row.proxy, [])
+    for slot in slots:
+        admin = reading.admin(slot)
+        health = reading.health(slot)
         if health.op_state == STOPPED:
             down_since.append(health.last_change)
         else:
@@ -353,7 +514,7 @@ def _backend_values(
             STARTING,
         ):
             continue
-        server = next((s for s in proxy.servers if s.name == slot.name), None)
+        server = reading.servers.get((slot.backend, slot.name))
         if server is not None and server.option("backup", False):
             backup += 1
         else:
@@ -366,31 +527,55 @@ def _backend_values(
                 weight += admin.uweight
     values.update({name: counters[name] for name in _BACK})
     values.update(
-        status="UP" if active or backup else "DOWN",
+        # HAProxy: a backend without any server is UP (nothing to be down); with servers,
+        # it is UP while one of them can take traffic.
+        status="UP" if active or backup or not slots else "DOWN",
         weight=weight,
         uweight=weight,
         act=active,
         bck=backup,
         slim=proxy.fullconn or "",
-        rate=0,
-        rate_max=0,
-        lastsess=counters["lastsess"] or -1,
         algo=proxy.balance.get("algorithm", "roundrobin"),
         chkdown=counters["chkdown"],
         # The backend has no state row: it changed when its earliest usable server came
         # up, or (all down) when the last one went down.
-        lastchg=max(int(now) - (min(up_since) if up_since else max(down_since, default=0)), 0),
-        downtime=0,
+        lastchg=max(int(now) - _backend_changed(reading.table, up_since, down_since), 0),
+        downtime=0 if slots else "",
         comp_in=0,
         comp_out=0,
         comp_byp=0,
         comp_rsp=0,
-        qtime=0,
-        ctime=0,
-        rtime=0,
-        ttime=0,
-        qtime_max=0,
-        ctime_max=0,
-        rtime_max=0,
-        ttime_max=0,
+        agg_server_status=0,
+        agg_server_check_status=0,
+        agg_check_status=0,
     )
+    # What the data path counts on the servers only (one row to write per event, not two):
+    # picks, connection attempts, times and the last session, combined over the servers.
+    rows = [reading.table.layout.rows[slot.row] for slot in slots]
+    server_counters = [reading.counters(server_row) for server_row in rows]
+    values["lbtot"] = sum(c["lbtot"] for c in server_counters)
+    values["connect"] = sum(c["connect"] for c in server_counters)
+    last = max((c["lastsess"] for c in server_counters), default=0)
+    values["lastsess"] = reading.lastsess({"lastsess": last})
+    reading.times(rows, values)
+
+
+def _backend_changed(table: StatsTable, up_since: list[int], down_since: list[int]) -> int:
+    """When a backend last changed: its earliest usable server came up, or (all down) the
+    last one went down; without servers, when the table was made (at start or reload)."""
+    if up_since:
+        return min(up_since)
+    return max(down_since) if down_since else table.created
+
+
+def info_rates(table: StatsTable, config: Config) -> dict[str, int]:
+    """`show info`'s ConnRate, SessRate and their maxima: the frontends' rates added (every
+    accepted connection is a session here, so both pairs are the same numbers)."""
+    reading = _Reading(table, config, time.time())
+    rate = peak = 0
+    for row in table.layout.rows:
+        if row.kind == FRONTEND:
+            sessions, highest, _, _ = reading.rates(row)
+            rate += sessions
+            peak += highest
+    return {"ConnRate": rate, "MaxConnRate": peak, "SessRate": rate, "MaxSessRate": peak}

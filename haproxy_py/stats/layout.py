@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from haproxy_py.config.model import Config, Proxy
 
 MAGIC = int.from_bytes(b"HAPYSTAT", "little")
-LAYOUT_VERSION = 2  # 2: health rows carry downtime, down_since and the check text
+LAYOUT_VERSION = 3  # 3: rows carry rates and timing averages; 2: health rows' downtime
 WORD = 8  # every slot is an unsigned 64-bit integer
 PAGE = 4096  # areas and per-worker counter blocks start on a page (no false sharing)
 HEADER_WORDS = 16
@@ -80,7 +80,7 @@ COUNTER_FIELDS: tuple[CounterField, ...] = (
     CounterField("comp_out", "bytes out of the compressor"),
     CounterField("comp_byp", "bytes that bypassed the compressor"),
     CounterField("comp_rsp", "compressed responses"),
-    CounterField("lastsess", "time of the last session (epoch s)", agg="max"),
+    CounterField("lastsess", "monotonic second of the last session, plus one", agg="max"),
     CounterField("conn_tot", "connections accepted"),
     CounterField("intercepted", "requests answered by haproxy-py itself"),
     CounterField("dcon", "connections denied by tcp-request connection rules"),
@@ -92,6 +92,33 @@ COUNTER_FIELDS: tuple[CounterField, ...] = (
     CounterField("cache_hits", "cache hits"),
     CounterField("eint", "internal errors"),
     CounterField("qtimeout", "waiters dropped by `timeout queue`", haproxy=False),
+    # Rates (HAProxy's freq_ctr idea): counts of the current and the previous second of the
+    # monotonic clock, per worker slot; a reader interpolates each slot, then sums the slots.
+    CounterField("rate_sec", "monotonic second the *_cur counts belong to", "max", False),
+    CounterField("sess_cur", "sessions in that second", haproxy=False),
+    CounterField("sess_prev", "sessions in the second before", haproxy=False),
+    CounterField(
+        "sess_max", "highest sessions per second (sum of the workers' peaks)", haproxy=False
+    ),
+    CounterField("req_cur", "HTTP requests in that second", haproxy=False),
+    CounterField("req_prev", "HTTP requests in the second before", haproxy=False),
+    CounterField(
+        "req_max", "highest requests per second (sum of the workers' peaks)", haproxy=False
+    ),
+    # Timing averages: a sliding sum over the last 1024 samples (sum -= sum/1024; sum += v)
+    # and the samples counted, capped at 1024, so summed slots divide into the average.
+    CounterField("qtime_sum", "queue time sliding sum, ms", haproxy=False),
+    CounterField("qtime_n", "queue time samples (at most 1024)", haproxy=False),
+    CounterField("ctime_sum", "connect time sliding sum, ms", haproxy=False),
+    CounterField("ctime_n", "connect time samples (at most 1024)", haproxy=False),
+    CounterField("rtime_sum", "response time sliding sum, ms", haproxy=False),
+    CounterField("rtime_n", "response time samples (at most 1024)", haproxy=False),
+    CounterField("ttime_sum", "total time sliding sum, ms", haproxy=False),
+    CounterField("ttime_n", "total time samples (at most 1024)", haproxy=False),
+    CounterField("qtime_max", "longest queue time, ms", agg="max"),
+    CounterField("ctime_max", "longest connect time, ms", agg="max"),
+    CounterField("rtime_max", "longest response time, ms", agg="max"),
+    CounterField("ttime_max", "longest total time, ms", agg="max"),
 )
 
 # Slot indexes within a proxy/server/listener row (a unit test checks them against the table).
@@ -101,8 +128,11 @@ COUNTER_FIELDS: tuple[CounterField, ...] = (
     CHKFAIL, CHKDOWN, LBTOT, HRSP_1XX, HRSP_2XX, HRSP_3XX, HRSP_4XX, HRSP_5XX, HRSP_OTHER,
     HANAFAIL, REQ_TOT, CLI_ABRT, SRV_ABRT, COMP_IN, COMP_OUT, COMP_BYP, COMP_RSP, LASTSESS,
     CONN_TOT, INTERCEPTED, DCON, DSES, WREW, CONNECT, REUSE, CACHE_LOOKUPS, CACHE_HITS, EINT,
-    QTIMEOUT,
+    QTIMEOUT, RATE_SEC, SESS_CUR, SESS_PREV, SESS_MAX, REQ_CUR, REQ_PREV, REQ_MAX,
+    QTIME_SUM, QTIME_N, CTIME_SUM, CTIME_N, RTIME_SUM, RTIME_N, TTIME_SUM, TTIME_N,
+    QTIME_MAX, CTIME_MAX, RTIME_MAX, TTIME_MAX,
 ) = range(len(COUNTER_FIELDS))  # fmt: skip
+TIME_SAMPLES = 1024  # HAProxy averages its q/c/r/t times over the last 1024 samples
 
 # The process-wide row, named as `show info` names the fields.
 GLOBAL_FIELDS: tuple[CounterField, ...] = (
@@ -128,7 +158,7 @@ GLOBAL_FIELDS: tuple[CounterField, ...] = (
 GAUGES = frozenset({QCUR, SCUR})
 GLOBAL_GAUGES = frozenset({G_CURR_CONNS, G_CURR_SSL_CONNS, G_PIPES_USED})
 # `clear counters` (without `all`) resets the maxima, as HAProxy does.
-MAXIMA = frozenset({QMAX, SMAX})
+MAXIMA = frozenset({QMAX, SMAX, SESS_MAX, REQ_MAX, QTIME_MAX, CTIME_MAX, RTIME_MAX, TTIME_MAX})
 
 # -- server state ------------------------------------------------------------------------------
 
@@ -394,7 +424,7 @@ class Layout:
             self.counters_offset,
             self.epochs_offset,
             0,  # generation: the master's reload count, written by the master
-            0,  # reserved
+            0,  # created: epoch second, written by shm.create_table
         ]
 
     # -- the name table ----------------------------------------------------------------------

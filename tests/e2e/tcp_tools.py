@@ -41,6 +41,18 @@ class ThreadedServer:
         self.sock.close()
 
 
+def read_head(conn: socket.socket, chunk_size: int = 65536) -> bytes | None:
+    """What a test server reads of a request: up to the blank line ending its head (with any
+    bytes after it in the same reads); None when the peer closed first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(chunk_size)
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
 class EchoServer(ThreadedServer):
     """Answers every chunk with TAG + the chunk."""
 

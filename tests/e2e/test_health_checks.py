@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.tcp_tools import ThreadedServer, wait_listening
+from tests.e2e.tcp_tools import ThreadedServer, read_head, wait_listening
 from tests.helpers import TRACEBACK, base_env, free_port, haproxy_py_command, write_cfg
 
 HEAD = "defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
@@ -33,13 +33,10 @@ class HealthServer(ThreadedServer):
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(5)
-            data = b""
             try:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
+                data = read_head(conn)
+                if data is None:
+                    return
                 path = data.split(b" ", 2)[1]
                 if path == b"/health" and self.broken:
                     conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")

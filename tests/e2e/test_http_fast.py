@@ -8,11 +8,13 @@ so one client connection walks in and out of the fast path. Both runs must give 
 same bytes, the backend the same bytes, and `show stat` the same counters; curl's keep-alive
 requests reach the backend byte for byte; keep-alive and http-request timeouts after a fast
 exchange answer as the general path does. The walk runs with and without `option forwardfor`
-(which the fast path applies itself).
+(which the fast path applies itself), and with `option httplog` to a UDP target: both paths
+must then send the same log lines (timers masked to "set or -1").
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cli_tools import ask_cli as cli
 from tests.e2e.tcp_tools import ThreadedServer
 from tests.e2e.test_checks_shared import stat_rows
+from tests.e2e.test_logging import receive, syslog_socket
 from tests.e2e.test_serve_http import backend as recording_backend
 from tests.e2e.test_serve_tcp import serving
 from tests.helpers import free_port
@@ -174,17 +178,6 @@ def config(port: int, server_port: int, stats: Path, extra: str = "") -> str:
     )
 
 
-def cli(path: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as client:
-        client.settimeout(10)
-        client.connect(str(path))
-        client.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := client.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
 def run_walk(tmp_path: Path, extra: str) -> tuple[list[bytes], bytes, dict]:
     port = free_port()
     stats = tmp_path / "stats.sock"
@@ -285,3 +278,49 @@ def test_timeouts_after_a_fast_exchange_answer_as_the_general_path(tmp_path: Pat
         assert late.startswith(b"HTTP/1.1 408 ")
         assert 0.8 <= late_after < 2.5  # timeout http-request 1s, from the first byte
     assert fast[2] == general[2]
+
+
+# Masks for what differs from run to run in an httplog line: the syslog date and pid, the
+# client's port, the accept date, the timers (each kept as "T" when set, "-1" when not) and the
+# connection counts (the general path's connection may still be closing).
+LOG_MASKS = [
+    (re.compile(rb"^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d [\w.-]+\[\d+\]: "), rb"<\1>DATE PID: "),
+    (re.compile(rb"127\.0\.0\.1:\d+ "), rb"127.0.0.1:PORT "),
+    (re.compile(rb"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\]"), rb"[DATE]"),
+    (re.compile(rb" (?:\d+/){4}\d+ (\d+/\d+ )"), rb" CONNS \1"),
+]
+TIMERS = re.compile(rb" ((?:-?\d+/){4}-?\d+) (\d{3}) ")
+
+
+def _masked(line: bytes) -> bytes:
+    for pattern, replacement in LOG_MASKS:
+        line = pattern.sub(replacement, line)
+    return TIMERS.sub(
+        lambda match: (
+            b" %s %s "
+            % (
+                b"/".join(b"-1" if t == b"-1" else b"T" for t in match[1].split(b"/")),
+                match[2],
+            )
+        ),
+        line,
+    )
+
+
+def test_fast_and_general_paths_log_the_same_lines(tmp_path: Path) -> None:
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "general").mkdir()
+    with syslog_socket() as sink:
+        extra = f"    log 127.0.0.1:{sink.getsockname()[1]} local0\n    option httplog\n"
+        fast = run_walk(tmp_path / "fast", extra)
+        fast_lines = [_masked(line) for line in receive(sink, 100, wait=1.5)]
+        general = run_walk(tmp_path / "general", extra + "    monitor-uri /nobody-asks-this\n")
+        general_lines = [_masked(line) for line in receive(sink, 100, wait=1.5)]
+    assert fast[:2] == general[:2]
+    # One line per answered request (and, with both paths, one for the start-up probe's
+    # connection that sent nothing, if that is logged).
+    requests = [line for line in fast_lines if b'"<BADREQ>"' not in line]
+    assert len(requests) == len(fast[0])
+    assert b'"GET /plain HTTP/1.1"' in requests[0]
+    assert b" 200 54 " in requests[0]  # the byte count is not masked
+    assert fast_lines == general_lines

@@ -179,8 +179,9 @@ def test_stdout_raw_and_http_errors(tmp_path: Path) -> None:
     port = free_port()
     cfg = (
         "global\n    log stdout format raw local0\n"
-        f"defaults\n    mode http\n    log global\n    option httplog\n{TIMEOUTS}"
-        f"listen app\n    bind 127.0.0.1:{port}\n"
+        # dontlognull: wait_listening()'s probe connection is logged otherwise (as HAProxy does)
+        f"defaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n"
+        f"{TIMEOUTS}listen app\n    bind 127.0.0.1:{port}\n"
         "    capture request header User-Agent len 4\n"
         f"    server s1 127.0.0.1:{free_port()}\n"
     )
@@ -304,7 +305,7 @@ def test_sd_unique_id_samples_and_log_levels(tmp_path: Path) -> None:
     with syslog_socket() as sink, backend() as b1:
         cfg = (
             f"global\n    log 127.0.0.1:{sink.getsockname()[1]} format rfc5424 local0\n"
-            f"defaults\n    mode http\n{TIMEOUTS}"
+            f"defaults\n    mode http\n    option dontlognull\n{TIMEOUTS}"  # not the probe
             f"frontend fe\n    bind 127.0.0.1:{port}\n    log global\n"
             '    log-format "%ci %b/%s %ST id=%ID src=%[src] v=%{+Q}[var(txn.v)] rt=%rt"\n'
             '    log-format-sd "[req@1\\ st=%{+Q}ST\\ uri=%{+Q,+E}HU]"\n'

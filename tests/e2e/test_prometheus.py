@@ -10,13 +10,13 @@ with the same type and label names.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.cli_tools import ask_cli as cli
 from tests.e2e.mworker_tools import master
 from tests.e2e.tcp_tools import wait_listening
 from tests.e2e.test_serve_http import backend
@@ -55,17 +55,6 @@ def metrics(port: int, query: str = "") -> dict[str, dict[tuple, float]]:
         family.name: {tuple(sorted(s.labels.items())): s.value for s in family.samples}
         for family in text_string_to_metric_families(page)
     }
-
-
-def cli(path: Path, command: str) -> str:
-    with socket.socket(socket.AF_UNIX) as client:
-        client.settimeout(10)
-        client.connect(str(path))
-        client.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := client.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def test_exporter_counts_both_workers_and_follows_the_state(tmp_path: Path) -> None:

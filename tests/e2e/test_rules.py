@@ -179,8 +179,17 @@ def test_unsupported_actions_are_refused_with_file_and_line(tmp_path: Path) -> N
     )
     assert done.returncode != 0
     assert f"[{path}:8]" in done.stderr
-    assert "'tcp-response content' rules are not yet supported" in done.stderr
+    assert "'tcp-response content' rules in 'mode http' are not yet supported" in done.stderr
     assert TRACEBACK not in done.stderr
+    checked = subprocess.run(  # `-c` refuses it too, with the same words
+        [*haproxy_py_command(), "-c", "-f", str(path)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode != 0 and f"[{path}:8]" in checked.stderr
+    assert "'tcp-response content' rules in 'mode http' are not yet supported" in checked.stderr
 
 
 def test_check_mode_fails_on_a_missing_pattern_file(tmp_path: Path) -> None:
@@ -434,6 +443,224 @@ def test_auth_with_curl_and_captures_in_httplog(tmp_path: Path) -> None:
                 capture_output=True, text=True, timeout=20, check=False,
             ).stdout  # fmt: skip
             assert served == "200"
-            lines = [sink.recv(65536) for _ in range(2)]
+            # wait_listening()'s probe connection is logged too (a 400 "<BADREQ>" CR line)
+            lines: list[bytes] = []
+            while len(lines) < 2:
+                line = sink.recv(65536)
+                if b"BADREQ" not in line:
+                    lines.append(line)
     assert b" 401 " in lines[0] and b" LR-- " in lines[0]
     assert b"{/a/long/|averylongh|12345} {200}" in lines[1], lines[1]
+
+
+# -- tcp-response content, use-server on stopped and full servers ------------------------------
+
+
+def _tcp_response_config(port: int, server: int, sink: int, now: int) -> str:
+    return (
+        f"global\n    log 127.0.0.1:{sink} local0\n"
+        f"defaults\n    mode tcp\n    log global\n    option dontlognull\n{TIMEOUTS}"
+        f"listen app\n    bind 127.0.0.1:{port}\n"
+        '    log-format "%ts %B %U var=%[var(sess.first)]"\n'
+        "    tcp-response inspect-delay 2s\n"
+        "    tcp-response content reject if { res.payload(0,6) -m str A:EVIL }\n"
+        "    tcp-response content close if { res.payload(0,6) -m str A:CLOS }\n"
+        "    tcp-response content set-var(sess.first) res.payload(2,2)\n"
+        "    tcp-response content accept if { res.len gt 0 }\n"
+        f"    server s1 127.0.0.1:{server}\n"
+        # without inspect-delay the rules run once, at connect, before any response byte
+        # (whether the request arrived before is a race: neither dontlognull nor %U here)
+        f"listen now\n    bind 127.0.0.1:{now}\n    no option dontlognull\n"
+        '    log-format "%ts %B"\n'
+        "    tcp-response content reject if { src 127.0.0.1 }\n"
+        f"    server s1 127.0.0.1:{server}\n"
+    )
+
+
+def _ask_closed_early(port: int, payload: bytes) -> bytes:
+    """ask(), for a proxy that may close before the request is even sent."""
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        try:
+            client.sendall(payload)
+            client.shutdown(socket.SHUT_WR)
+            while chunk := client.recv(65536):
+                chunks.append(chunk)
+        except OSError:  # reset or no longer connected: nothing more to read
+            pass
+    return b"".join(chunks)
+
+
+def _tcp_response_run(command: list[str], tmp_path: Path, server: int) -> list[tuple]:
+    """(answer, log line) per payload, from `command` serving _tcp_response_config."""
+    port = free_port()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    now = free_port()
+    path = write_cfg(tmp_path, _tcp_response_config(port, server, sink.getsockname()[1], now))
+    proc = subprocess.Popen(
+        [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    try:
+        wait_listening(port, proc)  # type: ignore[arg-type]
+        for payload in (b"GOOD", b"EVIL", b"CLOS"):
+            answer = ask(port, payload)
+            line = sink.recv(65536).decode().rstrip("\n")
+            seen.append((answer, line[line.index(">") + 1 :].split(": ", 1)[-1]))
+        answer = _ask_closed_early(now, b"hello")
+        line = sink.recv(65536).decode().rstrip("\n")
+        seen.append((answer, line[line.index(">") + 1 :].split(": ", 1)[-1]))
+    finally:
+        sink.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert TRACEBACK not in err
+    return seen
+
+
+def test_tcp_response_content_rules_match_haproxy(tmp_path: Path) -> None:
+    with echo_servers(b"A:") as (server,):
+        ours = _tcp_response_run(haproxy_py_command(), tmp_path, server.port)
+        assert ours == [
+            (b"A:GOOD", "-- 6 4 var=GO"),  # accepted: relayed, set-var saw the payload
+            (b"", "PD 6 4 var=-"),  # reject: nothing reaches the client, logged PD
+            (b"A:CLOS", "-- 6 4 var=-"),  # close: what was read, then both sides close
+            (b"", "PD 0"),  # rejected at connect: nothing from the server, nothing sent
+        ]
+        command = haproxy_command()
+        if command is None:
+            pytest.skip("HAProxy 2.6 is not installed: the differential part needs it")
+        assert _tcp_response_run(command, tmp_path, server.port) == ours
+
+
+def _tcp_request_config(port: int, server: int, sink: int) -> str:
+    return (
+        f"global\n    log 127.0.0.1:{sink} local0\n"
+        f"defaults\n    mode tcp\n    log global\n    option dontlognull\n{TIMEOUTS}"
+        f"listen app\n    bind 127.0.0.1:{port}\n"
+        '    log-format "%hr var=%[var(sess.word)]"\n'
+        "    declare capture request len 3\n"
+        "    tcp-request inspect-delay 2s\n"
+        # waits for its sample ("yields"), then the rules go on from there
+        "    tcp-request content capture req.payload(0,5) len 3\n"
+        "    tcp-request content set-var(sess.word) req.payload(0,2)\n"
+        "    tcp-request content silent-drop if { req.payload(0,4) -m str DROP }\n"
+        "    tcp-response inspect-delay 2s\n"
+        "    tcp-response content silent-drop if { res.payload(0,6) -m str A:GONE }\n"
+        f"    server s1 127.0.0.1:{server}\n"
+    )
+
+
+def _tcp_request_run(command: list[str], tmp_path: Path, server: int) -> tuple[bytes, str]:
+    port = free_port()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    path = write_cfg(tmp_path, _tcp_request_config(port, server, sink.getsockname()[1]))
+    proc = subprocess.Popen(
+        [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_listening(port, proc)  # type: ignore[arg-type]
+        ask(port, b"hello")  # the first request may find the worker still warming up
+        sink.recv(65536)
+        started = time.monotonic()
+        answer = ask(port, b"hello")
+        took = time.monotonic() - started
+        line = sink.recv(65536).decode().rstrip("\n")
+        silent = os.geteuid() == 0  # TCP_REPAIR silences the close; else an RST (TTL 1)
+        for payload in (b"DROP", b"GONE"):
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as client:
+                client.sendall(payload)
+                with pytest.raises(TimeoutError if silent else ConnectionResetError):
+                    client.recv(100)
+    finally:
+        sink.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert TRACEBACK not in err
+    assert took < 1.8  # the rules ran out without waiting: the 2 s inspect-delay not spent
+    return answer, line[line.index(">") + 1 :].split(": ", 1)[-1]
+
+
+def test_tcp_request_set_var_capture_silent_drop_match_haproxy(tmp_path: Path) -> None:
+    with echo_servers(b"A:") as (server,):
+        ours = _tcp_request_run(haproxy_py_command(), tmp_path, server.port)
+        assert ours == (b"A:hello", "{|hel} var=he")
+        command = haproxy_command()
+        if command is None:
+            pytest.skip("HAProxy 2.6 is not installed: the differential part needs it")
+        assert _tcp_request_run(command, tmp_path, server.port) == ours
+
+
+def _use_server_config(port: int, down: int, two: int, three: int, sink: int) -> str:
+    return (
+        f"global\n    log 127.0.0.1:{sink} local0\n"
+        f"defaults\n    mode http\n    log global\n    option dontlognull\n{TIMEOUTS}"
+        "    timeout queue 5s\n"
+        f"listen app\n    bind 127.0.0.1:{port}\n"
+        '    log-format "%s %ST %ts"\n'
+        "    force-persist if { path_beg /force }\n"
+        "    use-server s1 if { path_beg /one } || { path_beg /force }\n"
+        "    use-server s2 if { path_beg /one }\n"
+        "    use-server s2 if { path_beg /q }\n"
+        f"    server s1 127.0.0.1:{down} disabled\n"
+        f"    server s2 127.0.0.1:{two} maxconn 1 maxqueue 1\n"
+        f"    server s3 127.0.0.1:{three}\n"
+    )
+
+
+def _use_server_run(command: list[str], tmp_path: Path, ports: tuple[int, int, int]) -> list:
+    port = free_port()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(8)
+    path = write_cfg(tmp_path, _use_server_config(port, *ports, sink.getsockname()[1]))
+    proc = subprocess.Popen(
+        [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_listening(port, proc)  # type: ignore[arg-type]
+        lines = []
+        for path_ in ("/one", "/one", "/force"):
+            status_of(get(port, path_))
+            lines.append(sink.recv(65536).split()[-3:])
+        # s2 takes one request and queues one (maxconn 1, maxqueue 1): a third is refused
+        threads = [threading.Thread(target=get, args=(port, "/q/slow")) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.2)
+        queued = sorted(sink.recv(65536).split()[-3:] for _ in threads)
+        for thread in threads:
+            thread.join(10)
+    finally:
+        sink.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert TRACEBACK not in err
+    return [*lines, *queued]
+
+
+def test_use_server_skips_stopped_servers_and_queues_on_its_own(tmp_path: Path) -> None:
+    closed = free_port()
+    with backend(delay=1.0) as two, backend() as three:
+        ports = (closed, two.port, three.port)
+        ours = _use_server_run(haproxy_py_command(), tmp_path, ports)
+        assert ours == [
+            [b"s2", b"200", b"--"],  # s1 is in maintenance: its rule is skipped, not s3
+            [b"s2", b"200", b"--"],
+            [b"s1", b"503", b"SC"],  # force-persist: s1 is used anyway, and cannot answer
+            [b"s2", b"200", b"--"],
+            [b"s2", b"200", b"--"],
+            [b"s2", b"503", b"SQ"],  # s2's queue is full: no load balancing to s3
+        ]
+        assert b"GET /q" not in three.received
+        command = haproxy_command()
+        if command is None:
+            pytest.skip("HAProxy 2.6 is not installed: the differential part needs it")
+        assert _use_server_run(command, tmp_path, ports) == ours

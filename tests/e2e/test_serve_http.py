@@ -296,7 +296,9 @@ def test_backend_reset_mid_response_cuts_the_client(tmp_path: Path) -> None:
 def test_client_leaving_its_queue_does_not_waste_the_slot(tmp_path: Path) -> None:
     port = free_port()
     with backend(delay=1.0) as server:
-        text = http_config(port, [server.port], "    timeout queue 10s\n", " maxconn 1")
+        # `option abortonclose`: without it HAProxy (and haproxy-py) serves /leaving anyway
+        extra = "    timeout queue 10s\n    option abortonclose\n"
+        text = http_config(port, [server.port], extra, " maxconn 1")
         with serving(tmp_path, text, port):
             first = socket.create_connection(("127.0.0.1", port), timeout=10)
             first.sendall(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n")

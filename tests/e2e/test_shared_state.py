@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,22 +19,10 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.stats.csv import HEADER
+from tests.e2e.cli_tools import ask_cli as cli
 from tests.e2e.mworker_tools import master, two_workers
 from tests.e2e.tcp_tools import ask, echo_servers, wait_listening
 from tests.helpers import free_port, write_cfg
-
-
-def cli(path: Path, command: str, timeout: float = 10) -> str:
-    """One command on a UNIX CLI socket, answered then closed."""
-    with socket.socket(socket.AF_UNIX) as client:
-        client.settimeout(timeout)
-        client.connect(str(path))
-        client.sendall(command.encode() + b"\n")
-        client.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := client.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode()
 
 
 def config(tmp_path: Path, port: int, servers: list) -> str:

@@ -56,6 +56,12 @@ def test_no_server_line_is_unquoted_on_syslog() -> None:
         0,
         "backend be has no server available!",
     )
+    # A listen section is a "proxy" in HAProxy's words.
+    assert admin_syslog("proxy 'l' has no server available!") == (
+        "l",
+        0,
+        "proxy l has no server available!",
+    )
 
 
 @pytest.mark.parametrize("line", ["Loading success.", "soft-stop running for too long", ""])

@@ -24,6 +24,8 @@ from haproxy_py.proto.ipc import (
     IpcError,
     Listeners,
     Ready,
+    RuntimeApply,
+    RuntimeChange,
     SoftStop,
     Start,
     Status,
@@ -40,6 +42,7 @@ FROM_WORKER = [
     AdminChange(
         seq=3, backend="be", server="s1", set_bits=1, clear_bits=0, has_weight=False, weight=0
     ),
+    RuntimeChange(seq=4, command="add map #0 key value"),
 ]
 FROM_MASTER = [
     Start(listeners=3, slot=1),
@@ -49,6 +52,7 @@ FROM_MASTER = [
     HardStop(),
     StatusRequest(),
     AdminDone(seq=3, error=""),
+    RuntimeApply(command="set server be/s1 addr 127.0.0.2"),
 ]
 
 
@@ -87,7 +91,7 @@ def test_round_trip_whole_byte_at_a_time_and_back_to_back(chunk: int | None) -> 
 
 
 def test_descriptor_counts_travel_in_the_header() -> None:
-    assert [m.fd_count() for m in FROM_MASTER] == [2, 3, 1, 0, 0, 0, 0]
+    assert [m.fd_count() for m in FROM_MASTER] == [2, 3, 1, 0, 0, 0, 0, 0]
     header = HEADER.unpack(encode(Listeners(first=250, count=9))[: HEADER.size])
     assert header[:3] == (FORMAT_VERSION, Listeners.KIND, 9)
     with pytest.raises(IpcError):
@@ -168,5 +172,5 @@ def test_eof_inside_a_frame() -> None:
 
 def test_header_layout_is_fixed() -> None:
     assert HEADER.size == 8
-    assert encode(SoftStop()) == struct.pack("!BBHI", 2, 19, 0, 2) + b"{}"
-    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 2, 1, 0, 10) + b'{"pid":42}'
+    assert encode(SoftStop()) == struct.pack("!BBHI", 3, 19, 0, 2) + b"{}"
+    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 3, 1, 0, 10) + b'{"pid":42}'

@@ -421,7 +421,6 @@ def test_userlist(tmp_path: Path) -> None:
         ("http-request use-service lua.hello", "lua.hello"),
         ("http-request use-service other", "http-request use-service"),
         ("http-request wait-for-body 1s", "http-request wait-for-body"),
-        ("tcp-request content silent-drop", "silent-drop"),
         ("http-request frobnicate", "frobnicate"),
         ("http-response set-status 99", "http-response set-status"),
         ("http-response capture res.hdr(x) len 5", "http-response capture"),

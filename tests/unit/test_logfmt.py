@@ -334,3 +334,16 @@ def test_inherited_http_format_is_fine_in_http_proxies(tmp_path: Path) -> None:
     text = 'defaults\n    log-format "%HM %ID"\n    log-format-sd "[a@1 b=%{+Q,+E}HU]"\n'
     text += _PROXIES.format(fe="    mode http\n", be="    mode http\n")
     assert alerts(load_text(tmp_path, text)) == []
+
+
+def test_date_ms_cached_per_second_matches_localtime() -> None:
+    from haproxy_py.logfmt.variables import date_ms
+
+    def expected(seconds: float) -> str:
+        t = time.localtime(seconds)
+        return time.strftime("%d/%b/%Y:%H:%M:%S", t) + f".{int(seconds * 1000) % 1000:03d}"
+
+    base = 1_700_000_000.0
+    # Back and forth across second boundaries: the cached second must never leak.
+    for seconds in (base + 0.999, base + 1.0, base + 1.5, base + 0.2, base + 86_400.001, base):
+        assert date_ms(seconds) == expected(seconds)

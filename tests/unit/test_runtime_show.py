@@ -161,6 +161,6 @@ def test_commands_are_in_the_table_with_haproxys_levels() -> None:
     assert "  show servers state [<backend>]          : " in listed
     assert "show env" not in listed and "show sess" not in listed
     assert "show env [var]" in help_text(Level.OPERATOR)
-    assert "show sess" not in help_text(Level.ADMIN)  # not built: not offered
+    assert "show sess [id]" in help_text(Level.OPERATOR)  # tests/unit/test_runtime_sessions.py
     usages = [keyword.usage for keyword in COMMANDS]
     assert usages == sorted(usages)  # help lists them in HAProxy's (alphabetical) order

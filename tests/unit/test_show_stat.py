@@ -8,7 +8,7 @@ import pytest
 
 from haproxy_py.runtime_api.admin import AdminOp, apply_op, get_weight, parse_admin, parse_weight
 from haproxy_py.stats.csv import HEADER, STAT_COLUMNS, show_stat
-from haproxy_py.stats.layout import FDRAIN, FMAINT, SCUR, STOT
+from haproxy_py.stats.layout import CMAINT, FDRAIN, FMAINT, SCUR, STOT
 from tests.helpers import stats_table
 
 CFG = """\
@@ -74,8 +74,9 @@ def test_admin_commands_and_their_errors(loaded) -> None:
     assert parse_admin(table, ["disable", "server", "be"]) == "Require 'backend/server'.\n\n"
     assert parse_admin(table, ["disable", "server", "x/s1"]) == "No such backend.\n\n"
     assert parse_admin(table, ["disable", "server", "be/zz"]) == "No such server.\n\n"
+    # Out of maintenance also takes a `disabled` server (CMAINT) out, as HAProxy does.
     assert parse_admin(table, ["set", "server", "be/s1", "state", "drain"]) == AdminOp(
-        "be", "s1", FDRAIN, FMAINT
+        "be", "s1", FDRAIN, FMAINT | CMAINT
     )
     assert parse_weight("20%", 50) == 10
     assert parse_weight("-5", 50).startswith("Absolute weight")

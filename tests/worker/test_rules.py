@@ -185,13 +185,16 @@ def test_unsupported_rules_are_refused_with_where(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as caught:
         rules_of(
             tmp_path,
-            "backend be\n    mode tcp\n    tcp-response inspect-delay 1s\n"
+            "backend be\n    mode http\n    tcp-response inspect-delay 1s\n"
             "    tcp-response content reject if { res.len gt 0 }\n"
             "    server s 127.0.0.1:1\n",
             name="be",
         )
     (message,) = caught.value.messages
-    assert "t.cfg:9] : proxy 'be': 'tcp-response content' rules are not yet supported" in message
+    assert (
+        "t.cfg:9] : proxy 'be': 'tcp-response content' rules in 'mode http' are not yet supported"
+        in message
+    )
 
 
 def test_compile_rules_reports_pattern_files_gone_since_the_parse(tmp_path: Path) -> None:

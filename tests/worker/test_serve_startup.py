@@ -85,14 +85,15 @@ async def test_rules_not_served_yet_are_refused(tmp_path: Path) -> None:
     text = config_text(
         f"frontend fe\n    bind 127.0.0.1:{fe}\n    acl local src 127.0.0.1\n"
         "    tcp-request content accept if local\n"
+        "    tcp-request connection set-src src\n"
         "    use_backend be if local\n"
         "    default_backend be\n"
         "backend be\n    tcp-response content accept\n    server s1 127.0.0.1:8080\n"
     )
     messages = await refused(tmp_path, text)
-    response = _line(tmp_path, text, "tcp-resp")
+    line = _line(tmp_path, text, "tcp-request connection")
     assert messages == [
-        f"config : [{response}] : proxy 'be': 'tcp-response content' rules are not yet"
+        f"config : [{line}] : proxy 'fe': 'tcp-request connection set-src' is not yet"
         " supported by this version of haproxy-py.",
     ]
 

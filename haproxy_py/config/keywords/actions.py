@@ -273,7 +273,6 @@ _SOCKET_KNOBS = {
     "send-spoe-group": f"SPOE is {_OUT}",
     "lua": _LUA,
 }
-_TCP_DROP = {"silent-drop": "'silent-drop' in TCP rules is not implemented yet"}
 _MAP_UPDATES = dict.fromkeys(
     ("add-acl", "del-acl", "set-map", "del-map"),
     "updating ACLs and maps from rules is not implemented yet (use the runtime API)",
@@ -339,9 +338,10 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
         ),
         "tcp-request connection": _table(
             {"accept": _none, "reject": _none, "expect-proxy": _expect_proxy, **_VARS,
+             "silent-drop": _none,
              **_ADDRESSES},
             {
-                **_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP,
+                **_STICK_ACTIONS, **_SOCKET_KNOBS,
                 "expect-netscaler-cip": f"the NetScaler client IP protocol is {_OUT}",
                 "capture": "there is no content yet at this stage; use 'tcp-request content capture'",
             },
@@ -349,11 +349,12 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
         "tcp-request content": _table(
             {
                 "accept": _none, "reject": _none, "capture": _capture(("len",)), **_VARS,
+                "silent-drop": _none,
                 **_ADDRESSES, "set-log-level": _log_level, "switch-mode": _switch_mode,
                 "use-service": _use_service,
             },
             {
-                **_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP,
+                **_STICK_ACTIONS, **_SOCKET_KNOBS,
                 "do-resolve": f"run-time DNS resolution is {_OUT}",
                 "set-priority-class": "queue priorities are not supported",
                 "set-priority-offset": "queue priorities are not supported",
@@ -361,8 +362,8 @@ ACTIONS: Mapping[str, Mapping[str, Checker | str]] = MappingProxyType(
         ),
         "tcp-response content": _table(
             {"accept": _none, "reject": _none, "close": _none, "set-log-level": _log_level,
-             **_VARS},
-            {**_STICK_ACTIONS, **_SOCKET_KNOBS, **_TCP_DROP},
+             "silent-drop": _none, **_VARS},
+            {**_STICK_ACTIONS, **_SOCKET_KNOBS},
         ),
     }
 )  # fmt: skip

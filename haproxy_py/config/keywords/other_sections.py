@@ -9,6 +9,8 @@ saying so beats accepting settings that would do nothing.
 
 from __future__ import annotations
 
+import grp
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -114,6 +116,12 @@ def _command(stmt: Statement, ctx: ParseContext) -> None:
 def _program_setting(stmt: Statement, ctx: ParseContext) -> None:
     value = stmt.arg(0, "a name")
     stmt.no_more_than(1)
+    # Checked here, as HAProxy does (the master resolves the name again when it starts it).
+    try:
+        pwd.getpwnam(value) if stmt.keyword == "user" else grp.getgrnam(value)
+    except KeyError:
+        kind = "user" if stmt.keyword == "user" else "group"
+        raise ConfigError(f"cannot find {kind} id for '{value}' (0:Success)") from None
     ctx.section.set_item("settings", stmt.keyword, value, stmt.where)
 
 

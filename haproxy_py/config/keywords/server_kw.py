@@ -16,6 +16,7 @@ from haproxy_py.config.builder import ParseContext
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.registry import Statement
 from haproxy_py.config.keywords.suboptions import (
+    Converter,
     SubOption,
     flag,
     integer,
@@ -64,12 +65,18 @@ def _observe(name: str, args: Sequence[str]) -> str:
         raise ConfigError(
             f"'{name}' expects one of 'none', 'layer4', 'layer7' but got '{args[0]}'."
         )
-    if args[0] == "layer7":
-        raise ConfigError(
-            "'observe layer7' is not supported by this version of haproxy-py yet"
-            " (only 'observe layer4')."
-        )
     return args[0]
+
+
+def _only(value: str) -> Converter:
+    """`on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions`: one value."""
+
+    def convert(name: str, args: Sequence[str]) -> str:
+        if args[0] != value:
+            raise ConfigError(f"'{name}' expects '{value}' but got '{args[0]}'.")
+        return value
+
+    return convert
 
 
 def _track(name: str, args: Sequence[str]) -> tuple[str, str]:
@@ -192,7 +199,7 @@ SERVER_OPTIONS = make_suboption_table(
             1,
             _observe,
             "observe none|layer4|layer7",
-            "counts live connection errors as check failures ('layer7' not yet supported)",
+            "counts live connection errors (layer7: and HTTP 5xx) as check failures",
             "checks",
         ),
         SubOption(
@@ -209,6 +216,22 @@ SERVER_OPTIONS = make_suboption_table(
             one_of("fastinter", "fail-check", "sudden-death", "mark-down"),
             "on-error <action>",
             "what observed errors do",
+            "checks",
+        ),
+        SubOption(
+            "on-marked-down",
+            1,
+            _only("shutdown-sessions"),
+            "on-marked-down shutdown-sessions",
+            "closes the server's sessions when it goes down",
+            "checks",
+        ),
+        SubOption(
+            "on-marked-up",
+            1,
+            _only("shutdown-backup-sessions"),
+            "on-marked-up shutdown-backup-sessions",
+            "closes the backup servers' sessions when it comes up",
             "checks",
         ),
         SubOption(
@@ -319,8 +342,6 @@ SERVER_OPTIONS = make_suboption_table(
         "check-proto": "protocol selection is out of scope",
         "log-proto": "log servers (ring sections) are out of scope",
         "max-reuse": "not implemented yet",
-        "on-marked-down": "not yet supported (closing the sessions of a server marked down)",
-        "on-marked-up": "not yet supported (closing backup sessions when a server comes up)",
         "pool-low-conn": "not implemented yet",
         "non-stick": "stick tables are not supported yet",
         "stick": "stick tables are not supported yet",

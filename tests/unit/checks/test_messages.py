@@ -73,6 +73,8 @@ def test_up_lines_and_no_server() -> None:
     )
     assert messages.no_server_alert("be2") == "backend 'be2' has no server available!"
     assert messages.no_server_log("be2") == "backend be2 has no server available!"
+    # A `listen` section is a "proxy" (recorded from haproxy 2.6 -db).
+    assert messages.no_server_alert("l", "proxy") == "proxy 'l' has no server available!"
 
 
 def test_status_names() -> None:

@@ -1,0 +1,101 @@
+"""The check driver: dialogues after the connect, on one shared epoll, with real sockets.
+
+Each test connects a real loopback TCP socket to a tiny server thread, hands it to a
+`Driver` with an `option httpchk` probe, and looks at the result it finishes with.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import trio
+
+from haproxy_py.checks import status as st
+from haproxy_py.checks.probe import Plan, plan_for_proxy, run
+from haproxy_py.checks.status import CheckResult
+from haproxy_py.config import load_configuration
+from worker.check_driver import Driver, drivable
+
+
+def http_plan(tmp_path: Path, extra: str = "") -> Plan:
+    path = tmp_path / "c.cfg"
+    path.write_text(
+        "defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+        f"backend be\n  option httpchk GET /h\n{extra}  server s 127.0.0.1:1 check\n"
+    )
+    result = load_configuration([str(path)])
+    assert result.config is not None, result
+    return plan_for_proxy(result.config.backend("be"))
+
+
+def serve_once(chunks: list[bytes], pause: float = 0.0) -> tuple[int, list[bytes]]:
+    """A server for one connection: reads the request, answers `chunks` (`pause` apart),
+    then closes; returns its port and the list the request lands in."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def run_() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            got.append(conn.recv(4096))
+            for chunk in chunks:
+                time.sleep(pause)
+                conn.sendall(chunk)
+            time.sleep(pause)
+
+    threading.Thread(target=run_, daemon=True).start()
+    return listener.getsockname()[1], got
+
+
+async def drive(plan: Plan, port: int, timeout: float) -> CheckResult:
+    results: list[CheckResult] = []
+    done = trio.Event()
+
+    def finish(check: object, result: CheckResult) -> None:
+        results.append(result)
+        done.set()
+
+    driver = Driver(finish)
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(driver.serve)
+        started = trio.current_time()
+        driver.start(object(), sock, run(plan), started, started + timeout)
+        with trio.fail_after(5):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    assert sock.fileno() == -1  # closed by the driver
+    return results[0]
+
+
+async def test_answer_in_pieces(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path)
+    assert drivable(plan)
+    reply = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    port, got = serve_once([reply[:10], reply[10:30], reply[30:]], pause=0.05)
+    result = await drive(plan, port, 2.0)
+    assert (result.status, result.code) == (st.L7OK, 200)
+    assert got == [b"GET /h HTTP/1.0\r\n\r\n"]
+    assert result.duration_ms >= 100  # it waited for the pieces
+
+
+async def test_silent_server_times_out(tmp_path: Path) -> None:
+    port, _ = serve_once([], pause=1.0)
+    started = time.monotonic()
+    result = await drive(http_plan(tmp_path), port, 0.3)
+    assert result.status is st.L7TOUT
+    assert 0.25 <= time.monotonic() - started < 0.9
+
+
+async def test_closed_without_answer(tmp_path: Path) -> None:
+    port, _ = serve_once([])
+    result = await drive(http_plan(tmp_path), port, 2.0)
+    assert result.status is st.L7RSP
+
+
+def test_connect_rules_are_not_drivable(tmp_path: Path) -> None:
+    assert not drivable(http_plan(tmp_path, "  http-check connect port 80\n"))
