@@ -179,8 +179,9 @@ def test_usr1_soft_stops_everything_and_the_master_follows(tmp_path: Path) -> No
 def test_a_worker_that_cannot_start_makes_the_master_fail(tmp_path: Path) -> None:
     port = free_port()
     with echo_servers(b"") as servers:
+        # `accept-proxy` passes the configuration check but a worker refuses to serve it.
         text = two_workers(port, servers).replace(
-            "    balance roundrobin\n", "    balance roundrobin\n    tcp-response content accept\n"
+            f"bind 127.0.0.1:{port}\n", f"bind 127.0.0.1:{port} accept-proxy\n"
         )
         running = Master(tmp_path, text)
         assert running.finish() == 1
