@@ -43,6 +43,7 @@ from haproxy_py.lb import (
     queue_timeout_ms,
     source_key,
 )
+from haproxy_py.lb.dyncookie import dynamic_cookie
 from haproxy_py.lb.persistence import CookiePersistence, CookiePolicy
 from haproxy_py.logfmt import LogRecord
 from haproxy_py.stats.layout import CONNECT as CONNECT_SLOT
@@ -146,6 +147,8 @@ class BackendRuntime:
         )
         # Cookie persistence (haproxy_py/lb/persistence.py): None without a `cookie` line.
         self.cookie = _cookie_persistence(proxy, self.servers.values())
+        # `cookie ... dynamic`: the key deriving the cookies of servers without `cookie`.
+        self.dynamic_cookie_key = _dynamic_cookie_key(proxy) if self.cookie else None
         # Called before each server choice: applies the shared table's server states when
         # they changed (worker/shared_state.py); None when nothing is shared.
         self.state_sync: Callable[[], None] | None = None
@@ -471,6 +474,15 @@ class BackendRuntime:
 
     # -- server state changes -------------------------------------------------------------------
 
+    def readdressed(self, server: ServerRuntime) -> None:
+        """`set server addr`: a server with a dynamic cookie gets its new address's value."""
+        key = self.dynamic_cookie_key
+        if self.cookie is None or key is None:
+            return
+        if any(s.name == server.name and s.option("cookie") for s in self.proxy.servers):
+            return  # its own `cookie VALUE` does not follow the address
+        self.cookie.set_value(server, server_dynamic_cookie(key, server.target))
+
     def set_usable(self, server: ServerRuntime, usable: bool) -> int:
         """A server goes UP or DOWN (health checks); returns the requests moved by it.
 
@@ -507,11 +519,33 @@ def _cookie_persistence(
     if not setting or proxy.mode != "http":
         return None
     values = {server.name: server.option("cookie") for server in proxy.servers}
-    return CookiePersistence.build(
+    made = CookiePersistence.build(
         CookiePolicy.from_setting(setting),
         proxy.options.get("persist") is True,
         [(server, values.get(server.name)) for server in servers],
     )
+    key = _dynamic_cookie_key(proxy)
+    if key is not None:
+        for server in servers:
+            if not values.get(server.name):
+                made.set_value(server, server_dynamic_cookie(key, server.target))
+    return made
+
+
+def _dynamic_cookie_key(proxy: Proxy) -> str | None:
+    """The `dynamic-cookie-key` when `cookie ... dynamic` is on (HAProxy needs both)."""
+    setting = proxy.setting("cookie")
+    key = proxy.setting("dynamic-cookie-key")
+    if not setting or not setting.get("dynamic") or not key:
+        return None
+    return str(key)
+
+
+def server_dynamic_cookie(key: str, target: Target | None) -> bytes | None:
+    """A server's dynamic cookie from its address (haproxy_py/lb/dyncookie.py): IP only."""
+    if target is None or target.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    return dynamic_cookie(key, target.host, target.port)
 
 
 def _redispatch_interval(option: object) -> int:

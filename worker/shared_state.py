@@ -107,6 +107,7 @@ class StateSync:
             if admin.addr_gen != entry.addr_gen:  # `set server .. addr`: new connections go there
                 entry.addr_gen = admin.addr_gen
                 server.target = _moved(entry.configured, admin)
+                backend.readdressed(server)  # a dynamic cookie follows the address
             lb = server.lb
             weight = admin.uweight
             healthy = server.target is not None

@@ -5,9 +5,9 @@ HAProxy-shaped ALERT texts (the caller prints them after "[ALERT]    (PID) : ").
 started until all checks pass, so a refused configuration leaves nothing half-started.
 - Rules are compiled here (`compile_rules`, worker/rules.py: what it cannot serve is refused
   with file:line) and attached to the frontends with one `Route` per backend a frontend may
-  reach (`attach_rules`); PROXY-protocol listeners, `cookie ... dynamic`, `option checkcache`
-  and `errorloc*` pages are refused, since they would otherwise be silently ignored; a
-  frontend and every backend it names must agree on the mode.
+  reach (`attach_rules`); PROXY-protocol listeners, `option checkcache` and `errorloc*`
+  pages are refused, since they would otherwise be silently ignored; a frontend and every
+  backend it names must agree on the mode.
 - Server host names are resolved here, once, with the system resolver, following `init-addr`
   (default `last,libc`; `last` has no state file to read yet, `none` starts the server in
   maintenance without an address, an IP address is used as given).
@@ -80,13 +80,6 @@ def _check_http_proxy(proxy: Proxy) -> list[str]:
                 f"config : [{proxy.where}] : proxy '{name}': {what} is not yet supported by"
                 " this version of haproxy-py in mode http."
             )
-    cookie = proxy.setting("cookie")
-    if cookie and cookie.get("dynamic"):
-        messages.append(
-            f"config : [{proxy.where}] : proxy '{name}': 'cookie ... dynamic' (server cookies"
-            " derived from 'dynamic-cookie-key') is not yet supported by this version of"
-            " haproxy-py; give each server its own 'cookie' value instead."
-        )
     if proxy.options.get("checkcache") is True and proxy.is_backend:
         messages.append(
             f"config : [{proxy.where}] : proxy '{name}': 'option checkcache' (blocking"

@@ -109,6 +109,19 @@ class CookiePersistence:
                 made.value_of[server] = raw
         return made
 
+    def set_value(self, server: Any, value: bytes | None) -> None:
+        """Give `server` a new cookie value (a dynamic cookie after an address change)."""
+        old = self.value_of.pop(server, None)
+        if old is not None:
+            sharing = [s for s in self.by_value.get(old, ()) if s is not server]
+            if sharing:
+                self.by_value[old] = sharing
+            else:
+                self.by_value.pop(old, None)
+        if value:
+            self.by_value.setdefault(value, []).append(server)
+            self.value_of[server] = value
+
     # -- request ------------------------------------------------------------------------------
 
     def read_request(

@@ -148,7 +148,10 @@ def _monitor_fail(stmt: Statement, ctx: ParseContext) -> None:
 
 
 def _dynamic_cookie_key(stmt: Statement) -> str:
-    return one_arg("<key>")(stmt)
+    # HAProxy refuses a missing or empty key and ignores words after the first.
+    if not stmt.args or not stmt.args[0]:
+        raise ConfigError("'dynamic-cookie-key' expects <secret_key> as argument.")
+    return stmt.args[0]
 
 
 def _keyword(name: str, usage: str, summary: str, parse, runtime: str, letters: str) -> Keyword:  # type: ignore[no-untyped-def]
