@@ -5,6 +5,7 @@ Shared by the tests that start the real haproxy-py (one process, or master-worke
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import threading
@@ -61,7 +62,7 @@ class EchoServer(ThreadedServer):
         super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
+        with conn, contextlib.suppress(OSError):  # a client may reset: nothing to answer then
             while data := conn.recv(65536):
                 conn.sendall(self.tag + data)
 

@@ -344,8 +344,10 @@ def _enable_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str
             )  # fmt: skip
         deadline = time.monotonic() + 5
         while True:
-            rows = show_stat(sock)
-            if "be/s2 is DOWN" in errors.read_text() and rows["be/s1"]["check_status"] != "INI":
+            logged = "be/s2 is DOWN" in errors.read_text()
+            rows = show_stat(sock)  # read after the log: the row is as new as the line
+            settled = rows["be/s2"]["status"] == "DOWN" and rows["be/s1"]["check_status"] != "INI"
+            if logged and settled:
                 break
             assert time.monotonic() < deadline, (command, rows, errors.read_text())
             time.sleep(0.05)
