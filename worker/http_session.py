@@ -614,6 +614,8 @@ class HttpSession:
             if opened is None:
                 return await self.answer(503, self.error_pages)
             server, sock = opened
+            if self.ctx is not None:
+                self.ctx.server = server.name  # srv_name, %s in http-response rules
             self.log_server = server
             self.request_sent_at = trio.current_time()
             taken, self.taken = self.taken, None
