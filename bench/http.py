@@ -207,30 +207,14 @@ def main() -> int:
         for target in targets:
             if target.argv is not None:
                 tcp.start_proxy(procs, target, proxy_cpu)
-        for round_ in range(args.rounds):
-            for target in targets:
-                loads.append(
-                    tcp.run_wrk(
-                        wrk,
-                        target,
-                        "small",
-                        50,
-                        args.duration,
-                        round_=round_,
-                        nginx=nginx_proc,
-                        cpu=client_cpu,
-                    )
-                )
+        loads += tcp.small_rounds(
+            wrk, targets, args.rounds, args.duration, nginx=nginx_proc, cpu=client_cpu
+        )
         if args.close:
             closing = make_close_wrk(wrk)
-            for round_ in range(args.rounds):
-                for target in targets:
-                    closed.append(
-                        tcp.run_wrk(
-                            closing, target, "small", 50, args.duration,
-                            round_=round_, nginx=nginx_proc, cpu=client_cpu,
-                        )
-                    )  # fmt: skip
+            closed += tcp.small_rounds(
+                closing, targets, args.rounds, args.duration, nginx=nginx_proc, cpu=client_cpu
+            )
         if args.latency:
             for round_ in range(args.rounds):
                 for target in targets:

@@ -111,20 +111,9 @@ def main() -> int:
         ]
         for target in targets:
             tcp.start_proxy(procs, target, proxy_cpu)
-        for round_ in range(args.rounds):
-            for target in targets:
-                loads.append(
-                    tcp.run_wrk(
-                        wrk,
-                        target,
-                        "small",
-                        50,
-                        args.duration,
-                        round_=round_,
-                        nginx=nginx_proc,
-                        cpu=client_cpu,
-                    )
-                )
+        loads += tcp.small_rounds(
+            wrk, targets, args.rounds, args.duration, nginx=nginx_proc, cpu=client_cpu
+        )
     finally:
         procs.stop_all()
         if receiver is not None:

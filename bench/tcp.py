@@ -349,6 +349,24 @@ def wait_quiet(limit: float = 15.0, seconds: float = 30.0) -> float:
             return busy
 
 
+def small_rounds(
+    wrk: str,
+    targets: list[Target],
+    rounds: int,
+    seconds: float,
+    *,
+    nginx: psutil.Process,
+    cpu: str | None,
+) -> list[Load]:
+    """wrk -c50 on the small file against every target, `rounds` times, targets interleaved
+    within a round (so a disturbance hits them alike)."""
+    return [
+        run_wrk(wrk, target, "small", 50, seconds, round_=round_, nginx=nginx, cpu=cpu)
+        for round_ in range(rounds)
+        for target in targets
+    ]
+
+
 def run_wrk(
     wrk: str,
     target: Target,

@@ -85,10 +85,6 @@ def _logs_plainly(session: HttpSession) -> bool:
     )
 
 
-# HttpSession.forward()'s termination state of a server failure, by the status answered.
-_SERVER_FAILURE = {0: "SD", 502: "SH", 503: "SC", 504: "sH"}
-
-
 async def fast_exchange(session: HttpSession) -> bool | None:
     """One exchange served here (True: keep the connection), or None: the general path goes on."""
     front = session.front
@@ -204,13 +200,7 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
         try:
             await _exchange_with(session, head, method, conn)
         except ServerFailed as failure:
-            backend.counters.failed_responses += 1
-            server.counters.failed_responses += 1
-            if session.record is not None:
-                session.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
-            if failure.status == 0:
-                raise ClientGone from None  # response under way: cut the client
-            return await session.answer(failure.status, session.error_pages)
+            return await session.server_failed(failure, backend, server)
         return session.front.keep_alive
     finally:
         if server is not None:

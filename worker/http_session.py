@@ -654,13 +654,7 @@ class HttpSession:
                 await self.reply_and_close(bad.status, logged=True)
                 return False
             except ServerFailed as failure:
-                backend.counters.failed_responses += 1
-                server.counters.failed_responses += 1
-                if self.record is not None:
-                    self.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
-                if failure.status == 0:
-                    raise ClientGone from None  # response under way: cut the client
-                return await self.answer(failure.status, self.error_pages)
+                return await self.server_failed(failure, backend, server)
             return self.front.keep_alive
         finally:
             if conn is not None:
@@ -668,6 +662,19 @@ class HttpSession:
             if server is not None:
                 backend.release(server)
             backend.session_ended()
+
+    async def server_failed(
+        self, failure: ServerFailed, backend: BackendRuntime, server: ServerRuntime
+    ) -> bool:
+        """The server failed this exchange: count it, log why, and answer the client with
+        the failure's status, or cut it when the response was already under way."""
+        backend.counters.failed_responses += 1
+        server.counters.failed_responses += 1
+        if self.record is not None:
+            self.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
+        if failure.status == 0:
+            raise ClientGone from None  # response under way: cut the client
+        return await self.answer(failure.status, self.error_pages)
 
     def read_cookie(
         self, request: Request, cookie: CookiePersistence, forced: ServerRuntime | None
