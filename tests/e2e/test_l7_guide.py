@@ -36,7 +36,13 @@ SERVERS = {
     "def.srv2": 8006,
 }
 CURL = shutil.which("curl")
-pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")
+pytestmark = [
+    pytest.mark.skipif(CURL is None, reason="curl is not installed"),
+    pytest.mark.skipif(
+        not (SHARED_CONFIGS / "l7-content-switching.cfg").exists(),
+        reason="the guide configurations (../shared/configs beside the clone) are not here",
+    ),
+]
 
 
 @contextmanager
