@@ -300,9 +300,17 @@ def test_client_leaving_its_queue_does_not_waste_the_slot(tmp_path: Path) -> Non
         extra = "    timeout queue 10s\n    option abortonclose\n"
         text = http_config(port, [server.port], extra, " maxconn 1")
         with serving(tmp_path, text, port):
+            # A worker that is listening may not be accepting yet: a first exchange makes sure
+            # it is, so /first, /leaving and /third are taken in the order they were sent.
+            assert exchange(port, b"GET /warm HTTP/1.0\r\n\r\n", timeout=10).endswith(b"ok")
+            with server._lock:
+                server.connections.clear()
+                server.requests = 0
             first = socket.create_connection(("127.0.0.1", port), timeout=10)
             first.sendall(b"GET /first HTTP/1.1\r\nHost: a\r\n\r\n")
-            time.sleep(0.5)
+            deadline = time.monotonic() + 5
+            while server.requests < 1 and time.monotonic() < deadline:  # /first holds the slot
+                time.sleep(0.02)
             leaving = socket.create_connection(("127.0.0.1", port), timeout=10)
             leaving.sendall(b"GET /leaving HTTP/1.1\r\nHost: a\r\n\r\n")
             time.sleep(0.3)
