@@ -138,6 +138,12 @@ class ServerPools:
         for runtime in servers.values():
             config = by_name.get(runtime.name)
             max_conns = config.option("pool-max-conn", -1) if config is not None else -1
+            if config is not None and (
+                config.option("send-proxy") or config.option("send-proxy-v2")
+            ):
+                # Its connections carry one client's PROXY header: private to that client's
+                # session (kept attached between its requests), never pooled for another.
+                max_conns = 0
             delay = config.option("pool-purge-delay") if config is not None else None
             purge = delay / 1000 if delay is not None else DEFAULT_PURGE_DELAY
             self.pools[runtime] = IdlePool(-1 if max_conns is None else max_conns, purge)

@@ -95,6 +95,14 @@ class ActionMakers:
     def silent_drop(self, rule: Rule, response: bool) -> Action:
         return lambda ctx: SILENT_DROP
 
+    def expect_proxy(self, rule: Rule, response: bool) -> Action:
+        """expect-proxy layer4: not a verdict; the session reads a PROXY header next."""
+
+        def apply(ctx: SampleContext) -> None:
+            ctx.expect_proxy = True
+
+        return apply
+
     def reply(self, rule: Rule, response: bool) -> Action:
         """deny, tarpit and return: an error page or a reply made of parts."""
         options = rule.options

@@ -185,6 +185,7 @@ _HTTP_AFTER = {**_HEADERS, **_VARS, "allow": "allow", "set-status": "set_status"
                "capture": "capture", "set-log-level": "log_level"}  # fmt: skip
 _REDIRECT = {"redirect": "redirect"}
 _TCP = {"accept": "accept", "reject": "reject", **_VARS, "silent-drop": "silent_drop"}
+_TCP_CONNECTION = {**_TCP, "expect-proxy": "expect_proxy"}
 _TCP_CONTENT = {**_TCP, "set-log-level": "log_level", "capture": "capture"}
 _TCP_RESPONSE = {**_TCP, "close": "close", "set-log-level": "log_level"}
 
@@ -249,7 +250,7 @@ def compile_proxy_rules(
     compiler = _Compiler(config, proxy, loader, pages, maps)
     rules = ProxyRules(proxy.name)
     rules.tcp_connection = _verdict(
-        compiler.ruleset("tcp-request connection", _makers(compiler, _TCP))
+        compiler.ruleset("tcp-request connection", _makers(compiler, _TCP_CONNECTION))
     )
     rules.tcp_content = _content_verdict(
         compiler.ruleset("tcp-request content", _makers(compiler, _TCP_CONTENT))

@@ -25,6 +25,7 @@ from haproxy_py.logfmt import LogRecord
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.http_session import HttpSession
 from worker.logs import ProxyLogger
+from worker.proxy_header import accept_proxy, may_expect_proxy
 from worker.relay import Termination, relay
 from worker.rule_replies import SILENT_DROP, fill_captures, reset_connection
 from worker.rules import FrontendRules, LiveContext, ProxyRules, Route, server_up
@@ -42,15 +43,39 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     frontend.counters.session_opened()
     logger = frontend.logger
     rules = frontend.rules
-    live = register(listener, client, peer)  # `show sess`, `shutdown session`
+    # A PROXY header (accept-proxy, or expect-proxy from a connection rule) is read after the
+    # connection rules, which see the real addresses, and before anything else.
+    proxied = bool(listener.spec.options.get("accept-proxy"))
+    own = rules.own if rules is not None else None
+    connection_rules = own.tcp_connection if own is not None else None
+    early = proxied or (connection_rules is not None and may_expect_proxy(frontend.proxy))
+    live = None
     try:
         ctx = None
         if rules is not None:
             ctx = LiveContext.open(client, peer, frontend.name)
-            if not await accepted_by_tcp_rules(rules.own, ctx, client):
+        if early:
+            if connection_rules is not None and not _tcp_accepts(connection_rules(ctx), client):
                 frontend.counters.denied += 1
                 _drop_unread(client)
                 return
+            if proxied or getattr(ctx, "expect_proxy", False):
+                received = await accept_proxy(listener, client, peer)  # worker/proxy_header.py
+                if received is None:
+                    return
+                client, peer = received
+                if ctx is not None:
+                    ctx = _reopened(ctx, client, peer)
+        live = register(listener, client, peer)  # `show sess`, `shutdown session`
+        if rules is not None and not await accepted_by_tcp_rules(
+            own,
+            ctx,  # type: ignore[arg-type]
+            client,
+            not early,
+        ):
+            frontend.counters.denied += 1
+            _drop_unread(client)
+            return
         if frontend.http is not None:
             await _serve_http(frontend, listener, client, peer, ctx, live)
         elif frontend.backend is not None or rules is not None:
@@ -63,10 +88,19 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
         elif logger is not None:
             logger.start(frontend.name, client, peer)
     finally:
-        unregister(live)
+        if live is not None:
+            unregister(live)
         client.close()
         frontend.counters.session_closed()
         listener.release()
+
+
+def _reopened(ctx: LiveContext, client: socket.socket, peer: object) -> LiveContext:
+    """The rules' context after a PROXY header: its addresses, the variables set so far."""
+    fresh = LiveContext.open(client, peer, ctx.frontend)
+    with contextlib.suppress(AttributeError):
+        fresh.variables = object.__getattribute__(ctx, "variables")
+    return fresh
 
 
 async def _forward(
@@ -248,15 +282,20 @@ def _drop_unread(client: socket.socket, limit: int = 16384) -> int:
 
 
 async def accepted_by_tcp_rules(
-    rules: ProxyRules | None, ctx: LiveContext, client: socket.socket
+    rules: ProxyRules | None, ctx: LiveContext, client: socket.socket, connection: bool = True
 ) -> bool:
-    """tcp-request connection rules, then content rules (with `tcp-request inspect-delay`,
+    """tcp-request connection rules (unless `connection` is False: they ran before the PROXY
+    header), then content rules (with `tcp-request inspect-delay`,
     the client's first bytes are looked at, not consumed, until the rules decide or run out
     without waiting for data, the buffer is full, the client ends, or the delay is over:
     worker/tcp_inspect.py)."""
     if rules is None:
         return True
-    if rules.tcp_connection is not None and not _tcp_accepts(rules.tcp_connection(ctx), client):
+    if (
+        connection
+        and rules.tcp_connection is not None
+        and not _tcp_accepts(rules.tcp_connection(ctx), client)
+    ):
         return False
     content = rules.tcp_content
     if content is None:

@@ -5,7 +5,7 @@ HAProxy-shaped ALERT texts (the caller prints them after "[ALERT]    (PID) : ").
 started until all checks pass, so a refused configuration leaves nothing half-started.
 - Rules are compiled here (`compile_rules`, worker/rules.py: what it cannot serve is refused
   with file:line) and attached to the frontends with one `Route` per backend a frontend may
-  reach (`attach_rules`); PROXY-protocol listeners, `option checkcache` and `errorloc*`
+  reach (`attach_rules`); `option checkcache` and `errorloc*`
   pages are refused, since they would otherwise be silently ignored; a frontend and every
   backend it names must agree on the mode.
 - Server host names are resolved here, once, with the system resolver, following `init-addr`
@@ -50,17 +50,9 @@ def check_config(config: Config) -> list[str]:
 
 
 def _check_proxy(proxy: Proxy) -> list[str]:
-    name = proxy.name
     messages = []
     if proxy.mode == "http":
         messages += _check_http_proxy(proxy)
-    if proxy.is_frontend:
-        for bind in proxy.binds:
-            if bind.options.get("accept-proxy"):
-                messages.append(
-                    f"config : [{bind.where}] : proxy '{name}': 'accept-proxy' (PROXY protocol)"
-                    " is not yet supported by this version of haproxy-py."
-                )
     return messages
 
 

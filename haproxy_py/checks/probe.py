@@ -65,8 +65,15 @@ def plan_for_proxy(proxy: Proxy) -> Plan:
 
 
 def _connect_step(rule_options: Any, number: int) -> Step:
-    options = {k: rule_options[k] for k in ("port", "addr") if k in rule_options}
+    options = {k: rule_options[k] for k in ("port", "addr", "send-proxy") if k in rule_options}
     return Step("connect", number, options, rule_options.get("comment", ""))
+
+
+def _connect_of(step: Step) -> Connect:
+    """The I/O a connect step asks for (a rule's send-proxy; None for the implicit one)."""
+    options = step.options
+    send_proxy = None if step.number == 0 else bool(options.get("send-proxy"))
+    return Connect(options.get("port"), options.get("addr"), send_proxy)
 
 
 def _tcp_plan(proxy: Proxy) -> Plan:
@@ -174,7 +181,7 @@ def _run_tcp(plan: Plan) -> Io:
     closed = False
     for step in plan.steps:
         if step.action == "connect":
-            outcome = yield Connect(step.options.get("port"), step.options.get("addr"))
+            outcome = yield _connect_of(step)
             if isinstance(outcome, IoError):
                 info = outcome.text + _where(step, _connect_what(step)) if tcp else outcome.text
                 return _connect_failed(outcome, info)
@@ -267,7 +274,7 @@ def _run_http(plan: Plan, stopping_on_404: bool) -> Io:
     status = 0
     for step in plan.steps:
         if step.action == "connect":
-            outcome = yield Connect(step.options.get("port"), step.options.get("addr"))
+            outcome = yield _connect_of(step)
             if isinstance(outcome, IoError):
                 return _connect_failed(outcome, "" if outcome.timeout else outcome.text)
         elif step.action == "send":

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 class Connect:
     port: int | None = None  # None: the check's port (server `port`, else the server's)
     addr: str | None = None
+    # A connect rule's `send-proxy` (True/False); None: the implicit connect, where the
+    # server's check-send-proxy (or send-proxy) decides. As HAProxy 2.6 does.
+    send_proxy: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

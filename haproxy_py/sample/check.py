@@ -45,7 +45,7 @@ SERVED_ACTIONS: dict[str, frozenset[str]] = {
         (*_HEADERS, *_VARS, "allow", "set-status", "capture", "set-log-level")
     ),
     "redirect": frozenset(("redirect",)),
-    "tcp-request connection": frozenset(_TCP),
+    "tcp-request connection": frozenset((*_TCP, "expect-proxy")),
     "tcp-request content": frozenset((*_TCP, "capture", "set-log-level")),
     "tcp-response content": frozenset((*_TCP, "close", "set-log-level")),
 }  # fmt: skip

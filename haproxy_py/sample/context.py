@@ -87,6 +87,9 @@ class SampleContext:
     # set-log-level: the syslog level of this transaction's log line (-1: the proxy's own
     # choice, 8: silent); the worker reads it at log time and puts it back to -1.
     log_level: int = -1
+    # `tcp-request connection expect-proxy layer4`: a PROXY header is to be read next
+    # (worker/proxy_header.py), as on an `accept-proxy` listener.
+    expect_proxy: bool = False
     # The request's unique id (`unique-id` fetch): made on first read from unique-id-format
     # by the worker's logger, None when the frontend has no unique-id-format.
     unique_id: Callable[[], str] | None = None

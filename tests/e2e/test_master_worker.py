@@ -179,13 +179,13 @@ def test_usr1_soft_stops_everything_and_the_master_follows(tmp_path: Path) -> No
 def test_a_worker_that_cannot_start_makes_the_master_fail(tmp_path: Path) -> None:
     port = free_port()
     with echo_servers(b"") as servers:
-        # `accept-proxy` passes the configuration check but a worker refuses to serve it.
+        # The workers resolve server names (as HAProxy at start-up): this one fails there.
         text = two_workers(port, servers).replace(
-            f"bind 127.0.0.1:{port}\n", f"bind 127.0.0.1:{port} accept-proxy\n"
+            f"127.0.0.1:{servers[0].port}", "nonexistent.invalid:80"
         )
         running = Master(tmp_path, text)
         assert running.finish() == 1
-    assert "not yet supported" in running.text()
+    assert "could not resolve address 'nonexistent.invalid'" in running.text()
     assert "All workers exited. Exiting... (1)" in running.text()
 
 

@@ -475,7 +475,8 @@ def test_bad_proxy_argument(tmp_path: Path, line: str, names: str) -> None:
         ("track nosuch", "nosuch"),
         ("check track s0", "track"),
         ("agent-port 0", "agent-port"),
-        ("check-send-proxy", "check-send-proxy"),
+        ("proxy-v2-options foo", "'foo' : proxy v2 option not implemented."),
+        ("proxy-v2-options unique-id,cert-cn", "'cert-cn' : proxy v2 option not yet supported"),
         ("frobnicate", "frobnicate"),
     ],
 )

@@ -153,7 +153,7 @@ def test_check_mode_refuses_what_the_worker_refuses(tmp_path: Path) -> None:
         "http-response": worker_rules._HTTP_RESPONSE,
         "http-after-response": worker_rules._HTTP_AFTER,
         "redirect": worker_rules._REDIRECT,
-        "tcp-request connection": worker_rules._TCP,
+        "tcp-request connection": worker_rules._TCP_CONNECTION,
         "tcp-request content": worker_rules._TCP_CONTENT,
         "tcp-response content": worker_rules._TCP_RESPONSE,
     }

@@ -23,7 +23,6 @@ from haproxy_py.config.units import parse_int
 _TLS = "TLS is not supported yet"
 _LATER = "not implemented yet"
 _CONNECT_REFUSED = {
-    "send-proxy": "the PROXY protocol on checks is not supported yet",
     "via-socks4": "SOCKS4 is out of haproxy-py's scope",
     "ssl": _TLS, "sni": _TLS, "alpn": _TLS,
     "proto": "protocol selection is out of haproxy-py's scope",
@@ -62,7 +61,7 @@ def _connect(args: Sequence[str], keyword: str) -> dict[str, Any]:
     words, result = list(args), {}
     while words:
         word = words.pop(0)
-        if word in ("default", "linger"):
+        if word in ("default", "linger", "send-proxy"):
             result[word] = True
         elif word == "port":
             result["port"] = parse_check_port(_value(words, keyword, word, "a port"), keyword)
@@ -78,7 +77,8 @@ def _connect(args: Sequence[str], keyword: str) -> dict[str, Any]:
             raise _refuse(f"{keyword} {word}", _CONNECT_REFUSED[word])
         else:
             raise ConfigError(
-                f"'{keyword}' expects 'default', 'port', 'addr', 'linger' or 'comment'"
+                f"'{keyword}' expects 'default', 'port', 'addr', 'send-proxy', 'linger' or"
+                " 'comment'"
                 f" (got '{word}')."
             )
     return result

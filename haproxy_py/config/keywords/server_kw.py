@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from haproxy_py.config.address import SERVER_RULES, parse_address
-from haproxy_py.config.builder import ParseContext
+from haproxy_py.config.builder import ParseContext, SectionBuilder
 from haproxy_py.config.diagnostics import ConfigError
 from haproxy_py.config.keywords.registry import Statement
 from haproxy_py.config.keywords.suboptions import (
@@ -29,6 +29,7 @@ from haproxy_py.config.keywords.suboptions import (
 )
 from haproxy_py.config.model import Server
 from haproxy_py.config.units import parse_int
+from haproxy_py.proto.proxy_protocol import V2_OPTIONS, V2_TLS_OPTIONS
 
 _TLS = "TLS is not supported yet"
 
@@ -54,6 +55,19 @@ def _init_addr(name: str, args: Sequence[str]) -> tuple[str, ...]:
                 ) from None
         methods.append(method)
     return tuple(methods)
+
+
+def _proxy_v2_options(name: str, args: Sequence[str]) -> tuple[str, ...]:
+    """`proxy-v2-options a,b`: the TLVs haproxy-py writes (haproxy_py/proto/proxy_protocol.py);
+    the TLS ones are refused, unknown ones get HAProxy's error."""
+    chosen = []
+    for option in args[0].split(","):
+        if option in V2_TLS_OPTIONS:
+            raise ConfigError(f"'{option}' : proxy v2 option not yet supported ({_TLS}).")
+        if option not in V2_OPTIONS:
+            raise ConfigError(f"'{option}' : proxy v2 option not implemented.")
+        chosen.append(option)
+    return tuple(chosen)
 
 
 def _pool_max_conn(name: str, args: Sequence[str]) -> int:
@@ -262,6 +276,56 @@ SERVER_OPTIONS = make_suboption_table(
         ),
         SubOption("agent-addr", 1, ip_address, "agent-addr <ip>", "the agent's address", "checks"),
         SubOption(
+            "send-proxy",
+            0,
+            flag(),
+            "send-proxy",
+            "writes a PROXY protocol v1 header first on every connection to the server",
+            "tcp",
+        ),
+        SubOption(
+            "send-proxy-v2",
+            0,
+            flag(),
+            "send-proxy-v2",
+            "writes a PROXY protocol v2 header first on every connection to the server",
+            "tcp",
+        ),
+        SubOption(
+            "no-send-proxy",
+            0,
+            flag(False),
+            "no-send-proxy",
+            "undoes a default-server 'send-proxy'",
+            "tcp",
+            store_as="send-proxy",
+        ),
+        SubOption(
+            "no-send-proxy-v2",
+            0,
+            flag(False),
+            "no-send-proxy-v2",
+            "undoes a default-server 'send-proxy-v2'",
+            "tcp",
+            store_as="send-proxy-v2",
+        ),
+        SubOption(
+            "proxy-v2-options",
+            1,
+            _proxy_v2_options,
+            "proxy-v2-options <opt>[,<opt>]*",
+            "TLVs added to a PROXY v2 header: unique-id, crc32c, authority",
+            "tcp",
+        ),
+        SubOption(
+            "check-send-proxy",
+            0,
+            flag(),
+            "check-send-proxy",
+            "writes a PROXY protocol header first on health check connections",
+            "checks",
+        ),
+        SubOption(
             "pool-max-conn",
             1,
             _pool_max_conn,
@@ -288,9 +352,6 @@ SERVER_OPTIONS = make_suboption_table(
         "alpn": _TLS,
         "ciphers": _TLS,
         "no-ssl": _TLS,
-        "check-send-proxy": "PROXY protocol on checks is not supported yet",
-        "send-proxy": "the PROXY protocol towards servers is not supported yet",
-        "send-proxy-v2": "the PROXY protocol towards servers is not supported yet",
         "resolvers": "run-time DNS resolution is out of scope (names resolve once at start)",
         "resolve-prefer": "run-time DNS resolution is out of scope (names resolve once at start)",
         "namespace": "network namespaces are out of scope",
@@ -334,9 +395,6 @@ SERVER_OPTIONS = make_suboption_table(
             ),
             _TLS,
         ),
-        "no-send-proxy": "the PROXY protocol towards servers is not supported yet",
-        "no-send-proxy-v2": "the PROXY protocol towards servers is not supported yet",
-        "proxy-v2-options": "the PROXY protocol towards servers is not supported yet",
         "check-via-socks4": "SOCKS4 is out of scope",
         "socks4": "SOCKS4 is out of scope",
         "check-proto": "protocol selection is out of scope",
@@ -397,13 +455,19 @@ def _check_track_later(server: Server, label: str, ctx: ParseContext) -> None:
     section, sections, diagnostics = ctx.section, ctx.sections, ctx.diagnostics
     backend_name, server_name = server.options["track"]
 
+    def builder_of(backend: str) -> SectionBuilder | None:
+        return sections.get("backend", {}).get(backend) or sections.get("listen", {}).get(backend)
+
     def find(backend: str, name: str) -> Server | None:
-        builder = sections.get("backend", {}).get(backend) or sections.get("listen", {}).get(
-            backend
-        )
+        builder = builder_of(backend)
         if builder is None:
             return None
         return next((s for s in builder.get("servers", []) if s.name == name), None)
+
+    def on_404(builder: SectionBuilder | None) -> bool:
+        return builder is not None and bool(
+            builder.get("settings", {}).get("http-check disable-on-404")
+        )
 
     def check() -> None:
         here = section.name
@@ -434,6 +498,15 @@ def _check_track_later(server: Server, label: str, ctx: ParseContext) -> None:
             diagnostics.alert(
                 f"{label} : unable to use {target_backend}/{target.name} for tracking as it"
                 " does not have any check nor agent enabled.",
+                server.where,
+            )
+            return
+        if on_404(section) != on_404(builder_of(target_backend)):
+            # NOLB passes down a tracking chain only between proxies that both have it.
+            # ("fortracking": HAProxy 2.6's words exactly, its missing space included.)
+            diagnostics.alert(
+                f"{label} : unable to use {target_backend}/{target.name} for"
+                "tracking: disable-on-404 option inconsistency.",
                 server.where,
             )
             return

@@ -212,7 +212,12 @@ def test_tcp_check_connect_failures(tmp_path: Path) -> None:
     )
     rules = TCP + "  tcp-check connect\n  tcp-check send hello\n  tcp-check connect port 18019\n"
     asked, third = drive(plan(tmp_path, rules), [None, None, refused])
-    assert asked == [Connect(), Send(b"hello"), Connect(port=18019)]
+    # connect rules say whether they send a PROXY header (the implicit one: None, the server's)
+    assert asked == [
+        Connect(send_proxy=False),
+        Send(b"hello"),
+        Connect(port=18019, send_proxy=False),
+    ]
     assert third.info == "Connection refused at step 3 of tcp-check (connect port 18019)"
     _, reset = drive(
         plan(tmp_path, TCP + "  tcp-check send hello\\n\n  tcp-check expect string x\n"),
@@ -228,3 +233,11 @@ def test_tcp_check_send_binary(tmp_path: Path) -> None:
     asked, result = drive(p, [None, None, b"x9"])
     assert asked[1] == Send(b"hi")
     assert result == CheckResult(st.L7OK, 0, "(tcp-check)")
+
+
+def test_connect_rules_send_proxy(tmp_path: Path) -> None:
+    rules = TCP + "  tcp-check connect send-proxy\n  tcp-check connect port 18019\n"
+    asked, _ = drive(plan(tmp_path, rules), [None, None])
+    assert asked == [Connect(send_proxy=True), Connect(port=18019, send_proxy=False)]
+    implicit, _ = drive(plan(tmp_path, TCP + "  tcp-check send x\n"), [None, None])
+    assert implicit[0] == Connect(send_proxy=None)  # the server's check-send-proxy decides
