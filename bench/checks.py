@@ -6,8 +6,13 @@ is installed, HAProxy 2.6 run the same configuration, and the CPU each proxy pro
 `--duration` seconds is read with psutil once the first round of checks is spread out. Plain
 TCP checks by default, `--http` for `option httpchk` (the server then answers 200). It
 measures; it asserts nothing. Target from the issue: 1,000 servers every 2 s under 5% CPU.
+A/B: `--tree DIR` (repeatable) runs haproxy-py from a copy of the source tree (its
+haproxy_py/, worker/, master/ put first on PYTHONPATH) besides the installed one, and
+`--rounds N` alternates all of them N times, so that a busy machine weighs on each alike.
 
     .venv/bin/python bench/checks.py [--servers 1000] [--inter 2s] [--duration 20] [--http]
+                                     [--tree /tmp/before]... [--trees-only] [--rounds 3]
+                                     [--settle 3] [--no-haproxy]
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ def start_server(http: bool) -> tuple[socket.socket, list[int]]:
             try:
                 conn, _ = sock.accept()
             except OSError:
-                return
+                if sock.fileno() == -1:
+                    return  # closed: the bench is over
+                continue  # e.g. a check's RST before the accept (ECONNABORTED)
             accepted[0] += 1
             if http:
                 try:
@@ -65,9 +72,15 @@ def config(servers: int, port: int, listen: int, inter: str, http: bool) -> str:
     return "".join(lines)
 
 
-def measure(command: list[str], cfg: Path, duration: float, settle: float) -> tuple[float, float]:
-    """(CPU %, RSS MiB) of the proxy over `duration` seconds after `settle`."""
-    process = subprocess.Popen([*command, "-db", "-f", str(cfg)], stderr=subprocess.DEVNULL)
+def measure(
+    command: list[str], cfg: Path, duration: float, settle: float, env: dict | None = None
+) -> tuple[float, float, float]:
+    """(user CPU %, system CPU %, RSS MiB) of the proxy over `duration` s after `settle`."""
+    # Run from the configuration's directory: `python -m worker` puts its working directory
+    # first on sys.path, which would pick the checkout's worker over a --tree's.
+    process = subprocess.Popen(
+        [*command, "-db", "-f", str(cfg)], stderr=subprocess.DEVNULL, env=env, cwd=cfg.parent
+    )
     try:
         time.sleep(settle)
         proc = psutil.Process(process.pid)
@@ -76,8 +89,9 @@ def measure(command: list[str], cfg: Path, duration: float, settle: float) -> tu
         time.sleep(duration)
         after = proc.cpu_times()
         elapsed = time.monotonic() - start
-        used = (after.user - before.user) + (after.system - before.system)
-        return 100 * used / elapsed, proc.memory_info().rss / 2**20
+        user = 100 * (after.user - before.user) / elapsed
+        system = 100 * (after.system - before.system) / elapsed
+        return user, system, proc.memory_info().rss / 2**20
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
@@ -89,30 +103,46 @@ def main() -> None:
     parser.add_argument("--inter", default="2s")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--tree", action="append", default=[], help="another source tree")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument("--no-haproxy", action="store_true")
+    parser.add_argument("--trees-only", action="store_true", help="not the installed one")
     args = parser.parse_args()
     server, accepted = start_server(args.http)
     port = server.getsockname()[1]
     probe = socket.create_server(("127.0.0.1", 0))
     listen = probe.getsockname()[1]
     probe.close()
-    targets = {"haproxy-py": [str(Path(sys.executable).parent / "haproxy-py")]}
+    ours = [str(Path(sys.executable).parent / "haproxy-py")]
+    targets: dict[str, tuple[list[str], dict | None]] = {}
+    if not args.trees_only:
+        targets["haproxy-py"] = (ours, None)
+    for tree in args.tree:
+        env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+        targets[f"haproxy-py ({tree})"] = (ours, env)
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    if os.access(haproxy, os.X_OK):
-        targets["haproxy 2.6"] = [haproxy]
+    if os.access(haproxy, os.X_OK) and not args.no_haproxy:
+        targets["haproxy 2.6"] = ([haproxy], None)
     kind = "httpchk" if args.http else "tcp connect"
     print(f"{args.servers} servers, {kind} checks every {args.inter}, {args.duration:.0f} s")
     print(f"load average before: {_loadavg()}")
-    print("| proxy | CPU % | RSS MiB | checks/s seen |")
-    print("|---|---|---|---|")
+    print("| proxy | CPU % (user + system) | RSS MiB | checks/s seen | load |")
+    print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "checks.cfg"
         cfg.write_text(config(args.servers, port, listen, args.inter, args.http))
-        for label, command in targets.items():
-            seen = accepted[0]
-            started = time.monotonic()
-            cpu, rss = measure(command, cfg, args.duration, settle=3.0)
-            rate = (accepted[0] - seen) / (time.monotonic() - started)
-            print(f"| {label} | {cpu:.2f} | {rss:.1f} | {rate:.0f} |")
+        for _ in range(args.rounds):
+            for label, (command, env) in targets.items():
+                seen = accepted[0]
+                started = time.monotonic()
+                user, system, rss = measure(command, cfg, args.duration, args.settle, env)
+                rate = (accepted[0] - seen) / (time.monotonic() - started)
+                print(
+                    f"| {label} | {user + system:.2f} ({user:.2f} + {system:.2f}) | {rss:.1f}"
+                    f" | {rate:.0f} | {_loadavg().split()[0]} |",
+                    flush=True,
+                )
     server.close()
     print(f"load average after: {_loadavg()}")
 

@@ -37,8 +37,11 @@ async def serve_agent(
     """Ask the agent every `agent-inter`; `commit` and `announce` (worker/checks.py) write
     and log the server's verdict, as for a check result."""
     await trio.sleep(offset)
-    settings = check.agent  # type: ignore[attr-defined]
     while True:
+        settings = check.agent  # type: ignore[attr-defined]  # `set server .. agent-*`
+        if check.agent_disabled:  # type: ignore[attr-defined]  # `disable agent`
+            await trio.sleep(settings.inter / 1000)
+            continue
         reply, result = await ask_agent(check)
         was_up = check.up  # type: ignore[attr-defined]
         check.agent_last = result  # type: ignore[attr-defined]
@@ -46,7 +49,8 @@ async def serve_agent(
             check.agent_up = reply.state not in DOWN_WORDS  # type: ignore[attr-defined]
         commit(check, was_up, shared)  # type: ignore[arg-type]
         announce(check, was_up, result)  # type: ignore[arg-type]
-        if reply is not None and not reply.error and shared is not None:
+        disabled = check.agent_disabled  # type: ignore[attr-defined]  # while it was asked
+        if reply is not None and not reply.error and shared is not None and not disabled:
             await _apply_admin(check, reply, shared)
         await trio.sleep(settings.inter / 1000)
 

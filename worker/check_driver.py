@@ -2,27 +2,28 @@
 
 When the scheduler's try (worker/checks.py `_try_now`) has connected at once, the rest of
 the dialogue runs here: `Driver.start()` drives the probe generator as far as the socket
-allows (a send is tried at once, a receive too), and registers the socket in one
+allows (a send is tried at once, a receive too, except the one right after the
+request, which the registration reports), and registers the socket in one
 edge-triggered epoll shared by every check of the worker. One task (`Driver.serve`) waits
 for that epoll to be readable and for the earliest deadline, and resumes the checks whose
 sockets are ready or whose time is up. A check costs its system calls and a few dict
 operations, not a trio task, a cancel scope and a wait per step.
 Only plans whose one connect is the implicit first step come here (a `connect` rule needs a
 new socket mid-dialogue: those run in a task, worker/checks.py `run_check`).
-Rules: every socket registered is unregistered and closed when its check ends, on every
-way out; deadlines are those of `run_check` (the rest of `inter`, or `timeout check` once
-connected).
+Rules: every socket registered is closed when its check ends, on every way out (closing
+takes it out of the epoll set: no socket is ever dup'ed); deadlines are those of
+`run_check` (the rest of `inter`, or `timeout check` once connected).
 """
 
 from __future__ import annotations
 
+import _socket
 import errno
 import heapq
 import itertools
 import math
 import os
 import select
-import socket
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,10 @@ from haproxy_py.checks.status import CheckResult
 from worker.check_scheduler import close_reset
 
 RECV_SIZE = 16 * 1024
-_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+# Waiting to read: not EPOLLOUT, which an edge-triggered registration would report at once
+# (a new socket has room) for nothing. A send that finds no room adds it.
+_READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+_EVENTS = _READ_EVENTS | select.EPOLLOUT
 
 
 def drivable(plan: Plan) -> bool:
@@ -46,12 +50,13 @@ def drivable(plan: Plan) -> bool:
 @dataclass(eq=False, slots=True)
 class _Active:
     check: Any
-    sock: socket.socket
+    sock: _socket.socket
     probe: Generator[Any, Any, CheckResult]
     started: float
     deadline: float
     action: Any = None  # what the probe waits for: Send (with `left`) or Receive
     left: memoryview | None = None  # the rest of a send the socket had no room for
+    writing: bool = False  # registered for EPOLLOUT too
 
 
 class Driver:
@@ -65,7 +70,7 @@ class Driver:
         self._wake: trio.CancelScope | None = None
 
     def start(
-        self, check: Any, sock: socket.socket, probe: Generator[Any, Any, CheckResult],
+        self, check: Any, sock: _socket.socket, probe: Generator[Any, Any, CheckResult],
         started: float, deadline: float,
     ) -> None:  # fmt: skip
         """Go on with a probe whose implicit connect just completed on `sock`."""
@@ -76,18 +81,23 @@ class Driver:
         except StopIteration as done:  # pragma: no cover - every plan connects first
             self._end(active, done.value, registered=False)
             return
-        if not self._advance(active, None):
+        if not self._advance(active, None, fresh=True):
             return
         fd = sock.fileno()
-        self._epoll.register(fd, _EVENTS)
+        active.writing = active.left is not None  # a send waits for room
+        self._epoll.register(fd, _EVENTS if active.writing else _READ_EVENTS)
         self._active[fd] = active
         heapq.heappush(self._deadlines, (deadline, next(self._order), active))
         if self._wake is not None and deadline < self._wake.deadline:
             self._wake.deadline = deadline
 
-    def _advance(self, active: _Active, outcome: Any) -> bool:
-        """Feed the probe until it waits on the socket (True) or ends (False, finished)."""
+    def _advance(self, active: _Active, outcome: Any, *, fresh: bool = False) -> bool:
+        """Feed the probe until it waits on the socket (True) or ends (False, finished).
+        `fresh`: the check has just connected; its first receive after its request is not
+        tried (the server cannot have answered yet): the epoll registration that follows
+        reports the answer, even one already there."""
         sock = active.sock
+        sent = False
         while True:
             if active.action is None:
                 try:
@@ -107,14 +117,20 @@ class Driver:
                     while left:
                         left = left[sock.send(left) :]
                 except BlockingIOError:
+                    if not fresh and not active.writing:  # registered for reading only
+                        self._epoll.modify(sock.fileno(), _EVENTS)
+                        active.writing = True
                     active.left = left
                     return True  # no room: EPOLLOUT resumes it
                 except OSError as exc:
                     outcome = IoError(text=os.strerror(exc.errno or errno.EIO))
                 else:
                     outcome = None
+                    sent = fresh
                 active.action = active.left = None
                 continue
+            if sent:
+                return True  # EPOLLIN resumes it
             try:
                 outcome = sock.recv(RECV_SIZE)
             except BlockingIOError:
@@ -124,10 +140,8 @@ class Driver:
             active.action = None
 
     def _end(self, active: _Active, result: CheckResult, *, registered: bool) -> None:
-        fd = active.sock.fileno()
-        if registered:
-            self._active.pop(fd, None)
-            self._epoll.unregister(fd)
+        if registered:  # closing the socket below takes it out of the epoll set
+            self._active.pop(active.sock.fileno(), None)
         active.probe.close()
         close_reset(active.sock)
         active.deadline = math.inf  # its heap entry is now stale

@@ -25,7 +25,7 @@ from haproxy_py.checks.shared import Timeline
 from haproxy_py.checks.track import Name
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
-from haproxy_py.stats.layout import CHKDOWN, RUNNING, STARTING, STOPPED, ServerSlot
+from haproxy_py.stats.layout import CHKDOWN, RUNNING, STARTING, STOPPED, STOPPING, ServerSlot
 from worker.backend import BackendRuntime, ServerRuntime
 
 WARMUP_TICK_MS = 1000  # the shortest step of a slowstart ramp (HAProxy's too)
@@ -146,21 +146,27 @@ class Effects:
 
     # -- followers -----------------------------------------------------------------------------
 
-    def align(self, followers: list[Follower], up: bool) -> None:
-        """On taking over: the followers' rows and farms agree with the root, silently."""
+    def align(self, followers: list[Follower], up: bool, stopping: bool = False) -> None:
+        """On taking over: the followers' rows and farms agree with the root, silently
+        (`stopping`: the root is UP in NOLB, disable-on-404's)."""
+        stopping = up and stopping
         for follower in followers:
-            wanted = RUNNING if up else STOPPED
+            wanted = STOPPING if stopping else RUNNING if up else STOPPED
             if self.table is not None and follower.slot is not None:
                 state = self.table.read_health(follower.slot).op_state
-                if (state == STOPPED) == up:
+                if (state == STOPPED) == up or (state == STOPPING) != stopping:
                     self.write(follower.slot, op_state=wanted)
                 elif state == STARTING and up:
                     self.warm_up(follower.slot, follower.timeline.changed_ms, follower.slowstart)
-            follower.backend.set_usable(follower.server, up)
-            self.align(follower.followers, up)
+            follower.server.draining = stopping
+            follower.backend.set_usable(follower.server, up and not stopping)
+            self.align(follower.followers, up, stopping)
 
-    def propagate(self, followers: list[Follower], up: bool, now: float) -> None:
-        """A root's transition, passed down its followers: row, farm, log line, in order."""
+    def propagate(
+        self, followers: list[Follower], up: bool, now: float, *, was_stopping: bool = False
+    ) -> None:
+        """A root's transition, passed down its followers: row, farm, log line, in order
+        (`was_stopping`: the root, hence its followers, was in NOLB before)."""
         for follower in followers:
             timeline = follower.timeline
             if up:
@@ -179,8 +185,19 @@ class Effects:
                 down_since=timeline.down_since,
             )
             self.log_transition(follower.backend, follower.server, follower.backup, up, None,
-                                via=follower.via)  # fmt: skip
-            self.propagate(follower.followers, up, now)
+                                via=follower.via, was_stopping=was_stopping)  # fmt: skip
+            self.propagate(follower.followers, up, now, was_stopping=was_stopping)
+
+    def propagate_stopping(self, followers: list[Follower], stopping: bool) -> None:
+        """An UP root entering or leaving NOLB (disable-on-404), passed down its followers
+        as HAProxy does ("Server be2/t is stopping via be/s. ..."); lastchg stays."""
+        for follower in followers:
+            self.write(follower.slot, op_state=STOPPING if stopping else RUNNING)
+            if stopping:
+                self.cool(follower.slot)
+            self.log_stopping(follower.backend, follower.server, follower.backup, stopping,
+                              None, via=follower.via)  # fmt: skip
+            self.propagate_stopping(follower.followers, stopping)
 
     def log_transition(
         self,
@@ -228,11 +245,13 @@ class Effects:
         backup: bool,
         stopping: bool,
         reason: object,
+        *,
+        via: str = "",
     ) -> None:
         """`http-check disable-on-404`: an UP server leaves the farm but keeps its persistent
         clients (NOLB), or comes back into it; logged as HAProxy does."""
         if not stopping:
-            self.log_transition(backend, server, backup, True, reason, was_stopping=True)
+            self.log_transition(backend, server, backup, True, reason, via=via, was_stopping=True)
             return
         farm = backend.farm
         requeued = backend.set_usable(server, False)
@@ -242,7 +261,7 @@ class Effects:
             messages.server_stopping_line(
                 backend.name, server.name, backup, reason,  # type: ignore[arg-type]
                 active=farm.active_count, backups=farm.backup_count,
-                requeued=requeued, queued=lb.pending,
+                requeued=requeued, queued=lb.pending, via=via,
             )
         )  # fmt: skip
         if not farm.available:

@@ -1,16 +1,17 @@
 """`observe layer4|layer7` at run time: counting in every worker, acting in the check owner.
 
 `attach_observers(state)` gives every observed, checked server of this worker an `observe`
-hook (ServerRuntime.observe, called by BackendRuntime.connect after each connection
-attempt) and, with `layer7`, an `observe_http` hook (called with each response's status by
-worker/http_session.py and worker/http_fast.py): consecutive errors reaching `error-limit`
-add one to the server's `hanafail` slot in this worker's counters. The owner of the
-server's checks runs a `Watch`, which sums those slots over the workers every WATCH_PERIOD
-and, for each new trip, applies `on-error` (haproxy_py/checks/observe.py) through the same
-path as a check result, then brings the next check forward to `fastinter`; a trip in the
-owner itself acts at once.
-Rules: the hook is a few integer operations on the connect path; only the owner changes
-check state.
+hook (ServerRuntime.observe, called by BackendRuntime.connect after each connection attempt)
+and, with `layer7`, an `observe_http` hook (called with each response's status by
+worker/http_session.py and worker/http_fast.py) and an `observe_failure` one (called with
+each server failure by HttpSession.server_failed, both paths): consecutive errors reaching
+`error-limit` add one to the server's `hanafail` slot in this worker's counters. The owner
+of the server's checks runs a `Watch`, which sums those slots over the workers every
+WATCH_PERIOD and, for each new trip, applies `on-error` (haproxy_py/checks/observe.py)
+through the same path as a check result, then brings the next check forward to `fastinter`;
+a trip in the owner itself acts at once.
+Rules: the hooks are a few integer operations on the connect path (none without `observe`);
+only the owner changes check state.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from haproxy_py.checks.observe import (
     HTTP_ERROR,
     L4_ERROR,
     Consecutive,
+    failure_kind,
     hana_result,
     http_ok,
     prepare,
 )
 from haproxy_py.checks.settings import check_settings
 from haproxy_py.process.shm import StatsTable
+from haproxy_py.proto.http1.events import H1Error
 from haproxy_py.stats.layout import HANAFAIL
 from worker.backend import BackendRuntime, ServerRuntime
+from worker.http_io import ServerFailed
 
 WATCH_PERIOD = 0.1  # seconds between two looks at the hanafail slots
 
@@ -53,6 +57,7 @@ def attach_observers(state: object, owned: dict | None = None) -> None:
             runtime.observe = _connect_hook(runtime, counter, tripped, layer7)
             if layer7:
                 runtime.observe_http = _http_hook(runtime, counter, tripped)
+                runtime.observe_failure = _failure_hook(runtime, counter, tripped)
 
 
 Tripped = Callable[[str], None] | None
@@ -86,6 +91,35 @@ def _http_hook(
                 tripped(HTTP_ERROR)
 
     return observe_http
+
+
+def _failure_hook(
+    server: ServerRuntime, counter: Consecutive, tripped: Tripped
+) -> Callable[[BaseException], None]:
+    row = server.counters.row
+
+    def observe_failure(failure: BaseException) -> None:
+        kind = failure_kind(failure.status, _cause(failure))  # type: ignore[attr-defined]
+        if kind is not None and counter.outcome(False):
+            row[HANAFAIL] += 1
+            if tripped is not None:
+                tripped(kind)
+
+    return observe_failure
+
+
+def _cause(failure: BaseException) -> str:
+    """How the server connection broke, from the exception the failure was raised in the
+    handling of (http_session.py raises ServerFailed inside `except OSError/H1Error`; the
+    fast path re-raises one ServerFailed as another)."""
+    cause = failure.__context__
+    while isinstance(cause, ServerFailed):
+        cause = cause.__context__
+    if isinstance(cause, H1Error):
+        return "closed" if cause.reason.startswith("connection closed") else "invalid"
+    if isinstance(cause, OSError):
+        return "reset"
+    return "closed"  # the server's EOF before a response head (ConnectionClosed)
 
 
 class Watch:

@@ -20,13 +20,14 @@ owner writes a server's health row.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
 import random
-import select
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 from trio.lowlevel import wait_readable, wait_writable
@@ -34,16 +35,18 @@ from trio.lowlevel import wait_readable, wait_writable
 from haproxy_py.checks import messages
 from haproxy_py.checks.agent import AgentSettings, agent_settings
 from haproxy_py.checks.health import Health
-from haproxy_py.checks.probe import PLAIN, Connect, IoError, Receive, Send, run
+from haproxy_py.checks.probe import PLAIN, Connect, IoError, Plan, Receive, Send, run
 from haproxy_py.checks.settings import CheckSettings, check_settings
-from haproxy_py.checks.shared import Timeline, owner_of, resume, row_values
+from haproxy_py.checks.shared import NO_DURATION, Timeline, owner_of, resume, row_values
 from haproxy_py.checks.status import INI, CheckResult
 from haproxy_py.checks.track import direct_trackers
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
 from haproxy_py.stats.layout import (
+    AGENT_OFF,
     CHKDOWN,
     CHKFAIL,
+    HEALTH_OFF,
     MAINT_MASK,
     STARTING,
     STOPPING,
@@ -56,6 +59,7 @@ from worker.check_effects import Effects, Follower, followers_of
 from worker.check_observe import Watch, attach_observers
 from worker.check_scheduler import Scheduler, close_reset, connect_now
 from worker.connecting import connect_socket
+from worker.proxy_header import check_header, checks_send_proxy
 from worker.shared_state import SharedState
 
 RECV_SIZE = 16 * 1024
@@ -89,7 +93,15 @@ class ServerCheck:
     agent_last: CheckResult | None = None
     stopping: bool = False  # `http-check disable-on-404`: UP but out of the farm (NOLB)
     paused: bool = False  # in maintenance: not checked (`disabled`, `disable server`...)
+    disabled: bool = False  # `disable health` (runtime API): not checked, state kept
+    agent_disabled: bool = False  # `disable agent`: the agent is not asked
+    removed: bool = False  # `del server` (with `disabled`): never scheduled again
     admin_epoch: int = -1  # the state epoch when `paused` was last looked up
+    tried_now: bool = True  # its first connect is tried by the scheduler (`_try_now`)
+    address: tuple[int, object] = (0, None)  # (family, address) the checks connect to...
+    address_of: object = None  # ... worked out for this target (ServerRuntime.target)
+    # check-send-proxy (or send-proxy on its own address): the server's options, else None
+    proxy_header: Any = None
 
     @property
     def up(self) -> bool:
@@ -104,6 +116,11 @@ class ServerCheck:
     def next_due(self, now: float) -> float:
         """When the check after the one just done is due: the interval its state calls for."""
         settings, health = self.settings, self.health
+        if self.hurried is None and settings.spread <= 0:  # the usual case, in short
+            if health.up and health.health == health.rise + health.fall - 1:
+                return now + settings.inter / 1000
+            if not health.up and health.health == 0:
+                return now + settings.downinter / 1000
         interval = settings.interval(health.up, health.steady)
         due = now + settings.spread_interval(interval, self.rng or random.Random()) / 1000
         if self.hurried is not None:
@@ -155,6 +172,11 @@ def checks_for(
                 continue
             check = ServerCheck(settings, backend, runtime, Health(settings.rise, settings.fall))
             check.effects, check.runs, check.agent = effects, runs, agent
+            if checks_send_proxy(server.options):  # worker/proxy_header.py
+                check.proxy_header = server.options
+            first = settings.plan.steps[0]  # the implicit connect, without a PROXY header
+            check.tried_now = first.action == "connect" and first.number == 0
+            check.tried_now &= check.proxy_header is None
             check.followers = followers_of((proxy.name, server.name), trackers, backends, table)
             if slot is not None:
                 followers = _slots(check.followers)
@@ -167,11 +189,13 @@ def checks_for(
                 )
                 check.agent_up = agent is None or bool(row.agent_health)
                 check.stopping = row.op_state == STOPPING and check.health.up
+                check.disabled = bool(row.check_flags & HEALTH_OFF)  # worker/cli_checks.py
+                check.agent_disabled = bool(row.check_flags & AGENT_OFF)
                 if not check.agent_up and not check.health.up:
                     check.health.force(True)  # DOWN by its agent only: its checks passed
                 if row.op_state == STARTING:
                     effects.warm_up(slot, row.changed_ms, settings.slowstart)
-            effects.align(check.followers, check.up)
+            effects.align(check.followers, check.up, check.stopping)
             runtime.check = check
             result.append(check)
     return result
@@ -211,17 +235,25 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
 
         watch = Watch(observed, table, apply)
     attach_observers(state, watch.owned() if watch is not None else None)  # every worker counts
-    if not checks:
-        return
+    if not checks and shared is None:
+        return  # (with a table, `add server ... check` may give this worker checks later)
     rng = rng or random.Random()
-    shortest = min(check.settings.inter for check in checks)
-    poller = select.poll()
+    shortest = min((check.settings.inter for check in checks), default=0)
+    plain_results: dict[int, CheckResult] = {}  # a plain connect's result, by errno
+
+    epoch = [-1]  # the table's state epoch, read once per scheduler wake-up
+
+    def read_epoch() -> None:
+        epoch[0] = table.state_epoch() if table is not None else -1
 
     def fast(check: ServerCheck) -> tuple[bool, Pending | None]:
-        if _paused(check, shared):
-            scheduler.add(check, trio.current_time() + PAUSED_POLL)
+        # Maintenance is looked up only when an admin write moved the epoch (or it is on).
+        looked = check.paused or epoch[0] != check.admin_epoch
+        if check.disabled or (looked and _paused(check, shared, epoch[0])):
+            if not check.removed:
+                scheduler.add(check, trio.current_time() + PAUSED_POLL)
             return True, None
-        done, pending = _try_now(check, reporter, shared, poller)
+        done, pending = _try_now(check, reporter, shared, plain_results)
         if pending is not None and pending.connected and drivable(check.settings.plan):
             # Connected at once: the rest of the dialogue needs no task (check_driver.py).
             check.running = True
@@ -249,6 +281,7 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             scheduler.add(check, check.next_due(trio.current_time()))
 
     scheduler = Scheduler(slow, fast)
+    scheduler.on_wake = read_epoch
     driver = Driver(finished)
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
@@ -264,15 +297,25 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             if check.agent is not None:
                 nursery.start_soon(serve_agent, check, shared, offset, commit, announce)
         nursery.start_soon(scheduler.serve, nursery)
+        if shared is not None:
+
+            def take(check: object) -> None:  # a dynamic server's (worker/cli_checks.py)
+                check.scheduler, check.rng = scheduler, rng  # type: ignore[attr-defined]
+                scheduler.add(check, trio.current_time())
+
+            shared.check_runner = take
+            for waiting in shared.waiting_checks:  # added before this ran (a respawn's replay)
+                take(waiting)
+            shared.waiting_checks.clear()
 
 
-def _paused(check: ServerCheck, shared: SharedState | None) -> bool:
+def _paused(check: ServerCheck, shared: SharedState | None, epoch: int) -> bool:
     """Whether the server is in maintenance, which pauses its checks (as HAProxy). Leaving
-    it, the server starts again UP at `rise`, not yet confirmed, and is checked at once."""
+    it, the server starts again UP at `rise`, not yet confirmed, and is checked at once.
+    `epoch`: the table's state epoch (an admin write moves it: the row is read only then)."""
     if check.slot is None or shared is None:
         return False
     table = shared.table
-    epoch = table.state_epoch()  # an admin write moves it: read the row only then
     if epoch != check.admin_epoch:
         check.admin_epoch = epoch
         maint = bool(table.read_admin(check.slot).admin_state & MAINT_MASK)
@@ -297,46 +340,63 @@ def _paused(check: ServerCheck, shared: SharedState | None) -> bool:
 class Pending:
     """A check the scheduler's try began: its socket (connected, or connecting)."""
 
-    sock: socket.socket
+    sock: _socket.socket
     connected: bool
     started: float
 
 
 def _try_now(
-    check: ServerCheck, reporter: Reporter, shared: SharedState | None, poller: select.poll
+    check: ServerCheck,
+    reporter: Reporter,
+    shared: SharedState | None,
+    plain_results: dict[int, CheckResult],
 ) -> tuple[bool, Pending | None]:
     """Begin a check without a task: its first connect (when it is the implicit one) is
     tried at once, and a plain connect check whose connect completes at once is done here.
-    (True, None) when done, else (False, what the check's task goes on from)."""
-    started = trio.current_time()
+    (True, None) when done, else (False, what the check's task goes on from).
+    `plain_results`: a plain connect check's result by errno (0: connected), worked out by
+    its probe once and shared by every check, since it depends on nothing else."""
+    clock = time.perf_counter()  # the duration's start; the trio clock only if a task goes on
     plan = check.settings.plan
-    first = plan.steps[0]
-    if first.action != "connect" or first.number != 0 or check.server.target is None:
-        return False, None  # an explicit first connect: the task does it all
-    family, address = _address(check.server.target, check.settings, PLAIN_CONNECT)
+    target = check.server.target
+    if not check.tried_now or target is None:
+        return False, None  # an explicit first connect or a PROXY header: a task does it
+    if check.address_of is not target:  # `set server .. addr` moves the target
+        check.address_of = target
+        check.address = _address(target, check.settings, PLAIN_CONNECT)
+    family, address = check.address
     try:
-        error, sock = connect_now(family, address, poller)
+        error, sock = connect_now(family, address)
     except OSError:
         return False, None  # out of descriptors: the task reports it
-    if plan.kind != PLAIN and not error:
-        return False, Pending(sock, True, started)
-    if error == errno.EINPROGRESS:
-        return False, Pending(sock, False, started)
+    if (plan.kind != PLAIN and not error) or error == errno.EINPROGRESS:
+        started = trio.current_time() - (time.perf_counter() - clock)
+        return False, Pending(sock, not error, started)
     if error:
         sock.close()
     else:
         close_reset(sock)
-    outcome = IoError(text=os.strerror(error)) if error else None
-    probe = run(plan, up=check.up)
+    result = plain_results.get(error)
+    if result is None:
+        result = plain_results[error] = _probe_plain(plan, error)
+    duration = int((time.perf_counter() - clock) * 1000)
+    apply_result(check, result.timed(duration), reporter, shared)
+    scheduler = check.scheduler
+    assert scheduler is not None
+    # Due again an interval after this wake-up (the check took a few µs of it).
+    scheduler.add(check, check.next_due(scheduler.now))
+    return True, None
+
+
+def _probe_plain(plan: Plan, error: int) -> CheckResult:
+    """What the probe makes of a plain connect check whose connect ended with `error`."""
+    probe = run(plan)
     next(probe)
     try:
-        probe.send(outcome)
+        probe.send(IoError(text=os.strerror(error)) if error else None)
     except StopIteration as done:
-        result: CheckResult = done.value
-    duration = int((trio.current_time() - started) * 1000)
-    apply_result(check, result.timed(duration), reporter, shared)
-    check.scheduler.add(check, check.next_due(trio.current_time()))  # type: ignore[union-attr]
-    return True, None
+        return done.value  # type: ignore[no-any-return]
+    raise AssertionError("a plain connect check has one step")  # pragma: no cover
 
 
 async def run_check(check: ServerCheck, pending: Pending | None = None) -> CheckResult:
@@ -351,7 +411,7 @@ async def run_check(check: ServerCheck, pending: Pending | None = None) -> Check
     # Without `timeout check` the whole check must fit in `inter`.
     deadline = started + settings.inter / 1000
     probe = run(settings.plan, up=check.up)
-    sock: socket.socket | None = None
+    sock: _socket.socket | None = None
     try:
         action = next(probe)
         while True:
@@ -366,6 +426,9 @@ async def run_check(check: ServerCheck, pending: Pending | None = None) -> Check
                     connecting = None
                 else:
                     sock, outcome = await _connect(target, settings, action, connect_deadline)
+                if sock is not None and _sends_proxy(check, action):
+                    header = check_header(_server_options(check), sock)
+                    outcome = await _send(sock, header, deadline)
                 if sock is not None and settings.read_timeout:
                     deadline = trio.current_time() + settings.read_timeout / 1000
             elif isinstance(action, Send):
@@ -387,9 +450,24 @@ async def run_check(check: ServerCheck, pending: Pending | None = None) -> Check
     return result.timed(duration)
 
 
+def _sends_proxy(check: ServerCheck, action: Connect) -> bool:
+    """A PROXY header first: the implicit connect follows the server (check-send-proxy, or
+    send-proxy without port/addr), a connect rule its own send-proxy (as HAProxy 2.6)."""
+    if action.send_proxy is None:
+        return check.proxy_header is not None
+    return action.send_proxy
+
+
+def _server_options(check: ServerCheck) -> Any:
+    if check.proxy_header is not None:
+        return check.proxy_header
+    proxy = check.backend.proxy
+    return next((s.options for s in proxy.servers if s.name == check.server.name), {})
+
+
 async def _finish_connect(
-    sock: socket.socket, deadline: float
-) -> tuple[socket.socket | None, IoError | None]:
+    sock: _socket.socket, deadline: float
+) -> tuple[_socket.socket | None, IoError | None]:
     """Wait for a connect started by the scheduler's try."""
     error = errno.ETIMEDOUT
     try:
@@ -419,7 +497,7 @@ def _address(target: Target, settings: CheckSettings, action: Connect) -> tuple[
 
 async def _connect(
     target: Target, settings: CheckSettings, action: Connect, deadline: float
-) -> tuple[socket.socket | None, IoError | None]:
+) -> tuple[_socket.socket | None, IoError | None]:
     family, address = _address(target, settings, action)
     sock, error = await connect_socket(family, address, deadline)
     if sock is None:
@@ -429,7 +507,7 @@ async def _connect(
     return sock, None
 
 
-async def _send(sock: socket.socket, data: bytes, deadline: float) -> IoError | None:
+async def _send(sock: _socket.socket, data: bytes, deadline: float) -> IoError | None:
     """Send it all: tried at once (a check's request fits an empty socket buffer), waiting
     for room only when there is none."""
     view = memoryview(data)
@@ -448,7 +526,7 @@ async def _send(sock: socket.socket, data: bytes, deadline: float) -> IoError | 
     return None
 
 
-async def _receive(sock: socket.socket, deadline: float) -> bytes | IoError:
+async def _receive(sock: _socket.socket, deadline: float) -> bytes | IoError:
     """What the server sent: tried at once, waiting only when nothing is there yet."""
     while True:
         try:
@@ -471,6 +549,10 @@ def apply_result(
 ) -> None:
     """Feed the rise/fall machine, write the server's shared row, log, apply a transition
     (to this server, then to the servers tracking it)."""
+    if check.disabled:
+        return  # `disable health` came while the check ran: its result is ignored
+    if _steady(check, result, shared):
+        return
     settings = check.settings
     previous = check.last
     was_up, was_stopping = check.up, check.stopping
@@ -493,6 +575,35 @@ def apply_result(
     # With log-health-checks the check line above already gave the reason.
     reason = None if settings.log_health_checks else result
     announce(check, was_up, reason, was_stopping=was_stopping)
+
+
+def _steady(check: ServerCheck, result: CheckResult, shared: SharedState | None) -> bool:
+    """The usual result, handled in a few comparisons: the same as the last one (status,
+    code, text) for a server fully UP that passed or fully DOWN that failed. Nothing moves
+    but the check's duration, written only when it changed; no log, no transition. False
+    when the full path must run (anything else, or a row not yet written)."""
+    health, last = check.health, check.last
+    written = check.written
+    if (
+        written is None
+        or result.status is not last.status
+        or result.passed is not health.up
+        or health.health != (health.rise + health.fall - 1 if health.up else 0)
+        or result.code != last.code
+        or result.info != last.info
+        or check.stopping
+        or result.conditional
+        or shared is None
+        or check.slot is None
+        or (check.effects is not None and check.slot.index in check.effects.warming)
+    ):
+        return False
+    check.last = result
+    duration = result.duration_ms if result.duration_ms >= 0 else NO_DURATION
+    if written["check_duration"] != duration:
+        written["check_duration"] = duration
+        shared.table.write_health(check.slot, shared.slot, epoch=False, check_duration=duration)
+    return True
 
 
 def commit(check: ServerCheck, was_up: bool, shared: SharedState | None) -> None:
@@ -546,7 +657,8 @@ def announce(
         stopping = up and check.stopping
         if up and stopping != was_stopping:
             effects.log_stopping(backend, server, backup, stopping, reason)
+            effects.propagate_stopping(check.followers, stopping)  # NOLB is tracked too
         return
     # A server that was already out of the farm leaves no backend newly empty.
     effects.log_transition(backend, server, backup, up, reason, was_stopping=was_stopping)
-    effects.propagate(check.followers, up, time.time())
+    effects.propagate(check.followers, up, time.time(), was_stopping=was_stopping and not up)

@@ -23,11 +23,14 @@ def check_line(backend: str, server: str, backup: bool, result: CheckResult, hea
     )
 
 
-def _reason(result: CheckResult | None, via: str = "") -> str:
+def _reason(result: CheckResult | str | None, via: str = "") -> str:
     """The transition's `, reason: ...`: left out with `option log-health-checks`, whose
-    check line just said it (result None); ` via be/srv` for a tracking server."""
+    check line just said it (result None); ` via be/srv` for a tracking server; a text is
+    said as it is (`, changed from CLI`: the runtime API's `set server .. health|agent`)."""
     if via:
         return f" via {via}"
+    if isinstance(result, str):
+        return f", {result}"
     return f", reason: {result.reason()}" if result is not None else ""
 
 
@@ -39,7 +42,7 @@ def server_down_line(
     backend: str,
     server: str,
     backup: bool,
-    result: CheckResult | None,
+    result: CheckResult | str | None,
     *,
     active: int,
     backups: int,
@@ -60,7 +63,7 @@ def server_up_line(
     backend: str,
     server: str,
     backup: bool,
-    result: CheckResult | None,
+    result: CheckResult | str | None,
     *,
     active: int,
     backups: int,
@@ -79,16 +82,19 @@ def server_stopping_line(
     backend: str,
     server: str,
     backup: bool,
-    result: CheckResult | None,
+    result: CheckResult | str | None,
     *,
     active: int,
     backups: int,
     requeued: int,
     queued: int,
+    via: str = "",
 ) -> str:
-    """`http-check disable-on-404`: an UP server answered 404 and leaves the farm (NOLB)."""
+    """`http-check disable-on-404`: an UP server answered 404 and leaves the farm (NOLB);
+    `via`: a server tracking it follows it there."""
     return (
-        f"{'Backup ' if backup else ''}Server {backend}/{server} is stopping{_reason(result)}."
+        f"{'Backup ' if backup else ''}Server {backend}/{server} is stopping"
+        f"{_reason(result, via)}."
         f" {_servers(active, backups)} online. {requeued} sessions requeued,"
         f" {queued} total in queue."
     )

@@ -64,3 +64,21 @@ def track_label(proxy: Proxy, server: Server) -> str:
     """The `tracked` column of `show stat` and the `via` of the logs: `backend/server`."""
     target = tracked(proxy, server)
     return f"{target[0]}/{target[1]}" if target is not None else ""
+
+
+def followers_in_order(config: Config, root: Name) -> list[tuple[Name, Name]]:
+    """Every server following `root`, directly or down a chain, as (follower, the server it
+    tracks directly), depth first in HAProxy's visiting order: the order in which a change
+    of `root`'s state passes down (and is logged)."""
+    trackers = direct_trackers(config)
+    found: list[tuple[Name, Name]] = []
+
+    def visit(name: Name, seen: frozenset[Name]) -> None:
+        for follower in trackers.get(name, ()):
+            if follower in seen:
+                continue  # a loop: refused by the configuration front end anyway
+            found.append((follower, name))
+            visit(follower, seen | {name})
+
+    visit(root, frozenset({root}))
+    return found

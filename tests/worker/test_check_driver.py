@@ -6,6 +6,7 @@ Each test connects a real loopback TCP socket to a tiny server thread, hands it 
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -99,3 +100,29 @@ async def test_closed_without_answer(tmp_path: Path) -> None:
 
 def test_connect_rules_are_not_drivable(tmp_path: Path) -> None:
     assert not drivable(http_plan(tmp_path, "  http-check connect port 80\n"))
+
+
+async def test_a_request_larger_than_the_socket_buffer(tmp_path: Path) -> None:
+    """The send finds no room: the socket waits for EPOLLOUT, then for the answer."""
+    plan = http_plan(tmp_path)
+    big = b"GET /h HTTP/1.0\r\nx-pad: " + b"a" * (8 << 20) + b"\r\n\r\n"
+    steps = tuple(
+        dataclasses.replace(step, options=big) if step.action == "send" else step
+        for step in plan.steps
+    )
+    plan = dataclasses.replace(plan, steps=steps)
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = bytearray()
+
+    def run_() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            time.sleep(0.2)  # the client's buffers fill up meanwhile
+            while not got.endswith(b"\r\n\r\n"):
+                got.extend(conn.recv(1 << 20))
+            conn.sendall(b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+    threading.Thread(target=run_, daemon=True).start()
+    result = await drive(plan, listener.getsockname()[1], 5.0)
+    assert (result.status, result.code) == (st.L7OK, 200)
+    assert bytes(got) == big

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import select
 import socket
 
 import trio
@@ -86,14 +85,39 @@ async def test_hurry_supersedes_and_waits_for_a_running_check(autojump_clock: ob
 def test_connect_now_on_loopback() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    poller = select.poll()
-    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port), poller)
-    sock.close()
+    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port))
     assert error in (0, errno.EINPROGRESS)  # nearly always 0: the handshake is local
+    assert sock.getblocking() is False
+    if not error:
+        peer, _ = server.accept()
+        sock.send(b"ping")  # connected for real: the bytes arrive
+        assert peer.recv(4) == b"ping"
+        peer.close()
+    sock.close()
     server.close()
-    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port), poller)
+    error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port))
     sock.close()
     assert error == errno.ECONNREFUSED
+
+
+def test_connect_now_still_connecting() -> None:
+    """A connect the network has not answered yet is EINPROGRESS, not an error."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    # Fill the accept queue: further SYNs are dropped, so the handshake stays pending.
+    fillers = []
+    error = 0
+    for _ in range(8):
+        error, sock = connect_now(socket.AF_INET, ("127.0.0.1", port))
+        fillers.append(sock)
+        if error == errno.EINPROGRESS:
+            break
+    assert error == errno.EINPROGRESS
+    for sock in fillers:
+        sock.close()
+    listener.close()
 
 
 async def test_serve_sleeps_when_empty(autojump_clock: object) -> None:

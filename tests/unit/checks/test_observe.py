@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from haproxy_py.checks.health import Health
-from haproxy_py.checks.observe import Consecutive, hana_result, prepare
+from haproxy_py.checks.observe import (
+    BAD_HEADERS,
+    CLOSED,
+    READ_ERROR,
+    READ_TIMEOUT,
+    Consecutive,
+    failure_kind,
+    hana_result,
+    prepare,
+)
 
 
 def test_consecutive_errors_trip_and_restart() -> None:
@@ -49,3 +58,12 @@ def test_hana_result_words() -> None:
         'Health analyze, info: "Detected 10 consecutive errors, last one was: L4 unsuccessful'
         ' connection"'
     )
+
+
+def test_layer7_failures_count_as_haproxy_words_them() -> None:
+    assert failure_kind(504, "closed") == READ_TIMEOUT == "Read timeout (http)"
+    assert failure_kind(502, "reset") == READ_ERROR == "Read error (http)"
+    assert failure_kind(502, "closed") == CLOSED == "Close from server (http)"
+    assert failure_kind(502, "invalid") == BAD_HEADERS == "Invalid http response (headers)"
+    assert failure_kind(0, "reset") is None  # a body cut short: HAProxy does not count it
+    assert failure_kind(503, "reset") is None  # no connection: counted as one already
