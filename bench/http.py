@@ -11,7 +11,8 @@ py-spy profile and the report tables are the same code):
 - wrk -t1 -c50 keep-alive on the small file for `--duration` seconds, `--rounds` times per
   target: req/s, latency, CPU per process; then the ratio haproxy-py / HAProxy;
 - `--close`: the same with `Connection: close` on every request (wrk -H), a new client
-  connection per request (issue 4's close mode; `ab` is not needed);
+  connection per request (issue 4's close mode), then, when `ab` (apache2-utils) is
+  installed, `ab -c50` for as long (HTTP/1.0 requests: bench/http_ab.py);
 - `--latency RATE`: bench/http_latency.py's open-loop driver at RATE requests per second on 50
   keep-alive connections, per target: latency percentiles counted from when each request was
   due, and the proxy's CPU; then each proxy's p50/p99 overhead over direct;
@@ -43,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import http_ab  # bench/http_ab.py: ab runs for --close
 import tcp  # bench/tcp.py, next to this file (found through sys.path above)
 
 tcp.OUT = tcp.HERE / "out" / "http"  # every helper writes under this run's own directory
@@ -180,6 +182,7 @@ def main() -> int:
     procs = tcp.Processes()
     loads: list[tcp.Load] = []
     closed: list[tcp.Load] = []
+    abbed: list[tcp.Load] = []  # ab -c50 (--close, when ab is installed)
     latencies: list[dict[str, object]] = []
     profile = None
     sink = LogSink() if args.log else None
@@ -215,6 +218,11 @@ def main() -> int:
             closed += tcp.small_rounds(
                 closing, targets, args.rounds, args.duration, nginx=nginx_proc, cpu=client_cpu
             )
+            ab = shutil.which("ab")
+            if ab is not None:
+                abbed += http_ab.ab_rounds(
+                    ab, targets, args.rounds, args.duration, nginx=nginx_proc, cpu=client_cpu
+                )
         if args.latency:
             for round_ in range(args.rounds):
                 for target in targets:
@@ -256,6 +264,15 @@ def main() -> int:
             if target.argv is not None and target.name != "haproxy":
                 for line in tcp.ratios(closed, target.name, "haproxy"):
                     print(line)
+    if abbed:
+        print("\n## ab -c50 (HTTP/1.0, a connection per request), 100-byte responses\n")
+        for line in tcp.table(abbed, "small"):
+            print(line)
+        print()
+        for target in targets:
+            if target.argv is not None and target.name != "haproxy":
+                for line in tcp.ratios(abbed, target.name, "haproxy"):
+                    print(line)
     if latencies:
         print(f"\n## Open loop at {args.latency:g} req/s, 50 keep-alive connections\n")
         for line in latency_table(latencies):
@@ -266,6 +283,7 @@ def main() -> int:
     results = {
         "loads": [asdict(load) for load in loads],
         "close": [asdict(load) for load in closed],
+        "ab": [asdict(load) for load in abbed],
         "latency": latencies,
         "profile": profile,
     }

@@ -19,13 +19,14 @@ Rules of this file:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import random
 import socket
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from time import monotonic as _monotonic
+from typing import Any
 
 import trio
 
@@ -46,9 +47,11 @@ from haproxy_py.lb import (
 from haproxy_py.lb.dyncookie import dynamic_cookie
 from haproxy_py.lb.persistence import CookiePersistence, CookiePolicy
 from haproxy_py.logfmt import LogRecord
+from haproxy_py.runtime_api.dyncookie import configured_setting
 from haproxy_py.stats.layout import CONNECT as CONNECT_SLOT
 from worker.connecting import connect_socket
 from worker.counters import Counters
+from worker.proxy_header import server_header
 
 DEFAULT_RETRIES = 3  # HAProxy's `retries` when unset
 TURNAROUND_MAX = 1.0  # seconds between two attempts on the same server, at most
@@ -93,6 +96,11 @@ class ServerRuntime:
     observe: Callable[[bool], None] | None = None
     # `observe layer7`: told each response's status (worker/http_session.py, http_fast.py)
     observe_http: Callable[[int], None] | None = None
+    # `observe layer7`: told each failure of the server before a response (read error,
+    # close, timeout, invalid response: worker/http_session.py `server_failed`)
+    observe_failure: Callable[[BaseException], None] | None = None
+    # send-proxy/send-proxy-v2: the server's options (worker/proxy_header.py), else None
+    proxy_header: Any = None
 
 
 class _Grant:
@@ -129,6 +137,11 @@ class BackendRuntime:
             lb: ServerRuntime(lb.name, lb, target, server_counters)
             for lb, target, server_counters in servers
         }
+        for config in proxy.servers:  # the PROXY protocol towards servers
+            if config.option("send-proxy") or config.option("send-proxy-v2"):
+                for runtime in self.servers.values():
+                    if runtime.name == config.name:
+                        runtime.proxy_header = config.options
         self.hashes_source = proxy.balance.get("algorithm") == "source"
         timeouts = proxy.timeouts
         queue_ms = queue_timeout_ms(timeouts)
@@ -149,6 +162,8 @@ class BackendRuntime:
         self.cookie = _cookie_persistence(proxy, self.servers.values())
         # `cookie ... dynamic`: the key deriving the cookies of servers without `cookie`.
         self.dynamic_cookie_key = _dynamic_cookie_key(proxy) if self.cookie else None
+        # Both halves of it as the runtime API may change them (worker/cli_dyncookie.py).
+        self.dynamic_cookie_setting = configured_setting(proxy)
         # Called before each server choice: applies the shared table's server states when
         # they changed (worker/shared_state.py); None when nothing is shared.
         self.state_sync: Callable[[], None] | None = None
@@ -200,7 +215,8 @@ class BackendRuntime:
         """
         if self.state_sync is not None:
             self.state_sync()
-        began = _monotonic()  # show stat's qtime/ctime (the cheap clock, not trio's)
+        clock = self.counters.clock  # show stat's qtime/ctime: the counters' coarse clock
+        began = clock.read()
         started = trio.current_time() if log is not None else 0.0
         if direct is not None:
             # None: its queue is full or timed out, or the client left (no load balancing then)
@@ -213,7 +229,7 @@ class BackendRuntime:
                 server = await self._assign(key, (), still_wanted, log)
         if server is None:
             return None
-        queued_at = _monotonic()
+        queued_at = clock.read()
         if log is not None:
             assigned = trio.current_time()
             log.t_queue = int((assigned - started) * 1000)
@@ -235,10 +251,12 @@ class BackendRuntime:
                     destination_port = _destination_port(client)
                 server.counters.row[CONNECT_SLOT] += 1  # show stat's connect: every attempt
                 sock = await self._open(target, destination_port, log)
+                if sock is not None and server.proxy_header is not None:
+                    sock = _send_proxy_header(sock, server.proxy_header, client, log)
                 if server.observe is not None:
                     server.observe(sock is not None)
                 if sock is not None:
-                    self._count_times(server, began, queued_at, _monotonic())
+                    self._count_times(server, began, queued_at, clock.read())
                     if log is not None:
                         log.t_connect = int((trio.current_time() - assigned) * 1000)
                         if retried and log.termination in ("SC", "sC"):
@@ -511,6 +529,36 @@ class BackendRuntime:
                 self._serve_queue(other)
         return moved
 
+    # -- dynamic servers (`add server`, `del server`: worker/cli_dynamic.py) --------------------
+
+    def add_server(self, lb: LbServer, target: Target | None, counters: Counters) -> ServerRuntime:
+        """A server added at run time joins the farm (unusable until StateSync says
+        otherwise) and every algorithm's structure."""
+        server = ServerRuntime(lb.name, lb, target, counters)
+        self.servers[lb] = server
+        self.farm.add_server(lb)
+        self.algorithm.update()
+        return server
+
+    def remove_server(self, server: ServerRuntime) -> None:
+        """A deleted server (in maintenance, without sessions) leaves the farm. Requests
+        still waiting in its own queue (a race with the master's check) go to the others."""
+        lb = server.lb
+        if lb not in self.servers:
+            return
+        if lb.usable:
+            self.set_usable(server, False)
+        moved = self.queues.drain_server_to_backend(lb)
+        for _ in range(moved):
+            server.counters.dequeued()
+            self.counters.queued()
+        del self.servers[lb]
+        self.farm.remove_server(lb)
+        self.algorithm.update()
+        for other in self.farm.servers:
+            if other.eligible:
+                self._serve_queue(other)
+
 
 def _cookie_persistence(
     proxy: Proxy, servers: Collection[ServerRuntime]
@@ -555,6 +603,22 @@ def _redispatch_interval(option: object) -> int:
     if isinstance(option, Mapping):
         return int(option.get("interval", -1))
     return 0
+
+
+def _send_proxy_header(
+    sock: socket.socket, options: Mapping[str, Any], client: socket.socket, log: LogRecord | None
+) -> socket.socket | None:
+    """send-proxy(-v2): the header goes first on a new connection (a fresh socket's buffer
+    takes it whole); a server that is gone already counts as a failed connection attempt."""
+    unique = log.unique_id if log is not None else ""
+    header = server_header(options, client, lambda: unique or "")
+    with contextlib.suppress(OSError):
+        if sock.send(header) == len(header):
+            return sock
+    sock.close()
+    if log is not None:
+        log.termination = "SC"
+    return None
 
 
 def _destination_port(client: socket.socket) -> int:

@@ -10,9 +10,14 @@ integer increments only, no locks, no trio, no formatting; only this worker writ
 read. A field that does not apply to a row (queues on a frontend) simply stays 0. A gauge never
 goes below 0 (the slots are unsigned).
 
-Rates and times (show stat's rate, req_rate, lastsess, qtime..ttime) cost one read of the
-monotonic clock per event: a row keeps counts for the current and the previous second
-(rolled by the first event of a new second) and sliding sums over the last 1024 samples.
+Rates and times (show stat's rate, req_rate, lastsess, qtime..ttime): a row keeps counts for
+the current and the previous second (rolled by the first event of a new second) and sliding
+sums over the last 1024 samples. The time comes from the table's `CoarseClock`: once the HTTP
+fast path runs (worker/fastio.py `tick_clock`), the monotonic clock is read once per turn of
+trio's event loop (after each I/O wait, as HAProxy reads its `now_ms` once per poll), not once
+per counter event; before that, and after the trio run ended, each read asks the clock.
+The data path's common case is one call per request for its end (`count_exchange`: the
+response's status class, bytes and response time on the frontend, backend and server rows).
 The total time of a backend or server session is paired first-in first-out with an open
 session's start (a deque per row, local to this worker): the sum of the times is exact,
 single samples of overlapping sessions are not, which an average does not see.
@@ -62,6 +67,7 @@ from haproxy_py.stats.layout import (
     REQ_TOT,
     REUSE,
     RTIME_MAX,
+    RTIME_N,
     RTIME_SUM,
     SCUR,
     SESS_CUR,
@@ -112,7 +118,15 @@ FIELDS: dict[str, int] = {
 }
 
 
-__all__ = ["CounterTable", "Counters", "FrontendCounters"]
+__all__ = [
+    "CoarseClock",
+    "CounterTable",
+    "Counters",
+    "FrontendCounters",
+    "count_bytes",
+    "count_exchange",
+    "count_forwarded",
+]
 _MAX_OF = {QTIME_SUM: QTIME_MAX, CTIME_SUM: CTIME_MAX, RTIME_SUM: RTIME_MAX, TTIME_SUM: TTIME_MAX}
 
 
@@ -132,6 +146,27 @@ def roll(row: memoryview | list[int], second: int) -> None:
     row[RATE_SEC] = second
 
 
+class CoarseClock:
+    """The monotonic time the counters read: `now`, refreshed by `tick()` once per turn of the
+    event loop while `live` (worker/fastio.py installs the ticking); otherwise each read asks
+    the clock itself."""
+
+    __slots__ = ("live", "now")
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.live = False
+
+    def read(self) -> float:
+        return self.now if self.live else _monotonic()
+
+    def tick(self) -> None:
+        self.now = _monotonic()
+
+
+_UNSHARED_CLOCK = CoarseClock()  # never live: rows made without a table read the clock
+
+
 def _slot(index: int) -> property:
     def get(self: Counters) -> int:
         return self.row[index]
@@ -147,7 +182,7 @@ class Counters:
 
     Without a row (tests, tools) it gets a private one: a list of zeros."""
 
-    __slots__ = ("row", "server", "starts", "total")
+    __slots__ = ("clock", "row", "server", "starts", "total")
 
     def __init__(
         self,
@@ -155,8 +190,10 @@ class Counters:
         *,
         server: bool = False,
         timed: bool = False,
+        clock: CoarseClock | None = None,
     ) -> None:
         self.row = row if row is not None else [0] * len(COUNTER_FIELDS)
+        self.clock = clock if clock is not None else _UNSHARED_CLOCK
         self.server = server  # a server row also counts lbtot (times it was picked)
         self.total = LBTOT if server else CONN_TOT  # what session_opened() counts
         # Start times of open sessions, for ttime and lastsess: server rows (`timed`: any
@@ -171,7 +208,7 @@ class Counters:
         if cur > row[SMAX]:
             row[SMAX] = cur
         row[self.total] += 1  # lbtot (server) or conn_tot
-        now = _monotonic()
+        now = self.clock.read()
         second = int(now)
         if row[RATE_SEC] != second:
             roll(row, second)
@@ -187,7 +224,7 @@ class Counters:
             row[SCUR] -= 1
         starts = self.starts
         if starts:  # a ttime sample, inlined (see timing())
-            ms = int((_monotonic() - starts.popleft()) * 1000)
+            ms = int((self.clock.read() - starts.popleft()) * 1000)
             total = row[TTIME_SUM]
             row[TTIME_SUM] = total - (total >> 10) + ms
             if row[TTIME_N] < TIME_SAMPLES:
@@ -272,10 +309,66 @@ class FrontendCounters(Counters):
         added = value - row[REQ_TOT]
         row[REQ_TOT] = value
         if added > 0:
-            second = int(_monotonic())
+            second = int(self.clock.read())
             if row[RATE_SEC] != second:
                 roll(row, second)
             row[REQ_CUR] += added
+
+
+def count_forwarded(backend: Counters, server: Counters) -> None:
+    """A request goes to `server` of `backend`: their req_tot."""
+    backend.row[REQ_TOT] += 1
+    server.row[REQ_TOT] += 1
+
+
+def count_exchange(
+    front: Counters,
+    backend: Counters,
+    server: Counters,
+    status: int,
+    bytes_in: int,
+    bytes_out: int,
+    response_ms: int,
+) -> None:
+    """A response came from `server` and went to the client, in one call for the three rows:
+    its status class and the exchange's bytes (haproxy_py/proto/http1/sizes.py) on each, and
+    a response-time sample (rtime: request sent to response head, ms) on the server's row
+    (a backend's times are its servers', combined by the reader)."""
+    index = HRSP_1XX + status // 100 - 1 if 100 <= status < 600 else HRSP_OTHER
+    row = front.row
+    row[index] += 1
+    row[BIN] += bytes_in
+    row[BOUT] += bytes_out
+    row = backend.row
+    row[index] += 1
+    row[BIN] += bytes_in
+    row[BOUT] += bytes_out
+    row = server.row
+    row[index] += 1
+    row[BIN] += bytes_in
+    row[BOUT] += bytes_out
+    if response_ms >= 0:
+        total = row[RTIME_SUM]
+        row[RTIME_SUM] = total - (total >> 10) + response_ms
+        if row[RTIME_N] < TIME_SAMPLES:
+            row[RTIME_N] += 1
+        if response_ms > row[RTIME_MAX]:
+            row[RTIME_MAX] = response_ms
+
+
+def count_bytes(
+    front: Counters,
+    backend: Counters | None,
+    server: Counters | None,
+    bytes_in: int,
+    bytes_out: int,
+) -> None:
+    """An exchange's bytes on the rows it reached (the general path's end of an exchange)."""
+    for counters in (front, backend, server):
+        if counters is not None:
+            row = counters.row
+            row[BIN] += bytes_in
+            row[BOUT] += bytes_out
 
 
 @dataclass
@@ -293,6 +386,7 @@ class CounterTable:
     frontends: dict[str, Counters] = field(default_factory=dict)
     backends: dict[str, Counters] = field(default_factory=dict)
     servers: dict[tuple[str, str], Counters] = field(default_factory=dict)
+    clock: CoarseClock = field(default_factory=CoarseClock)  # every row's (see the module)
 
     @property
     def layout(self) -> Layout | None:
@@ -301,12 +395,12 @@ class CounterTable:
     def _row(self, find: object, *key: str, server: bool = False, front: bool = False) -> Counters:
         kind = FrontendCounters if front else Counters
         if self.table is None:
-            return kind(server=server)
+            return kind(server=server, clock=self.clock)
         try:
             row: Row = find(*key)  # type: ignore[operator]
         except KeyError:  # not in the table (a proxy added by a test)
-            return kind(server=server)
-        return kind(self.table.counter_row(self.slot, row), server=server)
+            return kind(server=server, clock=self.clock)
+        return kind(self.table.counter_row(self.slot, row), server=server, clock=self.clock)
 
     def frontend(self, name: str) -> Counters:
         found = self.frontends.get(name)

@@ -21,7 +21,8 @@ Eligibility (`eligible`): no rules, a backend, keep-alive mode, no monitor-uri, 
 originalto`, no request-based LB key, and logging (if any) without captures, unique ids or
 `%[...]` samples: the log record is then filled here exactly as the general path fills it
 (timers, status, bytes, server, termination). `option forwardfor` is applied here (its line
-added last, as the general path adds it). Counters are kept as the general path keeps them.
+added last, as the general path adds it). Counters are kept as the general
+path keeps them, the end of a plain exchange in one call (worker/counters.py `count_exchange`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import trio
 
 from haproxy_py.proto.http1.connection import pass_plain_response
 from haproxy_py.proto.http1.head import parse_request_head
-from worker.fastio import note_drained, take_drained
+from haproxy_py.proto.http1.sizes import canonical_head_size
+from worker.counters import count_bytes, count_exchange, count_forwarded
+from worker.fastio import note_drained, take_drained, tick_clock
 from worker.http_io import (
     RECV_SIZE,
     ClientGone,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
 _FRAMING = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect", b"host")
 )
+_ADDED_CLOSE = b"\r\nConnection: close\r\n\r\n"  # what plain.py adds for a closing client
 
 
 def eligible(session: HttpSession) -> bool:
@@ -92,6 +96,8 @@ async def fast_exchange(session: HttpSession) -> bool | None:
         return None
     settings = session.settings
     first = session.requests == 0
+    if first:
+        tick_clock(session.counters.clock)  # the counters' clock: one read per loop turn
     now = trio.current_time()
     deadline = now + (settings.http_request_timeout if first else settings.keep_alive_timeout)
     client = session.client
@@ -124,8 +130,10 @@ async def fast_exchange(session: HttpSession) -> bool | None:
             return None
         return False
     method, wire = plain
+    session.req_size = canonical_head_size(wire)  # show stat's bin: as received (sizes.py)
+    session.res_size = 0
     if record is not None:  # as HttpSession.log_request() logs a parsed request
-        record.t_request = int((trio.current_time() - session.first_byte_at) * 1000)
+        record.t_request = 0  # the whole head came in the one recv that gave first_byte_at
         record.method = method.decode("latin-1")
         # A plain request line is `METHOD SP target SP HTTP/1.1`.
         record.uri = data[len(method) + 1 : data.index(b" HTTP/1.1\r\n")].decode("latin-1")
@@ -195,14 +203,22 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
         else:
             conn = ServerConn(sock, server, settings.response_limits)
         session.last_server = server
-        server.counters.http_requests += 1
-        backend.counters.http_requests += 1
+        count_forwarded(backend.counters, server.counters)
         try:
             await _exchange_with(session, head, method, conn)
         except ServerFailed as failure:
             return await session.server_failed(failure, backend, server)
         return session.front.keep_alive
     finally:
+        if session.req_size or session.res_size:  # not counted by count_exchange()
+            count_bytes(
+                session.counters,
+                backend.counters,
+                server.counters if server is not None else None,
+                session.req_size,
+                session.res_size,
+            )
+            session.req_size = session.res_size = 0
         if server is not None:
             backend.release(server)
         backend.session_ended()
@@ -220,6 +236,7 @@ async def _exchange_with(
         conn.h1.sent_plain_request(method)
         try:
             await _to_server(session, conn, head)
+            session.sent_at = session.counters.clock.read()  # for rtime
             tunnel = await _relay_response(session, conn)
         except ServerFailed as failure:
             if not (failure.replayable and conn.reused):
@@ -263,19 +280,31 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
         if plain is not None:
             conn.drained = len(data) < RECV_SIZE
             wire, status = plain
-            counters = session.counters
-            counters.response(status)
-            conn.server.counters.response(status)
-            if conn.server.observe_http is not None:  # `observe layer7`
-                conn.server.observe_http(status)
-            session.backend.counters.response(status)  # type: ignore[union-attr]
+            server = conn.server
+            # show stat's bout: the response as received (sizes.py), without the
+            # `Connection: close` line added for a closing client (name and value: 15).
+            head_end = wire.find(b"\r\n\r\n") + 4
+            size = canonical_head_size(wire, head_end) + len(wire) - head_end
+            if wire.startswith(_ADDED_CLOSE, head_end - len(_ADDED_CLOSE)):
+                size -= 15
+            count_exchange(
+                session.counters,
+                session.backend.counters,  # type: ignore[union-attr]
+                server.counters,
+                status,
+                session.req_size,
+                size,
+                int((server.counters.clock.read() - session.sent_at) * 1000),
+            )
+            session.req_size = 0
+            if server.observe_http is not None:  # `observe layer7`
+                server.observe_http(status)
             record = session.record
             if record is not None:  # as HttpSession.log_response() logs a response head
                 record.status = status
                 record.t_response = int((trio.current_time() - session.request_sent_at) * 1000)
                 record.bytes_out += len(wire)  # counted sent or not, as HAProxy logs `CD`
             await _to_client(session, wire)
-            counters.bytes_out += len(wire)
             return False
     try:
         return await session.relay_response(conn) == "tunnel"
@@ -295,7 +324,6 @@ async def _to_server(session: HttpSession, conn: ServerConn, data: bytes) -> Non
         raise ServerFailed(502, True) from None
     if sent < len(data):  # (counted once all is sent, as to_server() counts)
         await session.to_server(conn, memoryview(data)[sent:])  # type: ignore[arg-type]
-    session.counters.bytes_in += sent
 
 
 async def _to_client(session: HttpSession, data: bytes) -> None:

@@ -48,10 +48,18 @@ from haproxy_py.proto.http1 import (
     Response,
 )
 from haproxy_py.proto.http1.connection import DONE
+from haproxy_py.proto.http1.sizes import (
+    END_OF_CHUNKED,
+    canonical_head_size,
+    fields_size,
+    request_head_size,
+    response_head_size,
+)
 from haproxy_py.sample import HttpRequest, HttpResponse
+from haproxy_py.stats.layout import RTIME_SUM
 from worker import log_capture
 from worker.backend import BackendRuntime, ServerRuntime
-from worker.counters import Counters
+from worker.counters import Counters, count_bytes
 from worker.http_fast import fast_exchange
 from worker.http_io import (
     BadBody,
@@ -128,6 +136,11 @@ class HttpSession:
         self.idle_since = 0.0  # when the wait for the next request began (trio clock)
         self.first_byte_at = 0.0
         self.request_sent_at = 0.0
+        # show stat's bin/bout of the current exchange (haproxy_py/proto/http1/sizes.py),
+        # counted on its rows at its end; when the request went out (counters' clock: rtime).
+        self.req_size = 0
+        self.res_size = 0
+        self.sent_at = 0.0
         self.request_captures: tuple[tuple[bytes, int], ...] = ()
         self.response_captures: tuple[tuple[bytes, int], ...] = ()
         # Rules (worker/rules.py): None unless the frontend or a backend it reaches has some.
@@ -157,10 +170,14 @@ class HttpSession:
     async def run(self) -> None:
         try:
             while await self.exchange():
+                if self.req_size or self.res_size:
+                    self.count_unforwarded()
                 self.front.start_next_cycle()
         except ClientGone:
             pass
         finally:
+            if self.req_size or self.res_size:
+                self.count_unforwarded()
             kept = self.private
             if kept is not None:
                 # The attached server connection outlives its client connection in the pool.
@@ -170,6 +187,12 @@ class HttpSession:
                     kept.close()
             if self.taken is not None:
                 self.taken.close()
+
+    def count_unforwarded(self) -> None:
+        """The bytes of an exchange answered here (rules, monitor-uri, no backend): the
+        frontend's row (forward() counts those of forwarded requests on all three)."""
+        count_bytes(self.counters, None, None, self.req_size, self.res_size)
+        self.req_size = self.res_size = 0
 
     async def exchange(self) -> bool:
         """One request and its response; True when the connection may serve another."""
@@ -412,6 +435,13 @@ class HttpSession:
                 front.receive_data(data)
                 continue
             if event.__class__ is Request:
+                self.req_size = request_head_size(
+                    event.method,  # type: ignore[union-attr]
+                    event.target,  # type: ignore[union-attr]
+                    event.version,  # type: ignore[union-attr]
+                    event.headers,  # type: ignore[union-attr]
+                )
+                self.res_size = 0
                 if self.record is not None:
                     self.log_request(event)  # type: ignore[arg-type]
                 return event  # type: ignore[return-value]
@@ -474,7 +504,10 @@ class HttpSession:
             await send_all(self.client, page, self.settings.client_timeout)
         except (OSError, trio.TooSlowError):
             raise ClientGone from None
-        self.counters.bytes_out += len(page)
+        # show stat counts the page as sizes.py says, on the rows the exchange reached
+        # (forward() counts them at its end, run() what no forward() counted).
+        head_end = base.find(b"\r\n\r\n") + 4
+        self.res_size += canonical_head_size(base, head_end) + len(base) - head_end
         if record is not None:
             record.bytes_out += len(page)
         return keep
@@ -659,6 +692,14 @@ class HttpSession:
         finally:
             if conn is not None:
                 conn.close()
+            count_bytes(
+                self.counters,
+                backend.counters,
+                server.counters if server is not None else None,
+                self.req_size,
+                self.res_size,
+            )
+            self.req_size = self.res_size = 0
             if server is not None:
                 backend.release(server)
             backend.session_ended()
@@ -670,6 +711,8 @@ class HttpSession:
         the failure's status, or cut it when the response was already under way."""
         backend.counters.failed_responses += 1
         server.counters.failed_responses += 1
+        if server.observe_failure is not None:  # `observe layer7` (worker/check_observe.py)
+            server.observe_failure(failure)
         if self.record is not None:
             self.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
         if failure.status == 0:
@@ -735,6 +778,7 @@ class HttpSession:
             wire, whole = await self.send_request(request, conn)
             try:
                 await self.to_server(conn, wire)
+                self.sent_at = conn.server.counters.clock.read()  # for rtime
                 outcome = await self.relay_response(conn)
             except ServerFailed as failure:
                 if not (failure.replayable and conn.reused and whole):
@@ -770,6 +814,7 @@ class HttpSession:
             conn.h1.send(EndOfMessage())
             conn.requests = 1
             await self.to_server(conn, wire)
+            self.sent_at = server.counters.clock.read()  # for rtime
         except BaseException:
             conn.close()
             raise
@@ -799,7 +844,11 @@ class HttpSession:
                 front.receive_data(data)
                 continue
             parts.append(h1.send(event))  # type: ignore[arg-type]
-            if event.__class__ is EndOfMessage:
+            if event.__class__ is Data:
+                self.req_size += len(event.data)  # type: ignore[union-attr]
+            elif event.__class__ is EndOfMessage:
+                if _chunked(request.headers):
+                    self.req_size += END_OF_CHUNKED + fields_size(event.trailers)  # type: ignore[union-attr]
                 return b"".join(parts), whole
 
     async def to_server(self, conn: ServerConn, data: bytes) -> None:
@@ -811,7 +860,6 @@ class HttpSession:
             raise ServerFailed(504, False) from None
         except OSError:
             raise ServerFailed(502, True) from None
-        self.counters.bytes_in += len(data)
 
     async def relay_response(self, conn: ServerConn) -> str:
         """Read the response and forward it; "tunnel" when the protocol switched."""
@@ -823,6 +871,7 @@ class HttpSession:
         received = False
         server = conn.server
         timeout = self.settings.server_timeout
+        chunked = False
         while True:
             try:
                 event = h1.next_event()
@@ -844,18 +893,27 @@ class HttpSession:
                 h1.receive_data(data)
                 continue
             if cls is Data:
+                self.res_size += len(event.data)  # type: ignore[union-attr]
                 out.append(front.send(event))  # type: ignore[arg-type]
             elif cls is EndOfMessage:
+                if chunked:
+                    self.res_size += END_OF_CHUNKED + fields_size(event.trailers)  # type: ignore[union-attr]
                 out.append(front.send(event))  # type: ignore[arg-type]
                 await self.flush(out)
                 return "done"
             elif cls is Response:
                 status = event.status  # type: ignore[union-attr]
+                headers = event.headers  # type: ignore[union-attr]
+                self.res_size += response_head_size(event.version, event.reason, headers)  # type: ignore[union-attr]
                 if status < 200 or status == 101:
                     out.append(front.send(event))  # type: ignore[arg-type]
                     if status != 101:
                         continue  # interim: the final response follows
                 else:
+                    chunked = _chunked(headers)
+                    # rtime: request sent to response head (the counters' coarse clock)
+                    response_ms = int((server.counters.clock.read() - self.sent_at) * 1000)
+                    server.counters.timing(RTIME_SUM, response_ms)
                     if self.response_rules is not None:
                         self.apply_response_rules(event, self.response_rules)  # type: ignore[arg-type]
                         status = event.status  # type: ignore[union-attr]
@@ -885,7 +943,6 @@ class HttpSession:
                 # Counted when forwarded, sent or not: HAProxy logs a `CD` response's bytes.
                 self.record.bytes_out += len(data)
             await self.to_client(data)
-            self.counters.bytes_out += len(data)
 
     # -- logging (only when the frontend logs: self.record is None otherwise) -----------------
 
@@ -972,6 +1029,11 @@ def _usable(server: ServerRuntime) -> bool:
     """A persistence cookie leads to its server while it is UP and not in maintenance (a
     draining server still takes its persistent clients)."""
     return server.lb.usable or server.draining
+
+
+def _chunked(headers: list) -> bool:
+    """A message with a Transfer-Encoding (framed as chunked: the parser refuses others)."""
+    return any(len(key) == 17 and key.lower() == b"transfer-encoding" for key, _ in headers)
 
 
 def _has(request: Request, name: bytes) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from haproxy_py.logfmt.fused import fuse
 from haproxy_py.logfmt.record import LogRecord
 from haproxy_py.logfmt.samples import compile_sample
 from haproxy_py.logfmt.variables import VARIABLES, Variable, _ip_number, escape_capture
@@ -35,17 +36,28 @@ Render = Callable[[LogRecord], str]
 class LogFormat:
     """A compiled format: call it with a record to get the line."""
 
-    __slots__ = ("_nodes", "http", "samples", "text")
+    __slots__ = ("_nodes", "http", "render", "samples", "text")
 
     def __init__(
-        self, text: str, nodes: list[tuple[int, object]], http: bool, samples: bool = False
+        self,
+        text: str,
+        nodes: list[tuple[int, object]],
+        http: bool,
+        samples: bool = False,
+        fused: Render | None = None,
     ) -> None:
         self.text = text
         self._nodes = nodes
         self.http = http  # uses HTTP-only variables
         self.samples = samples  # uses `%[...]`: the record must carry a sample context
+        # The line in one generated function (fused.py) when the format's shape allows it.
+        self.render: Render = fused if fused is not None else self.render_nodes
 
     def __call__(self, record: LogRecord) -> str:
+        return self.render(record)
+
+    def render_nodes(self, record: LogRecord) -> str:
+        """The line, node by node (what a fused renderer must give byte for byte)."""
         out: list[str] = []
         space = True
         for kind, value in self._nodes:
@@ -71,6 +83,7 @@ def compile_format(
     sample CompileEnv `%[...]` expressions are compiled with (files, backends); `unique_id`
     for a `unique-id-format`, whose samples may read the request."""
     nodes: list[tuple[int, object]] = []
+    specs: list[tuple[int, object, object, object]] = []  # the nodes as fused.py reads them
     literal: list[str] = []
     default_flags: set[str] = set()
     uses_http = False
@@ -80,6 +93,7 @@ def compile_format(
     def flush() -> None:
         if literal:
             nodes.append((_TEXT, "".join(literal)))
+            specs.append((_TEXT, nodes[-1][1], None, None))
             literal.clear()
 
     while i < n:
@@ -89,6 +103,7 @@ def compile_format(
             while i < n and text[i] == " ":
                 i += 1
             nodes.append((_SEP, None))
+            specs.append((_SEP, None, None, None))
             continue
         if c != "%":
             literal.append(c)
@@ -116,6 +131,7 @@ def compile_format(
                 raise LogFormatError(str(exc)) from None
             flush()
             nodes.append((_VAR, _sample_renderer(read, flags)))
+            specs.append((_VAR, None, flags, nodes[-1][1]))
             uses_samples = True
             i = end + 1
             continue
@@ -137,8 +153,9 @@ def compile_format(
             uses_http = True
         flush()
         nodes.append((_VAR, _renderer(var, flags)))
+        specs.append((_VAR, var, flags, nodes[-1][1]))
     flush()
-    return LogFormat(text, nodes, uses_http, uses_samples)
+    return LogFormat(text, nodes, uses_http, uses_samples, fuse(specs))
 
 
 def _closing_bracket(text: str, start: int) -> int:
