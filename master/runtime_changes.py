@@ -8,6 +8,10 @@ that generation started later (a respawn under `no-exit-on-failure`) gets the wh
 before it counts as serving (`replay`), so all workers hold the same maps. A reload starts
 a new generation from the files, as HAProxy does; the lists are not carried across the
 master's re-exec (only a new generation follows one).
+`add server`/`del server` are written here first, into the generation's stats table (the
+master is the one writer of its dynamic area: haproxy_py/runtime_api/dynamic_servers.py);
+a refusal (name taken meanwhile, no spare row, not in maintenance, sessions left) goes back
+to the asker and round to nobody.
 Rules: one list per generation, in the order changes arrived; bounded (MAX_CHANGES).
 """
 
@@ -18,7 +22,10 @@ from collections.abc import Iterable
 
 import trio
 
+from haproxy_py.process.shm import StatsTable
 from haproxy_py.proto.ipc import AdminDone, RuntimeApply, RuntimeChange
+from haproxy_py.runtime_api.check_commands import is_transient
+from haproxy_py.runtime_api.dynamic_servers import is_dynamic_command, master_add, master_del
 from master.workers import WorkerProcess
 
 MAX_CHANGES = 100_000  # per generation: a reload (maps read again from files) starts afresh
@@ -31,22 +38,41 @@ TOO_MANY = (
 class RuntimeChanges:
     def __init__(self) -> None:
         self.lists: dict[int, list[str]] = {}  # generation -> its changes, in order
+        self.added = 0  # `add server`s written: orders a backend's dynamic servers
 
     async def broadcast(
-        self, asker: WorkerProcess, change: RuntimeChange, workers: Iterable[WorkerProcess]
+        self,
+        asker: WorkerProcess,
+        change: RuntimeChange,
+        workers: Iterable[WorkerProcess],
+        table: StatsTable | None = None,
     ) -> None:
-        """Hand `change` to the asker's generation, then confirm to the asker."""
+        """Hand `change` to the asker's generation, then confirm to the asker. `table`: the
+        generation's stats table (`add|del server` are written there first)."""
         changes = self.lists.setdefault(asker.generation, [])
         error = ""
         if len(changes) >= MAX_CHANGES:
             error = TOO_MANY
-        else:
-            changes.append(change.command)
+        elif is_dynamic_command(change.command.split()):
+            error = self.write_dynamic(table, change.command)
+        if not error:
+            if not is_transient(change.command.split()):  # a forced check state: once
+                changes.append(change.command)
             apply = RuntimeApply(command=change.command)
             for worker in list(workers):
                 if worker.generation == asker.generation and worker.ready.is_set():
                     await _send(worker, apply)
         await _send(asker, AdminDone(seq=change.seq, error=error))
+
+    def write_dynamic(self, table: StatsTable | None, command: str) -> str:
+        """The master's part of `add|del server`: "" once written, else the answer."""
+        if table is None:
+            return "No stats table for this worker's generation."
+        words = command.split()
+        if words[0] == "del":
+            return master_del(table, words)
+        self.added += 1
+        return master_add(table, words, self.added)
 
     async def replay(self, worker: WorkerProcess) -> None:
         """Before `worker` counts as serving: every change its generation has had. Changes

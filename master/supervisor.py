@@ -59,7 +59,14 @@ from haproxy_py.process.listeners import (
 from haproxy_py.process.logsend import AdminLog, AdminReporter, open_master_log
 from haproxy_py.process.shm import StatsTable, TableError, carry_over, create_table, open_table
 from haproxy_py.proto.cli_help import Level
-from haproxy_py.proto.ipc import AdminChange, AdminDone, Ready, RuntimeChange, SoftStop
+from haproxy_py.proto.ipc import (
+    AdminChange,
+    AdminDone,
+    Ready,
+    RuntimeChange,
+    SessionsAsk,
+    SoftStop,
+)
 from haproxy_py.report import Reporter
 from haproxy_py.runtime_api.admin import AdminOp, apply_op
 from haproxy_py.stats.layout import FORCED_MASK, layout_for, pack_address
@@ -85,6 +92,7 @@ from master.reexec import (
     unblock_master_signals,
 )
 from master.runtime_changes import RuntimeChanges
+from master.session_peers import open_peers
 from master.single import DEFAULT_PROXY_MAXCONN, stop_old_processes
 from master.workers import (
     ORDERLY_EXITS,
@@ -285,7 +293,10 @@ class Master:
                 worker.ready.set()
                 worker.settled.set()
             elif isinstance(message, RuntimeChange):  # master/runtime_changes.py
-                await self.runtime_changes.broadcast(worker, message, self.workers)
+                table = self.tables.get(worker.generation)  # `add|del server` write it
+                await self.runtime_changes.broadcast(worker, message, self.workers, table)
+            elif isinstance(message, SessionsAsk):  # master/session_peers.py
+                await open_peers(worker, message, self.workers)
             elif isinstance(message, AdminChange):
                 error = self.admin_change(worker, message)
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

@@ -15,7 +15,8 @@ worker's slots of the shared stats table (haproxy_py/process/shm.py). Admin comm
 error answers, and written by the admin section's single writer (worker/shared_state.py: the
 master, which confirms before the session answers); `get weight` reads the table. Changes
 each worker holds itself (maps, ACLs, frontend limits and states) are checked here and made
-by every worker (worker/cli_write.py). `add|del server` and `set rate-limit` are refused.
+by every worker (worker/cli_write.py), `set rate-limit` among them; `add|del server`
+go round the same way and take a spare row of the table (worker/cli_dynamic.py).
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ from haproxy_py.stats.csv import info_rates
 from haproxy_py.stats.layout import G_CUM_CONNS, G_CUM_REQ
 from haproxy_py.stats.typed import show_info_answer, show_stat_answer
 from haproxy_py.version import RELEASE_DATE, VERSION
+from worker.cli_dynamic import is_dynamic, run_dynamic
+from worker.cli_extra import run_extra
+from worker.cli_sessions import LOCAL, run_everywhere, run_local, session_action
 from worker.cli_show import run_show
 from worker.cli_write import after_write, apply_write, check_write, is_worker_write, to_wire
+from worker.rate_limit import stat_limits
 from worker.runtime import WorkerState
 from worker.sessions_registry import register, unregister
 
@@ -57,11 +62,6 @@ MAX_REQUEST = 65536
 MAX_LINE = 16384  # a stats socket's command (HAProxy's tune.bufsize)
 MAX_CHAIN = 4 << 20  # a whole `;` chain
 _LEVELS = {"user": Level.USER, "operator": Level.OPERATOR, "admin": Level.ADMIN}
-DYNAMIC_SERVERS_REFUSED = (
-    "Dynamic servers (add server, del server) are not yet supported by haproxy-py: the"
-    " shared stats table has no row for a server the configuration does not declare.\n\n"
-)
-RATE_LIMIT_REFUSED = "set rate-limit is not yet supported by haproxy-py.\n\n"
 _FD_BATCH = 253  # descriptors per sendmsg(), and the size after which the asker acks
 
 
@@ -209,6 +209,10 @@ async def run_commands(state: WorkerState, request: Request, started: float) -> 
             words = text.split()
             if is_worker_write(words):
                 answer = await _worker_write(state, words)
+            elif is_dynamic(words):
+                answer = await run_dynamic(state, words)
+            elif session_action(words) is not None:  # every worker's (cli_sessions.py)
+                answer = await run_everywhere(state, words)
             else:
                 answer = await _admin_command(state, words)
         answers.append(answer)
@@ -220,6 +224,10 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
     words = text.split()
     if words[:1] == ["help"]:
         return help_text(request.level, words[1:])
+    if words[:1] == [LOCAL]:  # a peer asks for this worker's own sessions only
+        local = run_local(state, request.level, words)
+        if local is not None:
+            return local
     keyword = find_command(words)
     if keyword is None:
         return unknown_command(text, request.level)
@@ -229,19 +237,28 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
     if keyword.action == "show_info":
         return show_info_answer(info_values(state, started), words[2:])
     if keyword.action == "show_stat" and shared is not None:
-        return show_stat_answer(shared.table, state.config, words[2:])
+        return show_stat_answer(shared.table, state.config, words[2:], stat_limits(state))
     if keyword.action == "get_weight" and shared is not None:
         return get_weight(shared.table, words[2] if len(words) > 2 else None)
-    if keyword.action in ("admin_server", "maxconn", "frontend_state") and shared is not None:
+    if keyword.action == "dyncookie" and shared is not None:
+        return None  # every worker's cookie tables (worker/cli_dyncookie.py, cli_write.py)
+    if keyword.action in ("admin_server", "maxconn", "frontend_state", "checks") and shared:
         return None
     if keyword.action == "map" and state.maps is not None:
         if is_worker_write(words):
             return None
         return run_map_command(state.maps, words)
-    if keyword.action == "dynamic_server":
-        return DYNAMIC_SERVERS_REFUSED
-    if keyword.action == "rate_limit":
-        return RATE_LIMIT_REFUSED
+    if keyword.action == "dynamic_server" and shared is not None:
+        return None  # `add|del server`: worker/cli_dynamic.py
+    if keyword.action == "rate_limit" and shared is not None:
+        return None  # `set rate-limit`: every worker's limits (worker/cli_write.py)
+    if session_action(words) is not None and shared is not None and shared.channel is not None:
+        return None  # show sess, shutdown session(s): every worker's (worker/cli_sessions.py)
+    if keyword.action == "shutdown_frontend":
+        return None  # every worker's accept loops (worker/cli_write.py, cli_extra.py)
+    shown = run_extra(state, keyword.action, words, request.level)  # worker/cli_extra.py
+    if shown is not None:
+        return shown
     shown = run_show(state, keyword.action, words, request.level)  # worker/cli_show.py
     if shown is not None:
         return shown
@@ -324,6 +341,8 @@ def info_values(state: WorkerState, started: float) -> dict[str, object]:
         "Start_time_sec": int(started),
     }
     values.update(pipes)
+    if state.rates is not None:  # ConnRateLimit, SessRateLimit... (worker/rate_limit.py)
+        values.update(state.rates.info())
     if shared is not None:  # every worker's, from the shared table
         values.update(info_rates(shared.table, state.config))
     return values

@@ -29,6 +29,7 @@ from haproxy_py.process.listeners import ListenerSpec
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
 from haproxy_py.sample import MapCache
+from haproxy_py.stats.limits import reached_backends
 from worker.backend import BackendRuntime
 from worker.counters import Counters, CounterTable
 from worker.http_errors import load_error_pages
@@ -82,6 +83,8 @@ class ListenerRuntime:
     # a pause; `resumed` is set by the resume (None while accepting).
     pausing: trio.CancelScope = field(default_factory=trio.CancelScope)
     resumed: trio.Event | None = None
+    # worker/rate_limit.py FrontendRate (set by serve()); None: never rate-limited
+    rate: Any = None
 
     def blocked_by(self) -> ConnLimit | None:
         """The first full limit, if any: accepting must wait for a connection to end."""
@@ -118,11 +121,13 @@ class WorkerState:
     # last session (until then they stay, even with nothing to accept on).
     stop_requested: trio.Event = field(default_factory=trio.Event)
     http_pools: list[ServerPools] = field(default_factory=list)  # idle server connections
+    backend_pools: dict[str, ServerPools] = field(default_factory=dict)  # the same, by backend
     log_counters: LogCounters = field(default_factory=LogCounters)
     log_sockets: LogSockets | None = None
     shared: Any = None  # worker/shared_state.py SharedState: the stats table and its links
     maps: Any = None  # haproxy_py/sample/maps.py MapCache: the maps the runtime API edits
     closer: Any = None  # worker/close_spread.py SpreadCloser, with `close-spread-time`
+    rates: Any = None  # worker/rate_limit.py RateLimits: the accept-rate limits (serve())
 
     def closes(self, session: object) -> bool:
         """During a soft stop: must this session's next response close the connection?"""
@@ -185,10 +190,12 @@ def build_state(
         p.name: p.maxconn or settings.get("maxconn_per_proxy") or plan.maxconn for p in fronts
     }
     routes = {p.name: static_backend(config, p) for p in fronts}
-    feeding: dict[str, list[int]] = {}  # backend -> maxconns of the frontends routing there
-    for name, target in routes.items():
-        if target is not None:
-            feeding.setdefault(target.name, []).append(maxconns[name])
+    # backend -> maxconns of the frontends that may route there (default_backend, every
+    # static use_backend, a listen's own: HAProxy's rule, haproxy_py/stats/limits.py)
+    feeding: dict[str, list[int]] = {}
+    for proxy in fronts:
+        for name in reached_backends(proxy):
+            feeding.setdefault(name, []).append(maxconns[proxy.name])
     rng = random.Random()
     backend_runtimes = {
         proxy.name: _backend(proxy, targets, counters, feeding.get(proxy.name, []), rng)
@@ -235,6 +242,7 @@ def build_state(
         config, settings, reporter, plan, global_limit, counters, frontends,
         backend_runtimes, listeners, unserved, pipes, http_pools=list(http_pools.values()),
     )  # fmt: skip
+    state.backend_pools = http_pools  # `add server` gives a new server its pool (cli_dynamic)
     state.log_counters = log_counters
     state.maps = maps
     state.log_sockets = log_sockets

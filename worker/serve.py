@@ -23,7 +23,8 @@ status. Lifetime, as a table of contents:
   (worker/close_spread.py).
 Accept loops try accept() first and wait for readability only on EAGAIN, take up to
 ACCEPT_BATCH connections per wake-up, and stop accepting while a `maxconn` is reached (global,
-frontend or bind line): the kernel backlog holds newcomers until a session ends.
+frontend or bind line): the kernel backlog holds newcomers until a session ends. Likewise
+while a rate limit is reached (worker/rate_limit.py), until the rate allows again.
 """
 
 from __future__ import annotations
@@ -44,15 +45,25 @@ from haproxy_py.process.daemon import release_stderr
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, WorkerStart
 from haproxy_py.process.privileges import PrivilegeError, isolate, isolation_from_global
 from haproxy_py.process.shm import StatsTable, TableError, open_table
-from haproxy_py.proto.ipc import AdminDone, CliSession, HardStop, Ready, RuntimeApply, SoftStop
+from haproxy_py.proto.ipc import (
+    AdminDone,
+    CliSession,
+    HardStop,
+    Ready,
+    RuntimeApply,
+    SessionsPeers,
+    SoftStop,
+)
 from haproxy_py.report import Reporter
 from worker.checks import serve_checks
 from worker.cli import info_values, serve_cli_session, serve_stats_socket
 from worker.cli_write import apply_write
 from worker.close_spread import SpreadCloser
 from worker.counters import private_table
+from worker.gc_tuning import settle_gc
 from worker.logs import with_admin_log
 from worker.pausing import pause_listeners, resume_listeners
+from worker.rate_limit import UNLIMITED, attach_rate_limits
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.services import bind_services
 from worker.session import serve_session
@@ -85,7 +96,8 @@ async def serve(
 ) -> int:
     """Serve until stopped by a signal; `task_status` gets the state once accepting.
 
-    `isolation=False` skips the chroot/setuid/no-new-privs step: for tests that run serve()
+    `isolation=False` skips the chroot/setuid/no-new-privs step (and the collector's settings,
+    worker/gc_tuning.py, which are for a process of its own): for tests that run serve()
     inside their own process, which must not lose its privileges for the tests after it.
     `channel` is the ipc channel to the master (-W): READY goes there once accepting, and
     the master's stop orders come from it.
@@ -116,10 +128,12 @@ async def serve(
         sync = StateSync(table, state.backends)
         state.shared = SharedState(table, start.slot, sync, channel, state.config, reporter)
         sync.poll()  # states carried over from the previous generation are in force at once
+        state.rates = attach_rate_limits(state, table, start.slot)  # accept-rate limits
         bind_services(state, lambda: info_values(state, started))  # use-service answers
         try:
             if isolation:
                 _isolate(state)
+                settle_gc()  # a process of its own: freeze what is loaded (worker/gc_tuning.py)
         except BaseException:
             state.close()
             raise
@@ -225,12 +239,22 @@ async def _serve_listener(
 
 async def _accept_loop(listener: ListenerRuntime, sessions: trio.Nursery) -> None:
     sock = listener.sock
+    if sock.family != socket.AF_UNIX:
+        # Accepted sockets inherit TCP_NODELAY from their listener on Linux: set once here
+        # rather than once per connection (a system call less per accept).
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    rate = listener.rate or UNLIMITED  # worker/rate_limit.py: one attribute read when unset
     batch = 0
     while True:
         blocked = listener.blocked_by()
         if blocked is not None:
             batch = 0
             await blocked.wait_for_room()
+            continue
+        if rate.active and not rate.allows():  # maxconnrate, maxsessrate, rate-limit sessions
+            batch = 0
+            await rate.wait()
             continue
         try:
             client, peer = sock.accept()
@@ -247,6 +271,8 @@ async def _accept_loop(listener: ListenerRuntime, sessions: trio.Nursery) -> Non
                 await trio.sleep(RESOURCE_PAUSE)
                 continue
         else:
+            if rate.active:
+                rate.took()
             _start_session(listener, sessions, client, peer)
         batch += 1
         if batch >= ACCEPT_BATCH:
@@ -259,11 +285,7 @@ def _start_session(
 ) -> None:
     listener.admit()
     try:
-        client.setblocking(False)
-        if client.family != socket.AF_UNIX:
-            # A connection already reset may refuse options; the relay will see the reset.
-            with contextlib.suppress(OSError):
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.setblocking(False)  # (TCP_NODELAY comes from the listener: _accept_loop)
         sessions.start_soon(serve_session, listener, client, peer)
     except BaseException:
         client.close()
@@ -307,6 +329,9 @@ async def _serve_master_channel(
         message, fds = received
         if isinstance(message, CliSession):
             root.start_soon(serve_cli_session, state, socket.socket(fileno=fds[0]), started)
+            continue
+        if isinstance(message, SessionsPeers) and state.shared is not None:
+            state.shared.peer_asks.answered(message, fds)  # worker/session_peers.py
             continue
         for fd in fds:  # no other order carries descriptors
             os.close(fd)

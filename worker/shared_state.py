@@ -40,6 +40,7 @@ from haproxy_py.stats.layout import (
     unpack_address,
 )
 from worker.backend import BackendRuntime, ServerRuntime, Target
+from worker.session_peers import PeerAsks, Peers
 from worker.sessions_registry import kill_server_sessions
 
 ADMIN_TIMEOUT = 10.0  # seconds the master has to confirm an admin change
@@ -89,6 +90,17 @@ class StateSync:
         self.seen = -1
         for backend in backends.values():
             backend.state_sync = self.poll
+
+    def add(self, backend: BackendRuntime, server: ServerRuntime, slot: ServerSlot) -> None:
+        """A dynamic server (worker/cli_dynamic.py): followed from now on, its rows applied
+        at once (it starts in maintenance unless added `enabled`)."""
+        self.entries.append(_Entry(slot, backend, server, False, 0, None, server.target))
+        self.seen = -1
+        self.poll()
+
+    def remove(self, server: ServerRuntime) -> None:
+        """A deleted server: its rows (a spare row, soon another server's) are not read again."""
+        self.entries = [entry for entry in self.entries if entry.server is not server]
 
     def poll(self) -> None:
         epoch = self.table.state_epoch()
@@ -211,6 +223,11 @@ class SharedState:
         self._seq = 0
         self._pending: dict[int, list] = {}  # seq -> [event, error]
         self._send_lock = trio.Lock()
+        self.peer_asks = PeerAsks()  # show sess across workers (worker/session_peers.py)
+        # worker/checks.py's scheduler, once running: takes the checks of dynamic servers
+        # this worker owns (worker/cli_checks.py `start_dynamic_check`)
+        self.check_runner: Callable[[object], None] | None = None
+        self.waiting_checks: list[object] = []  # taken by the runner when it starts
 
     async def admin(self, op: AdminOp) -> str:
         """Have `op` written by the admin section's single writer; "" or its error. Under a
@@ -253,6 +270,13 @@ class SharedState:
         waiting: list = [trio.Event(), ""]
         self._pending[seq] = waiting
         return await self._ask(seq, waiting, RuntimeChange(seq=seq, command=command))
+
+    async def ask_peers(self, pid: int = 0) -> Peers | None:
+        """Runtime-API sessions to the other workers (to worker `pid` only, when not 0),
+        opened by the master; None when running alone or the master did not answer."""
+        if self.channel is None:
+            return None
+        return await self.peer_asks.ask(self.channel, self._send_lock, pid)
 
     async def _ask(self, seq: int, waiting: list, change: AdminChange | RuntimeChange) -> str:
         assert self.channel is not None

@@ -52,6 +52,7 @@ from haproxy_py.stats.typed import json_stat
 from haproxy_py.version import RELEASE_DATE, VERSION
 from worker.backend import BackendRuntime
 from worker.http_io import ClientGone, recv_some_or_gone
+from worker.rate_limit import stat_limits
 from worker.rules import LiveContext, Route
 from worker.startup import StartupError, read_lines
 
@@ -155,7 +156,11 @@ class StatsPage:
         state = self.state
         settings = self.settings
         shared = state.shared
-        records = stat_records(shared.table, state.config) if shared is not None else []
+        records = (
+            stat_records(shared.table, state.config, limits=stat_limits(state))
+            if shared is not None
+            else []
+        )
         records = select(records or [], up=options.up, scope=settings.scope)
         if not settings.legends:
             records = hide_legends(records)

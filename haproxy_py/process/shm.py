@@ -11,6 +11,9 @@ Rules of this file, the "one truth across workers" of the design:
   owning the server's checks) and a sequence word, odd while a write is in progress; readers
   retry until they see the same even value before and after (a seqlock). Every write then bumps
   its writer's epoch word, so a worker learns "some state changed" from one sum per loop turn.
+- spare rows (dynamic servers): the master is the one writer of the dynamic area (a seqlock
+  word, then a record per spare row); `StatsTable.layout` is rebuilt by each reader when
+  that word moved, so every process sees the same servers without re-mapping anything.
 - Ordering relies on the CPU not reordering plain stores with stores, nor loads with loads
   (x86-64); on weaker memory models a seqlock without fences may let a torn pair through.
 Nothing here imports trio; the descriptor is close-on-exec and sealed against resizing, so no
@@ -34,6 +37,11 @@ from haproxy_py.stats.layout import (
     ADMIN_INDEX,
     ADMIN_SEQ,
     CHECK_STATUS,
+    COUNTER_FIELDS,
+    DYN_INDEX,
+    DYN_NAME,
+    DYN_NAME_WORDS,
+    DYN_WIDTH,
     FORCED_MASK,
     GAUGES,
     GLOBAL,
@@ -53,11 +61,14 @@ from haproxy_py.stats.layout import (
     SMAX,
     STATE_WIDTH,
     WORD,
+    DynamicEntry,
     Layout,
     Row,
     ServerSlot,
     initial_state,
     name_digest,
+    pack_name,
+    unpack_name,
     unpack_text,
 )
 
@@ -124,6 +135,7 @@ class Health(NamedTuple):
     agent_info5: int
     agent_info6: int
     agent_info7: int
+    check_flags: int
 
     @property
     def info(self) -> str:
@@ -134,7 +146,8 @@ class Health(NamedTuple):
     @property
     def agent_info(self) -> str:
         """The last agent check's text (show stat's last_agt)."""
-        return unpack_text(self.agent_info_len, self[-INFO_WORDS:])
+        start = Health._fields.index("agent_info0")
+        return unpack_text(self.agent_info_len, self[start : start + INFO_WORDS])
 
 
 assert AdminState._fields == ADMIN_FIELDS and Health._fields == HEALTH_FIELDS
@@ -145,7 +158,10 @@ class StatsTable:
 
     def __init__(self, fd: int, mapping: mmap.mmap, layout: Layout) -> None:
         self.fd = fd
-        self.layout = layout
+        layout = layout.root
+        self.base_layout = layout  # the configured servers only: the table's geometry
+        self._live = layout  # with the dynamic servers, as of `_live_seq`
+        self._live_seq = 0
         self._mmap = mapping
         words = memoryview(mapping).cast("Q")
         self._words = words
@@ -153,19 +169,99 @@ class StatsTable:
         start = layout.epochs_offset // WORD
         self.epochs = words[start : start + layout.workers + 1]  # [master, worker 0, ...]
         start = layout.state_offset // WORD
-        self.state = words[start : start + len(layout.servers) * STATE_WIDTH]
+        self.state = words[start : start + layout.state_slots * STATE_WIDTH]
+        start = layout.dynamic_offset // WORD
+        self.dynamic = words[start : start + 1 + layout.spares * DYN_WIDTH]  # [seq, records]
         start = layout.counters_offset // WORD
         self.block_words = layout.block_words
         self.counters = words[start : start + layout.workers * self.block_words]
         self._max_words = [
             row.offset + index
-            for row in layout.rows
+            for row in layout.physical_rows
             for index, spec in enumerate(row.fields)
             if spec.agg == "max"
         ]
 
     def fileno(self) -> int:
         return self.fd
+
+    # -- dynamic servers (spare rows) --------------------------------------------------------
+
+    @property
+    def layout(self) -> Layout:
+        """The live layout: the configured rows plus the dynamic servers the master recorded
+        (rebuilt when the dynamic area's seqlock word moved: one word compared per call)."""
+        seq = self.dynamic[0]
+        if seq != self._live_seq:
+            self._refresh(seq)
+        return self._live
+
+    def _refresh(self, seq: int) -> None:
+        deadline = time.monotonic() + STALL_SECONDS
+        while True:
+            if not seq & 1:
+                entries = self._read_entries()
+                if self.dynamic[0] == seq:
+                    break
+            elif time.monotonic() > deadline:
+                return  # the master died mid-write: keep the last view until it recovers
+            os.sched_yield()
+            seq = self.dynamic[0]
+        self._live = self.base_layout.with_dynamic(entries)
+        self._live_seq = seq
+
+    def _read_entries(self) -> list[DynamicEntry]:
+        entries = []
+        records = self.dynamic[1:].tolist()
+        for spare in range(self.base_layout.spares):
+            record = records[spare * DYN_WIDTH : (spare + 1) * DYN_WIDTH]
+            if not record[DYN_INDEX["in_use"]]:
+                continue
+            iid, sid, iweight, maxconn, flags, order, length = record[1:DYN_NAME]
+            name = unpack_name(length, record[DYN_NAME : DYN_NAME + DYN_NAME_WORDS])
+            entries.append(DynamicEntry(spare, iid, sid, iweight, maxconn, flags, order, name))
+        return entries
+
+    def free_spare(self) -> int | None:
+        """A spare row no dynamic server holds (the lowest), or None: the pool is exhausted."""
+        for spare in range(self.base_layout.spares):
+            if not self.dynamic[1 + spare * DYN_WIDTH + DYN_INDEX["in_use"]]:
+                return spare
+        return None
+
+    def add_dynamic(self, entry: DynamicEntry, state: Mapping[str, int]) -> ServerSlot:
+        """The master's side of `add server`: zero the spare's counters in every worker slot
+        (nobody writes a free row), write its state rows, then publish the record (readers
+        then see the server). Returns its state slot."""
+        layout = self.base_layout
+        row = layout.spare_row(entry.spare)
+        for worker in range(layout.workers):
+            block = self.counter_block(worker)
+            block[row.offset : row.offset + row.width] = _words([0] * len(COUNTER_FIELDS))
+        index = len(layout.servers) + entry.spare
+        self.write_admin(index, **{k: v for k, v in state.items() if k in ADMIN_INDEX})
+        self.write_health(index, 0, **{k: v for k, v in state.items() if k in HEALTH_INDEX})
+        record = [1, entry.iid, entry.sid, entry.iweight, entry.maxconn, entry.flags,
+                  entry.order, *pack_name(entry.name)]  # fmt: skip
+        self._write_record(entry.spare, record)
+        return self.layout.server(*self._names_of(entry))
+
+    def remove_dynamic(self, spare: int) -> None:
+        """The master's side of `del server`: the spare row is free again."""
+        self._write_record(spare, [0])
+
+    def _names_of(self, entry: DynamicEntry) -> tuple[str, str]:
+        backend = next(r.proxy for r in self.base_layout.rows if r.iid == entry.iid)
+        return backend, entry.name
+
+    def _write_record(self, spare: int, values: list[int]) -> None:
+        start = 1 + spare * DYN_WIDTH
+        self.dynamic[0] += 1  # odd: readers wait
+        try:
+            self.dynamic[start : start + len(values)] = _words(values)
+        finally:
+            self.dynamic[0] += 1
+        self.epochs[0] += 1  # every worker's StateSync looks again
 
     @property
     def generation(self) -> int:
@@ -192,7 +288,7 @@ class StatsTable:
     def counter_row(self, worker: int, row: Row | int) -> memoryview:
         """The slots a worker increments for one row: `view[STOT] += 1` (layout constants)."""
         if isinstance(row, int):
-            row = self.layout.rows[row]
+            row = self.layout.row_at(row)
         return self.counter_block(worker)[row.offset : row.offset + row.width]
 
     def snapshot(self) -> list[int]:
@@ -294,6 +390,9 @@ class StatsTable:
         them; a worker: its checked servers), before it writes anything."""
         seq = ADMIN_SEQ if admin else HEALTH_SEQ
         fixed = 0
+        if admin and self.dynamic[0] & 1:  # the dynamic area has the same writer
+            self.dynamic[0] += 1
+            fixed += 1
         for server in servers:
             word = _index(server) * STATE_WIDTH + seq
             if self.state[word] & 1:
@@ -334,9 +433,10 @@ class StatsTable:
                 deadline = now + STALL_SECONDS
             elif now > deadline:
                 break
-        server = self.layout.servers[index]
+        server = next((s for s in self.layout.servers if s.index == index), None)
+        label = f"{server.backend}/{server.name}" if server is not None else f"#{index}"
         raise SeqlockTimeout(
-            f"state of server '{server.backend}/{server.name}' stayed mid-write "
+            f"state of server '{label}' stayed mid-write "
             f"(its writer died during a write; it must call recover() when it restarts)"
         )
 
@@ -344,7 +444,8 @@ class StatsTable:
 
     def close(self) -> None:
         """Unmap and close. Row views handed out keep the mapping alive until they are gone."""
-        for view in (self.header, self.epochs, self.state, self.counters, self._words):
+        views = (self.header, self.epochs, self.state, self.dynamic, self.counters, self._words)
+        for view in views:
             view.release()
         with contextlib.suppress(BufferError):  # a caller still holds a row view:
             self._mmap.close()  # the mapping goes with the last one

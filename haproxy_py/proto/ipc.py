@@ -31,8 +31,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-FORMAT_VERSION = 3  # 2: Start carries the stats table and a slot; AdminChange/AdminDone
+FORMAT_VERSION = 4  # 2: Start carries the stats table and a slot; AdminChange/AdminDone
 # 3: AdminChange.maxconn; RuntimeChange/RuntimeApply (maps, addresses, frontend limits)
+# 4: SessionsAsk/SessionsPeers (show sess, shutdown session(s) across workers)
 HEADER = struct.Struct("!BBHI")
 MAX_FRAME = 64 * 1024  # body bytes; the biggest real message is an exit reason
 MAX_FDS = 250  # per frame; Linux caps SCM_RIGHTS at 253 descriptors per message
@@ -136,6 +137,19 @@ class RuntimeChange(Message):
     command: str
 
 
+@dataclass(frozen=True)
+class SessionsAsk(Message):
+    """`show sess` or `shutdown session(s)` asked through this worker: the master answers
+    SessionsPeers with the same `seq`, carrying a runtime-API session to each other serving
+    worker of the asker's generation (`pid` 0), or to worker `pid` only (a session id holds
+    its worker's pid)."""
+
+    KIND: ClassVar[int] = 7
+    SENDER: ClassVar[Role] = "worker"
+    seq: int
+    pid: int
+
+
 # -- master -> worker -----------------------------------------------------------------------
 
 
@@ -211,10 +225,25 @@ class RuntimeApply(Message):
     command: str
 
 
+@dataclass(frozen=True)
+class SessionsPeers(Message):
+    """`count` descriptors: socketpair ends, each already handed to another worker as a
+    CliSession, in @N order; `position` is where the asker's own answer goes among them."""
+
+    KIND: ClassVar[int] = 24
+    seq: int
+    count: int
+    position: int
+
+    def fd_count(self) -> int:
+        return self.count
+
+
 KINDS: dict[int, type[Message]] = {
     cls.KIND: cls
     for cls in (Ready, Stopping, ExitReport, Status, AdminChange, RuntimeChange, Start,
-                Listeners, CliSession, SoftStop, HardStop, StatusRequest, AdminDone, RuntimeApply)
+                Listeners, CliSession, SoftStop, HardStop, StatusRequest, AdminDone, RuntimeApply,
+                SessionsAsk, SessionsPeers)
 }  # fmt: skip
 _FIELD_TYPES = {"int": int, "str": str, "bool": bool}
 _MAX_INT = 2**63 - 1

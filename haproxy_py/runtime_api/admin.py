@@ -21,15 +21,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from haproxy_py.checks.track import followers_in_order
 from haproxy_py.stats.layout import (
     CMAINT,
     DRAIN_MASK,
     FDRAIN,
     FMAINT,
+    IDRAIN,
     MAINT_MASK,
     RUNNING,
     SERVER,
     STARTING,
+    STOPPED,
+    ServerSlot,
     pack_address,
     unpack_address,
 )
@@ -242,7 +246,52 @@ def apply_op(table: StatsTable, config: Config, op: AdminOp) -> list[tuple[str, 
         values.update(port=op.port, addr_gen=before.addr_gen + 1)
     if values:
         table.write_admin(slot, **values)
-    return _transition_lines(table, config, op, before.admin_state, state)
+    lines = _transition_lines(table, config, op, before.admin_state, state)
+    if bool(before.admin_state & DRAIN_MASK) != bool(state & DRAIN_MASK):
+        lines += _drain_followers(table, config, op)
+    return lines
+
+
+def _drain_followers(table: StatsTable, config: Config, op: AdminOp) -> list[tuple[str, str]]:
+    """A server's drain passes down the servers tracking it, as HAProxy's inherited drain
+    (IDRAIN): each follower is in drain while the server it tracks is, and says so."""
+    lines: list[tuple[str, str]] = []
+    changed = int(time.time())
+    for (backend, server), via in followers_in_order(config, (op.backend, op.server)):
+        try:
+            slot, via_slot = table.layout.server(backend, server), table.layout.server(*via)
+        except KeyError:
+            continue  # not in the table (a disabled proxy's): nothing to pass on
+        was = table.read_admin(slot).admin_state
+        via_drained = table.read_admin(via_slot).admin_state & DRAIN_MASK
+        now = was | IDRAIN if via_drained else was & ~IDRAIN
+        if now == was:
+            continue
+        table.write_admin(slot, admin_state=now, admin_changed=changed)
+        if bool(was & DRAIN_MASK) == bool(now & DRAIN_MASK) or now & MAINT_MASK:
+            continue  # in drain on its own too, or in maintenance: nothing new to say
+        name = f"{backend}/{server}"
+        if now & DRAIN_MASK:
+            active, backups = _online(table, config, backend)
+            lines.append(("warning", _drain_line(name, active, backups, f" via {via[0]}/{via[1]}")))
+            if not active and not backups:
+                lines.append(("alert", f"backend '{backend}' has no server available!"))
+        else:
+            lines.append(
+                ("warning", f"Server {name} is {_up_down(table, slot)} (leaving forced drain).")
+            )
+    return lines
+
+
+def _drain_line(name: str, active: int, backups: int, via: str = "") -> str:
+    return (
+        f"Server {name} enters drain state{via}. {active} active and {backups} backup servers"
+        " online. 0 sessions requeued, 0 total in queue."
+    )
+
+
+def _up_down(table: StatsTable, slot: ServerSlot) -> str:
+    return "DOWN" if table.read_health(slot).op_state == STOPPED else "UP"
 
 
 def _transition_lines(
@@ -269,15 +318,14 @@ def _transition_lines(
         else:
             lines.append(("warning", f"Server {name} is UP/READY (leaving forced maintenance)."))
     elif now & DRAIN_MASK and not was & DRAIN_MASK:
-        lines.append(
-            (
-                "warning",
-                f"Server {name} enters drain state. {active} active and {backups} backup servers"
-                " online. 0 sessions requeued, 0 total in queue.",
-            )
-        )
+        lines.append(("warning", _drain_line(name, active, backups)))
+        if not active and not backups:
+            lines.append(("alert", f"backend '{op.backend}' has no server available!"))
     elif was & DRAIN_MASK and not now & DRAIN_MASK:
-        lines.append(("warning", f"Server {name} is UP/READY (leaving forced drain)."))
+        slot = table.layout.server(op.backend, op.server)
+        lines.append(
+            ("warning", f"Server {name} is {_up_down(table, slot)} (leaving forced drain).")
+        )
     return lines
 
 

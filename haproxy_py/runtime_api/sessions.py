@@ -141,3 +141,26 @@ def server_reference(args: Sequence[str]) -> tuple[str, str] | str:
     if not slash or not backend or not server:
         return REQUIRE_SERVER
     return backend, server
+
+
+# -- every worker's sessions (worker/cli_sessions.py gathers them) ---------------------------
+# A worker asks its peers with the command behind LOCAL: "answer with your own sessions only".
+LOCAL = "_sessions"
+PID_SHIFT = 32  # a session id is its worker's pid << 32 | a serial number
+
+
+def session_pid(session_id: int) -> int:
+    """The pid of the worker holding that session (0 for an id no worker gave)."""
+    return session_id >> PID_SHIFT
+
+
+def local_form(words: Sequence[str]) -> bytes:
+    """The request a worker sends a peer for this command (admin level, one line)."""
+    return (" ".join([LOCAL, *words]) + "\n").encode("utf-8", "surrogateescape")
+
+
+def merged_listing(parts: Iterable[str]) -> str:
+    """One `show sess [all]` answer from the workers' answers (each ends with its empty
+    line; a peer that gave no well-formed answer adds nothing)."""
+    body = [part[:-1] for part in parts if part.endswith("\n") and part != SESSION_NOT_FOUND]
+    return "".join(body) + "\n"

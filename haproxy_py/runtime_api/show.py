@@ -16,9 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from haproxy_py.runtime_api.dynamic_servers import dynamic_models
 from haproxy_py.stats.layout import (
+    AGENT_OFF,
     CONN_TOT,
     FRONTEND,
+    HEALTH_OFF,
     effective_op_state,
     unpack_address,
 )
@@ -100,6 +103,8 @@ def show_servers_state(
             except KeyError:
                 continue
             lines.append(_state_line(table, proxy, server, slot, moment, resolved or {}))
+        for model, slot in dynamic_models(table, proxy.name):  # `add server`: listed last
+            lines.append(_state_line(table, proxy, model, slot, moment, resolved or {}))
     return "".join(lines) + "\n"
 
 
@@ -119,6 +124,7 @@ def _state_line(
         address = _address(server, resolved.get((proxy.name, server.name)))
     port = admin.port or server.address.port
     checked = bool(slot.checked)  # type: ignore[attr-defined]
+    agent = bool(server.option("agent-check")) and bool(server.option("agent-port"))
     fields = [
         proxy.uuid,
         proxy.name,
@@ -133,8 +139,8 @@ def _state_line(
         health.check_status,
         health.check_result if checked else 0,
         health.check_health,
-        CHECK_CONFIGURED_ENABLED if checked else 0,
-        0,  # agent checks are not built
+        _check_state(checked, health.check_flags),
+        _agent_state(agent, health.check_flags),
         0,  # bk_f_forced_id: the model does not keep whether `id` was written
         int(server.option("id") is not None),
         host if host and not _is_ip(host) else "-",
@@ -143,10 +149,24 @@ def _state_line(
         int(bool(server.option("ssl", False))),
         int(server.option("port", 0) or 0),
         server.option("addr") or "-",
-        "-",
-        0,
+        (server.option("agent-addr") or address or "-") if agent else "-",
+        int(server.option("agent-port") or 0) if agent else 0,
     ]
     return " ".join(str(field) for field in fields) + "\n"
+
+
+def _agent_state(agent: bool, flags: int) -> int:
+    """srv_agent_state: an agent (0x10), configured, enabled unless `disable agent`."""
+    if not agent:
+        return 0
+    return 0x10 | CHECK_CONFIGURED_ENABLED & ~(0x04 if flags & AGENT_OFF else 0)
+
+
+def _check_state(checked: bool, flags: int) -> int:
+    """srv_check_state: configured, and enabled unless `disable health` stopped it."""
+    if not checked:
+        return 0
+    return CHECK_CONFIGURED_ENABLED & ~(0x04 if flags & HEALTH_OFF else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +197,8 @@ def show_servers_conn(
     ]
     snapshot = table.snapshot()
     for proxy in proxies:
-        for server in proxy.servers:
+        dynamic = [model for model, _ in dynamic_models(table, proxy.name)]  # `add server`
+        for server in [*proxy.servers, *dynamic]:
             try:
                 row = table.layout.server_row(proxy.name, server.name)
             except KeyError:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from haproxy_py.config.model import Config, Proxy
 
 MAGIC = int.from_bytes(b"HAPYSTAT", "little")
-LAYOUT_VERSION = 3  # 3: rows carry rates and timing averages; 2: health rows' downtime
+LAYOUT_VERSION = 5  # 5: check_flags; 4: spare server rows; 3: rates and timing averages
 WORD = 8  # every slot is an unsigned 64-bit integer
 PAGE = 4096  # areas and per-worker counter blocks start on a page (no false sharing)
 HEADER_WORDS = 16
@@ -214,14 +214,17 @@ HEALTH_FIELDS = (
     "agent_health",  # 1 while the agent has not said down/fail/stopped
     "agent_info_len",  # the last agent check's text (show stat's last_agt)
     *(f"agent_info{i}" for i in range(8)),
+    "check_flags",  # HEALTH_OFF | AGENT_OFF: `disable health|agent` (runtime API)
 )
+# check_flags bits: checks or agent stopped by the runtime API (HAProxy's CHK_ST_ENABLED off)
+HEALTH_OFF, AGENT_OFF = 0x1, 0x2
 INFO_WORDS = 8
 INFO_BYTES = INFO_WORDS * WORD
 ADMIN_SEQ = 0
 ADMIN_BASE = 1
 HEALTH_SEQ = ADMIN_BASE + len(ADMIN_FIELDS)
 HEALTH_BASE = HEALTH_SEQ + 1
-STATE_WIDTH = 48  # words per server: 44 used, padded to six cache lines
+STATE_WIDTH = 48  # words per server: 45 used, padded to six cache lines
 ADMIN_INDEX = {name: ADMIN_BASE + i for i, name in enumerate(ADMIN_FIELDS)}
 HEALTH_INDEX = {name: HEALTH_BASE + i for i, name in enumerate(HEALTH_FIELDS)}
 assert HEALTH_BASE + len(HEALTH_FIELDS) <= STATE_WIDTH
@@ -312,9 +315,84 @@ class ServerSlot:
     checked: bool
     rise: int
     fall: int
+    dynamic: bool = False  # added by `add server`: lives in a spare row (see DYN_FIELDS)
+    backup: bool = False  # known for dynamic servers only (static ones: the configuration)
+    forced_id: bool = False  # known for dynamic servers only: added with `id`
 
     def flags(self) -> tuple[int, int, int, int]:
         return int(self.disabled), int(self.checked), self.rise, self.fall
+
+
+# -- spare rows: dynamic servers (`add server`) ---------------------------------------------------
+# A table has `spares` server rows no configured server uses: a counter row each (after the
+# configured rows) and a state row each (after the configured ones), plus a record each in the
+# dynamic area saying who holds it. The master is the one writer of that area (a seqlock word
+# first, odd while it writes); every reader rebuilds its view of the layout when the word moved.
+DYN_FIELDS = (
+    "in_use",  # 0: free
+    "iid",  # the backend's proxy id
+    "sid",  # the server's id
+    "iweight",
+    "maxconn",
+    "flags",  # DYN_DISABLED | DYN_BACKUP | DYN_FORCED_ID | DYN_CHECKED, rise and fall above
+    "order",  # the master's add counter: servers of a backend are listed in the order added
+    "name_len",
+)
+DYN_DISABLED, DYN_BACKUP, DYN_FORCED_ID, DYN_CHECKED = 1, 2, 4, 8
+DYN_RISE_SHIFT, DYN_FALL_SHIFT = 16, 32  # a checked server's rise and fall, 16 bits each
+
+
+def dynamic_flags(checked: bool, rise: int, fall: int) -> int:
+    """The flags word's check part (`add server ... check`): rise and fall kept too."""
+    if not checked:
+        return 0
+    return DYN_CHECKED | (rise & 0xFFFF) << DYN_RISE_SHIFT | (fall & 0xFFFF) << DYN_FALL_SHIFT
+
+
+DYN_NAME_WORDS = 16
+DYN_NAME_BYTES = DYN_NAME_WORDS * WORD  # a longer server name is refused by `add server`
+DYN_WIDTH = 24  # words per record: 8 fields and the name
+DYN_INDEX = {name: i for i, name in enumerate(DYN_FIELDS)}
+DYN_NAME = len(DYN_FIELDS)
+assert DYN_NAME + DYN_NAME_WORDS <= DYN_WIDTH
+MIN_SPARES = 64
+
+
+def pack_name(name: str) -> list[int]:
+    """A dynamic server's name as its record's words: [length, word0, ...]; ValueError if
+    it does not fit DYN_NAME_BYTES."""
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) > DYN_NAME_BYTES:
+        raise ValueError(f"server name longer than {DYN_NAME_BYTES} bytes")
+    padded = data.ljust(DYN_NAME_BYTES, b"\0")
+    words = [
+        int.from_bytes(padded[i * WORD : (i + 1) * WORD], "little") for i in range(DYN_NAME_WORDS)
+    ]
+    return [len(data), *words]
+
+
+def unpack_name(length: int, words: Iterable[int]) -> str:
+    data = b"".join(word.to_bytes(WORD, "little") for word in words)
+    return data[: min(length, DYN_NAME_BYTES)].decode("utf-8", "surrogateescape")
+
+
+def spares_for(servers: int) -> int:
+    """Spare rows of a table whose configuration declares `servers`: max(64, 10 %)."""
+    return max(MIN_SPARES, servers // 10)
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicEntry:
+    """One spare row's record as the master wrote it (`spare` counts from 0)."""
+
+    spare: int
+    iid: int
+    sid: int
+    iweight: int
+    maxconn: int
+    flags: int
+    order: int
+    name: str
 
 
 def name_digest(names: bytes) -> int:
@@ -333,20 +411,101 @@ class Layout:
     workers: int
     rows: tuple[Row, ...]
     servers: tuple[ServerSlot, ...]
+    spares: int = 0  # spare server rows for `add server`
+    # A live view (`with_dynamic`): the configured layout it extends; None for that one.
+    base: Layout | None = field(default=None, repr=False, compare=False)
     names: bytes = field(init=False, repr=False)  # the name table stored in the table
     digest: int = field(init=False)  # 64-bit hash of the name table
     _by_key: dict[tuple[str, str, str], Row] = field(init=False, repr=False, compare=False)
     _by_server: dict[tuple[str, str], ServerSlot] = field(init=False, repr=False, compare=False)
+    _by_index: dict[int, Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("a stats table needs at least one worker")
-        names = self.to_names()
+        root = self.base
+        names = self.to_names() if root is None else root.names
         set_ = object.__setattr__
         set_(self, "names", names)
         set_(self, "digest", name_digest(names))
         set_(self, "_by_key", {(r.kind, r.proxy, r.name): r for r in self.rows})
         set_(self, "_by_server", {(s.backend, s.name): s for s in self.servers})
+        set_(self, "_by_index", {r.index: r for r in self.rows})
+
+    @property
+    def root(self) -> Layout:
+        """The configured layout (without dynamic servers): the table's geometry."""
+        return self if self.base is None else self.base
+
+    # -- spare rows ---------------------------------------------------------------------------
+
+    @property
+    def row_words(self) -> int:
+        """Words of the configured rows in a counter block (the spare rows follow)."""
+        last = self.root.rows[-1]
+        return last.offset + last.width
+
+    def spare_row(self, spare: int) -> Row:
+        """The counter row of spare `spare` (unnamed)."""
+        root = self.root
+        width = len(COUNTER_FIELDS)
+        return Row(len(root.rows) + spare, SERVER, "", "", 0, 0,
+                   self.row_words + spare * width, width)  # fmt: skip
+
+    @property
+    def physical_rows(self) -> tuple[Row, ...]:
+        """Every counter row in block order, spare ones included: index i is row i."""
+        root = self.root
+        return root.rows + tuple(self.spare_row(i) for i in range(root.spares))
+
+    def row_at(self, index: int) -> Row:
+        """The row with that index (a configured row, or a dynamic server's)."""
+        return self._by_index[index]
+
+    @property
+    def state_slots(self) -> int:
+        return len(self.root.servers) + self.root.spares
+
+    def with_dynamic(self, entries: Iterable[DynamicEntry]) -> Layout:
+        """The live layout: the configured one with the dynamic servers of `entries`, each
+        listed after its backend's servers (in the order added), as `show stat` lists them."""
+        root = self.root
+        backends = {r.iid: r.proxy for r in root.rows if r.kind == BACKEND}
+        added: dict[str, list[DynamicEntry]] = {}
+        for entry in sorted(entries, key=lambda e: e.order):
+            if entry.iid in backends:
+                added.setdefault(backends[entry.iid], []).append(entry)
+        if not added:
+            return root
+        rows: list[Row] = []
+        servers = list(root.servers)
+        for row in root.rows:
+            if row.kind == BACKEND:
+                for entry in added.get(row.proxy, ()):
+                    spare = self.spare_row(entry.spare)
+                    rows.append(Row(spare.index, SERVER, row.proxy, entry.name, row.iid,
+                                    entry.sid, spare.offset, spare.width))  # fmt: skip
+                    servers.append(
+                        ServerSlot(
+                            len(root.servers) + entry.spare,
+                            row.proxy,
+                            entry.name,
+                            row.iid,
+                            entry.sid,
+                            spare.index,
+                            entry.iweight,
+                            entry.maxconn,
+                            bool(entry.flags & DYN_DISABLED),
+                            bool(entry.flags & DYN_CHECKED),
+                            (entry.flags >> DYN_RISE_SHIFT & 0xFFFF) or 2,
+                            (entry.flags >> DYN_FALL_SHIFT & 0xFFFF) or 3,
+                            dynamic=True,
+                            backup=bool(entry.flags & DYN_BACKUP),
+                            forced_id=bool(entry.flags & DYN_FORCED_ID),
+                        )
+                    )
+            rows.append(row)
+        return Layout(self.workers, tuple(rows), tuple(servers), root.spares, root)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -382,9 +541,9 @@ class Layout:
 
     @property
     def block_words(self) -> int:
-        """One worker's counter block, padded to a page."""
-        last = self.rows[-1]
-        return _align(last.offset + last.width, PAGE // WORD)
+        """One worker's counter block (spare rows included), padded to a page."""
+        words = self.row_words + self.root.spares * len(COUNTER_FIELDS)
+        return _align(words, PAGE // WORD)
 
     @property
     def epochs_offset(self) -> int:
@@ -399,8 +558,13 @@ class Layout:
         return _align(self.names_offset + len(self.names), PAGE)
 
     @property
+    def dynamic_offset(self) -> int:
+        """The dynamic area: a seqlock word, then one DYN_WIDTH record per spare row."""
+        return self.state_offset + self.state_slots * STATE_WIDTH * WORD
+
+    @property
     def counters_offset(self) -> int:
-        return _align(self.state_offset + len(self.servers) * STATE_WIDTH * WORD, PAGE)
+        return _align(self.dynamic_offset + (1 + self.root.spares * DYN_WIDTH) * WORD, PAGE)
 
     @property
     def size(self) -> int:
@@ -408,6 +572,8 @@ class Layout:
 
     def header(self) -> list[int]:
         """The header words, in the order shm.py writes and checks them."""
+        if self.base is not None:
+            return self.base.header()
         return [
             MAGIC,
             LAYOUT_VERSION,
@@ -431,6 +597,8 @@ class Layout:
 
     def to_names(self) -> bytes:
         """The layout as JSON (proxy/server names, ids, configured values), stored in the table."""
+        if self.base is not None:
+            return self.base.to_names()
         data = {
             "version": LAYOUT_VERSION,
             "counter_fields": [f.name for f in COUNTER_FIELDS],
@@ -441,6 +609,7 @@ class Layout:
                 [s.backend, s.name, s.iid, s.sid, s.row, s.iweight, s.maxconn, *s.flags()]
                 for s in self.servers
             ],
+            "spares": self.spares,
         }
         return json.dumps(data, separators=(",", ":")).encode("ascii")
 
@@ -465,7 +634,10 @@ class Layout:
             ServerSlot(i, *entry[:7], bool(entry[7]), bool(entry[8]), *entry[9:])
             for i, entry in enumerate(data["servers"])
         )
-        return cls(workers, rows, servers)
+        spares = data.get("spares")
+        if not isinstance(spares, int) or spares < 0:
+            raise ValueError("name table has no spare row count")
+        return cls(workers, rows, servers, spares)
 
 
 def _place(entries: Iterable[tuple[str, str, str, int, int]]) -> tuple[Row, ...]:
@@ -478,8 +650,9 @@ def _place(entries: Iterable[tuple[str, str, str, int, int]]) -> tuple[Row, ...]
     return tuple(rows)
 
 
-def layout_for(config: Config, workers: int) -> Layout:
-    """The table of `config` for `workers` processes, rows in `show stat` order."""
+def layout_for(config: Config, workers: int, spares: int | None = None) -> Layout:
+    """The table of `config` for `workers` processes, rows in `show stat` order, with
+    `spares` spare server rows (default: `spares_for` the declared servers)."""
     entries: list[tuple[str, str, str, int, int]] = [(GLOBAL, "", "", 0, 0)]
     servers: list[ServerSlot] = []
     for proxy in config.proxies:
@@ -507,7 +680,9 @@ def layout_for(config: Config, workers: int) -> Layout:
                 )
                 entries.append((SERVER, proxy.name, server.name, proxy.uuid, lb.id))
             entries.append((BACKEND, proxy.name, "BACKEND", proxy.uuid, 0))
-    return Layout(workers, _place(entries), tuple(servers))
+    if spares is None:
+        spares = spares_for(len(servers))
+    return Layout(workers, _place(entries), tuple(servers), spares)
 
 
 def _listener_names(proxy: Proxy) -> list[str]:

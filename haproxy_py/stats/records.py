@@ -18,6 +18,7 @@ from haproxy_py.stats import csv as _csv
 if TYPE_CHECKING:
     from haproxy_py.config.model import Config
     from haproxy_py.process.shm import StatsTable
+    from haproxy_py.stats.limits import ProxyLimits
 
 Record = dict[str, object]
 # Columns a stats page shows only with `stats show-legends` (the CLI always shows them).
@@ -25,7 +26,12 @@ LEGEND_COLUMNS = ("addr", "algo", "cookie")
 
 
 def stat_records(
-    table: StatsTable, config: Config, words: Sequence[str] = (), *, now: float | None = None
+    table: StatsTable,
+    config: Config,
+    words: Sequence[str] = (),
+    *,
+    now: float | None = None,
+    limits: ProxyLimits | None = None,
 ) -> list[Record] | None:
     """`show stat`'s rows for these arguments (`{proxy|iid} {type} {sid}`, `up`,
     `no-maint`), each as {column: value}; None when the named proxy does not exist."""
@@ -34,7 +40,7 @@ def stat_records(
         return None
     clock = time.time() if now is None else now
     # The very rows and values show_stat() prints (csv.py's own selection and columns).
-    records = [values for _, values in _csv._stat_values(table, config, wanted, clock)]
+    records = [values for _, values in _csv._stat_values(table, config, wanted, clock, limits)]
     return select(records, up="up" in words, no_maint="no-maint" in words)
 
 

@@ -21,6 +21,7 @@ from haproxy_py.stats.records import csv_text, stat_records
 if TYPE_CHECKING:
     from haproxy_py.config.model import Config
     from haproxy_py.process.shm import StatsTable
+    from haproxy_py.stats.limits import ProxyLimits
 
 # Tags as `show stat typed` prints them: origin, nature, scope letters, then the type.
 _ORIGINS = {"M": "Metric", "S": "Status", "K": "Key", "C": "Config", "P": "Product"}
@@ -67,6 +68,11 @@ _STAT_TAGS: dict[str, str] = {
     "h2_backend_open_streams": "MGP:u64", "h1_open_connections": "MGP:u64",
     "h1_open_streams": "MGP:u64",
 }  # fmt: skip
+# The TLS, HTTP/2 and HTTP/1 modules' counters (the four gauges above aside).
+_STAT_TAGS.update(
+    {name: "MCP:u64" for name in STAT_COLUMNS[STAT_COLUMNS.index("ssl_sess") :]}
+    | {name: tag for name, tag in _STAT_TAGS.items() if name.startswith(("h1_", "h2_"))}
+)
 _KIND_TAGS = {
     "B": {"act": "MGP:u32", "bck": "MGP:u32", "rate": "MGP:u32", "rate_max": "MGP:u32"},
 }
@@ -229,11 +235,14 @@ def json_info(values: Mapping[str, object]) -> str:
     return _dumps(fields) + "\n\n"
 
 
-def show_stat_answer(table: StatsTable, config: Config, words: Sequence[str]) -> str:
-    """The `show stat [...] [typed|json] [up|no-maint]` answer (words after `show stat`)."""
+def show_stat_answer(
+    table: StatsTable, config: Config, words: Sequence[str], limits: ProxyLimits | None = None
+) -> str:
+    """The `show stat [...] [typed|json] [up|no-maint]` answer (words after `show stat`);
+    `limits`: the maxconn/fullconn in force (haproxy_py/stats/limits.py)."""
     if not any(word in words for word in ("typed", "json", "up", "no-maint")):
-        return show_stat(table, config, words)  # the plain CSV, straight from csv.py
-    records = stat_records(table, config, words)
+        return show_stat(table, config, words, limits=limits)  # the plain CSV, from csv.py
+    records = stat_records(table, config, words, limits=limits)
     if records is None:
         return NO_SUCH_PROXY
     if "json" in words:

@@ -145,7 +145,14 @@ def test_acl_change_and_respawned_worker_gets_the_changes(setup) -> None:
     os.kill(victim, signal.SIGKILL)
     running.wait_for(lambda: len(running.workers()) == 2 and victim not in running.workers())
     fresh = next(pid for pid in running.workers() if pid != victim)
-    running.wait_for(lambda: "eve" in cli(mcli, f"@!{fresh} show acl #0"), timeout=30)
+    # The replayed changes are applied one message after the other: wait for the last one.
+    running.wait_for(
+        lambda: (
+            "eve" in cli(mcli, f"@!{fresh} show acl #0")
+            and "d.example be2" in cli(mcli, f"@!{fresh} show map #1")
+        ),
+        timeout=30,
+    )
     for pid in running.workers():
         assert "d.example be2" in cli(mcli, f"@!{pid} show map #1")
         assert cli(mcli, f"@!{pid} get acl #0 eve").startswith(
@@ -203,9 +210,7 @@ def test_set_server_addr_and_frontend_state(setup) -> None:
     assert socat(stats, "set maxconn global") == "Expects an integer value.\n\n"
     assert socat(stats, "set maxconn server be2/two 7") == "\n"
     assert "maxconn string empty" in socat(stats, "set maxconn server be2/two x")
-    assert socat(stats, "add server be1/new 127.0.0.1:1").startswith(
-        "Dynamic servers (add server, del server) are not yet supported"
-    )
+    assert socat(stats, "add server nope/new 127.0.0.1:1") == "No such backend.\n"
     assert socat(stats, f"set server be1/one addr 127.0.0.1 port {old[18]}").startswith(
         "no need to change the addr, port changed from"
     )

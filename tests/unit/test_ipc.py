@@ -26,6 +26,8 @@ from haproxy_py.proto.ipc import (
     Ready,
     RuntimeApply,
     RuntimeChange,
+    SessionsAsk,
+    SessionsPeers,
     SoftStop,
     Start,
     Status,
@@ -43,6 +45,7 @@ FROM_WORKER = [
         seq=3, backend="be", server="s1", set_bits=1, clear_bits=0, has_weight=False, weight=0
     ),
     RuntimeChange(seq=4, command="add map #0 key value"),
+    SessionsAsk(seq=5, pid=0),
 ]
 FROM_MASTER = [
     Start(listeners=3, slot=1),
@@ -53,6 +56,7 @@ FROM_MASTER = [
     StatusRequest(),
     AdminDone(seq=3, error=""),
     RuntimeApply(command="set server be/s1 addr 127.0.0.2"),
+    SessionsPeers(seq=5, count=2, position=1),
 ]
 
 
@@ -91,7 +95,7 @@ def test_round_trip_whole_byte_at_a_time_and_back_to_back(chunk: int | None) -> 
 
 
 def test_descriptor_counts_travel_in_the_header() -> None:
-    assert [m.fd_count() for m in FROM_MASTER] == [2, 3, 1, 0, 0, 0, 0, 0]
+    assert [m.fd_count() for m in FROM_MASTER] == [2, 3, 1, 0, 0, 0, 0, 0, 2]
     header = HEADER.unpack(encode(Listeners(first=250, count=9))[: HEADER.size])
     assert header[:3] == (FORMAT_VERSION, Listeners.KIND, 9)
     with pytest.raises(IpcError):
@@ -172,5 +176,5 @@ def test_eof_inside_a_frame() -> None:
 
 def test_header_layout_is_fixed() -> None:
     assert HEADER.size == 8
-    assert encode(SoftStop()) == struct.pack("!BBHI", 3, 19, 0, 2) + b"{}"
-    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 3, 1, 0, 10) + b'{"pid":42}'
+    assert encode(SoftStop()) == struct.pack("!BBHI", 4, 19, 0, 2) + b"{}"
+    assert encode(Ready(pid=42)) == struct.pack("!BBHI", 4, 1, 0, 10) + b'{"pid":42}'

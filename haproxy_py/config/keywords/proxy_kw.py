@@ -42,6 +42,7 @@ from haproxy_py.config.keywords.rules_kw import RULE_KEYWORDS, named_defaults_on
 from haproxy_py.config.keywords.server_kw import parse_default_server, parse_server
 from haproxy_py.config.keywords.stats_kw import STATS_KEYWORDS
 from haproxy_py.config.model import BackendSwitch
+from haproxy_py.lb.ratelimit import c_atoi
 
 BALANCE_ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "random",
                       "uri", "url_param", "hdr")  # fmt: skip
@@ -164,6 +165,23 @@ def _hash_type(stmt: Statement) -> tuple[str, ...]:
     return stmt.args
 
 
+def _session_rate(stmt: Statement) -> int:
+    """`rate-limit sessions N`: read as HAProxy reads it (an unsigned long cut to 32 bits, so
+    a negative value is a huge limit), with HAProxy's messages."""
+    text = stmt.args[0] if stmt.args else ""
+    if not text:
+        raise ConfigError(f"'{stmt.keyword}' expects expects an integer value (in sessions/second)")
+    body = text.lstrip(" \t")
+    sign = 1 if body[:1] in ("+", "-") else 0
+    digits = len(body[sign:]) - len(body[sign:].lstrip("0123456789"))
+    end = len(text) - len(body) + sign + digits if digits else 0
+    if end < len(text):
+        raise ConfigError(
+            f"'{stmt.keyword}' : unexpected character '{text[end]}' in integer value '{text}'"
+        )
+    return c_atoi(text) % (1 << 32)
+
+
 def _default_backend(stmt: Statement, ctx: ParseContext) -> None:
     name = one_arg("<backend name>")(stmt)
     ctx.section.set("default_backend", name, stmt.where)
@@ -280,6 +298,14 @@ PROXY_TABLE = make_table(
             "maxconn <n>",
             "concurrent connections on the frontend",
             store("maxconn", one_int(0)),
+            "tcp",
+            caps("dfl"),
+        ),
+        Keyword(
+            "rate-limit sessions",
+            "rate-limit sessions <rate>",
+            "new sessions accepted per second (accepting pauses at the limit)",
+            store_in("settings", "rate-limit sessions", _session_rate),
             "tcp",
             caps("dfl"),
         ),

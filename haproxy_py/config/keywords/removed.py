@@ -89,7 +89,6 @@ REMOVED_PROXY_KEYWORDS: dict[str, str] = {
         "http_proxy", "2.5", "Use 'http-request set-dst' and 'http-request set-uri' instead."
     ),
     "stats show-modules": "not implemented yet",
-    "rate-limit sessions": "not implemented yet",
     "max-keep-alive-queue": _OUT,
     "load-server-state-from-file": "server state is carried across reloads automatically",
     "server-state-file-name": "server state is carried across reloads automatically",
