@@ -101,6 +101,8 @@ class ServerRuntime:
     observe_failure: Callable[[BaseException], None] | None = None
     # send-proxy/send-proxy-v2: the server's options (worker/proxy_header.py), else None
     proxy_header: Any = None
+    # HTTP: its pool of idle connections and need estimate (worker/http_server.py IdlePool)
+    idle_pool: Any = None
 
 
 class _Grant:

@@ -97,7 +97,10 @@ def _idle(state: WorkerState) -> dict[tuple[str, str], IdleCounts]:
             continue
         for server, pool in pools.pools.items():
             safe = sum(1 for conn in pool.conns if conn.reused)
-            counts[(backend.name, server.name)] = IdleCounts(len(pool.conns) - safe, safe)
+            need = pool.need
+            counts[(backend.name, server.name)] = IdleCounts(
+                len(pool.conns) - safe, safe, need.used, need.peak, need.need
+            )
     return counts
 
 

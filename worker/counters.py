@@ -149,13 +149,15 @@ def roll(row: memoryview | list[int], second: int) -> None:
 class CoarseClock:
     """The monotonic time the counters read: `now`, refreshed by `tick()` once per turn of the
     event loop while `live` (worker/fastio.py installs the ticking); otherwise each read asks
-    the clock itself."""
+    the clock itself. `run_offset`: what to add to `now` for the event loop's own clock
+    (fastio.run_time), None when that clock is not the monotonic one shifted."""
 
-    __slots__ = ("live", "now")
+    __slots__ = ("live", "now", "run_offset")
 
     def __init__(self) -> None:
         self.now = 0.0
         self.live = False
+        self.run_offset: float | None = None
 
     def read(self) -> float:
         return self.now if self.live else _monotonic()

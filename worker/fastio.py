@@ -32,6 +32,9 @@ ends without data (a remembered old edge) is harmless: recv says EAGAIN, wait ag
 `tick_clock(clock)` makes the counters' CoarseClock (worker/counters.py) read the monotonic
 clock once per turn of the event loop, after each I/O wait (a trio instrument, installed once
 per trio run; when the run ends the clock goes back to reading the time on each call).
+`run_time(clock)` is trio's time as of that tick (no clock read: trio's system clock is the
+monotonic one shifted), for the fast path's deadlines and its pairs of log timers; like
+HAProxy's `now_ms`, it may be behind by the length of the current loop turn.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from __future__ import annotations
 import math
 import select
 import socket
+import sys
+import time
 
 import outcome
 import trio
@@ -176,15 +181,30 @@ class _ClockTicker(trio.abc.Instrument):
         self.clock = clock
         clock.tick()
         clock.live = True
+        # trio's system clock is perf_counter() (CLOCK_MONOTONIC on Linux, as monotonic())
+        # plus a fixed offset: its time is then `now` plus that offset, no read needed.
+        run_clock = trio.lowlevel.current_clock()
+        if type(run_clock).__name__ == "SystemClock" and sys.platform == "linux":
+            clock.run_offset = run_clock.current_time() - time.monotonic()
 
     def after_io_wait(self, timeout: float) -> None:
         self.clock.tick()
 
     def after_run(self) -> None:
         self.clock.live = False
+        self.clock.run_offset = None
 
 
 _TICKING: RunVar[CoarseClock] = RunVar("haproxy_py_fastio_clock")
+
+
+def run_time(clock: CoarseClock) -> float:
+    """trio.current_time() as of the last loop turn (`clock` ticked by tick_clock): for
+    deadlines in seconds and timers in milliseconds read in pairs on this same clock."""
+    offset = clock.run_offset
+    if offset is None or not clock.live:
+        return trio.current_time()
+    return clock.now + offset
 
 
 def tick_clock(clock: CoarseClock) -> None:
@@ -198,10 +218,28 @@ def tick_clock(clock: CoarseClock) -> None:
 _EDGE_MASK = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
 
 
-class _EdgePoller:
-    """The worker's edge-triggered epoll: registered sockets, parked waiters, unclaimed edges."""
+# How many edge waits between two looks at the load, and the events per wake below which
+# waits go direct (above the second, back to the edge poller; in between, as they are).
+_EVALUATE_EVERY = 256
+_DIRECT_BELOW = 3.0
+_EDGE_ABOVE = 5.0
 
-    __slots__ = ("drained", "epoll", "registered", "seen", "waiters")
+
+class _EdgePoller:
+    """The worker's edge-triggered epoll: registered sockets, parked waiters, unclaimed edges;
+    and whether waits go `direct` (trio's own one-shot wait) while events come alone."""
+
+    __slots__ = (
+        "direct",
+        "drained",
+        "epoll",
+        "off",
+        "registered",
+        "seen",
+        "turns",
+        "waiters",
+        "waits",
+    )
 
     def __init__(self) -> None:
         self.epoll = select.epoll()
@@ -209,6 +247,26 @@ class _EdgePoller:
         self.waiters: dict[int, trio.lowlevel.Task] = {}
         self.seen: set[int] = set()  # fds whose edge came while nobody waited
         self.drained: set[int] = set()  # client fds noted drained by their session
+        self.off: set[int] = set()  # registered fds whose edges are masked (direct waits)
+        self.direct = False
+        self.turns = 0  # trio loop turns (I/O waits) since the last look at the load
+        self.waits = 0  # edge waits asked for since then
+
+    def look_at_load(self) -> None:
+        """Direct waits when few events come per wake, the edge poller when many do.
+
+        A wake of the edge poller costs a task switch, an epoll_wait and trio's one-shot
+        re-arming of the epoll fd, on top of the woken session's own switch; worth it only
+        when it wakes several sessions (it saves their `epoll_ctl` each). Events per wake:
+        waits per loop turn, twice that on the edge poller (its wake takes a turn of its own).
+        """
+        per_turn = self.waits / max(self.turns, 1)
+        per_wake = per_turn if self.direct else 2 * per_turn
+        if self.direct and per_wake > _EDGE_ABOVE:
+            self.direct = False
+        elif not self.direct and per_wake < _DIRECT_BELOW:
+            self.direct = True
+        self.turns = self.waits = 0
 
     async def run(self) -> None:
         epoll = self.epoll
@@ -236,6 +294,17 @@ class _EdgePoller:
         # The registration reports the socket's present state as an edge; an edge
         # remembered for the fd number's previous socket means nothing for this one.
         self.seen.discard(fd)
+        self.off.discard(fd)
+
+
+class _TurnCounter(trio.abc.Instrument):
+    """Counts trio's loop turns for the edge poller's look at the load."""
+
+    def __init__(self, poller: _EdgePoller) -> None:
+        self.poller = poller
+
+    def after_io_wait(self, timeout: float) -> None:
+        self.poller.turns += 1
 
 
 _EDGE: RunVar[_EdgePoller] = RunVar("haproxy_py_fastio_edge")
@@ -248,6 +317,7 @@ def _edge_poller() -> _EdgePoller:
         poller = _EdgePoller()
         _EDGE.set(poller)
         spawn_system_task(poller.run, name="fastio edge poller")
+        trio.lowlevel.add_instrument(_TurnCounter(poller))
         return poller
 
 
@@ -268,9 +338,24 @@ def take_drained(fd: int) -> bool:
 async def wait_readable_edge(sock: socket.socket, deadline: float) -> bool:
     """Wait until `sock` (drained: see the module) has news (True) or `deadline` passed."""
     poller = _edge_poller()
+    poller.waits += 1
+    if poller.waits >= _EVALUATE_EVERY:
+        poller.look_at_load()
     fd = sock.fileno()
+    if poller.direct:
+        # trio's level-triggered wait; this socket's edges masked (one `epoll_ctl`, not one
+        # a wait) so that they do not wake the edge poller for nothing.
+        if fd not in poller.off and poller.registered.get(fd) is sock:
+            poller.epoll.modify(fd, select.EPOLLET)  # (errors and hang-ups: once, as edges)
+            poller.off.add(fd)
+        return await wait_readable(fd, deadline)
     if poller.registered.get(fd) is not sock:
         poller.register(sock, fd)
+    elif fd in poller.off:
+        # Unmasked: the socket's present state is reported as an edge, so data that came
+        # while it was masked is not missed.
+        poller.epoll.modify(fd, _EDGE_MASK)
+        poller.off.discard(fd)
     seen = poller.seen
     if fd in seen:
         seen.discard(fd)

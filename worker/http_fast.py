@@ -2,11 +2,13 @@
 
 `fast_exchange(session)` is tried first by `HttpSession.exchange_unlogged` (worker/
 http_session.py) for every exchange. It serves the common case without events: the request
-read in one recv is exactly one canonical head without a body (proto/http1/plain.py), so its
-bytes are forwarded in one send, unchanged but for a `Connection: keep-alive|close` line
-dropped and `option forwardfor`'s line added; the response read in one recv is exactly one
-whole Content-Length (or bodiless) response, forwarded in one send with its Connection line
-removed (and `Connection: close` added when the client asked for close). The sans-IO
+read in one recv is exactly one canonical HTTP/1.1 or 1.0 head without a body
+(proto/http1/plain.py), so its bytes are forwarded in one send, unchanged but for a
+`Connection: keep-alive|close` line dropped (on 1.0, `Connection: keep-alive` added last)
+and `option forwardfor`'s line added; the response read in one recv is exactly one whole
+Content-Length (or bodiless) response, forwarded in one send with its Connection line
+removed (and `Connection: close` added when a 1.1 client asked for close, `Connection:
+keep-alive` when a 1.0 one asked for keep-alive). The sans-IO
 connections are moved to the state the event path would leave (`take_plain_request`,
 `sent_plain_request`, `pass_plain_response`), so that anything else
 continues on the general path from where the fast one stopped, with the bytes already read
@@ -33,9 +35,10 @@ import trio
 
 from haproxy_py.proto.http1.connection import pass_plain_response
 from haproxy_py.proto.http1.head import parse_request_head
+from haproxy_py.proto.http1.plain import CLOSE_LINE, KEEP_ALIVE_LINE
 from haproxy_py.proto.http1.sizes import canonical_head_size
 from worker.counters import count_bytes, count_exchange, count_forwarded
-from worker.fastio import note_drained, take_drained, tick_clock
+from worker.fastio import note_drained, run_time, take_drained, tick_clock
 from worker.http_io import (
     RECV_SIZE,
     ClientGone,
@@ -56,7 +59,11 @@ if TYPE_CHECKING:
 _FRAMING = frozenset(
     (b"content-length", b"transfer-encoding", b"connection", b"upgrade", b"expect", b"host")
 )
-_ADDED_CLOSE = b"\r\nConnection: close\r\n\r\n"  # what plain.py adds for a closing client
+# What plain.py adds last: for an HTTP/1.1 client that closes, for a 1.0 one kept alive (and
+# to a 1.0 request forwarded); HAProxy's byte counts leave them out (name and value: 15, 20).
+_ADDED_CLOSE = b"\r\n" + CLOSE_LINE + b"\r\n"
+_ADDED_KEEP_ALIVE = b"\r\n" + KEEP_ALIVE_LINE + b"\r\n"
+_KEEP_ALIVE_END = KEEP_ALIVE_LINE + b"\r\n"
 
 
 def eligible(session: HttpSession) -> bool:
@@ -96,10 +103,12 @@ async def fast_exchange(session: HttpSession) -> bool | None:
         return None
     settings = session.settings
     first = session.requests == 0
+    clock = session.counters.clock
     if first:
-        tick_clock(session.counters.clock)  # the counters' clock: one read per loop turn
-    now = trio.current_time()
-    deadline = now + (settings.http_request_timeout if first else settings.keep_alive_timeout)
+        tick_clock(clock)  # the counters' clock: one read per loop turn
+    deadline = run_time(clock) + (
+        settings.http_request_timeout if first else settings.keep_alive_timeout
+    )
     client = session.client
     if take_drained(client.fileno()) and not first:
         try:
@@ -130,24 +139,28 @@ async def fast_exchange(session: HttpSession) -> bool | None:
             return None
         return False
     method, wire = plain
-    session.req_size = canonical_head_size(wire)  # show stat's bin: as received (sizes.py)
+    line_end = data.index(b"\r\n")  # the request line ends in `HTTP/1.1` or `HTTP/1.0`
+    old = data[line_end - 1] == 0x30  # HTTP/1.0: plain.py added `Connection: keep-alive`
+    # show stat's bin: as received (sizes.py), without the line added to a 1.0 request
+    session.req_size = canonical_head_size(wire) - 20 if old else canonical_head_size(wire)
     session.res_size = 0
     if record is not None:  # as HttpSession.log_request() logs a parsed request
         record.t_request = 0  # the whole head came in the one recv that gave first_byte_at
         record.method = method.decode("latin-1")
-        # A plain request line is `METHOD SP target SP HTTP/1.1`.
-        record.uri = data[len(method) + 1 : data.index(b" HTTP/1.1\r\n")].decode("latin-1")
-        record.version = "HTTP/1.1"
+        # A plain request line is `METHOD SP target SP HTTP/1.x`.
+        record.uri = data[len(method) + 1 : line_end - 9].decode("latin-1")
+        record.version = "HTTP/1.0" if old else "HTTP/1.1"
     if settings.forwardfor is not None:
-        wire = _add_forwardfor(session, wire)
+        wire = _add_forwardfor(session, wire, old)
     keep = await _forward(session, wire, method)
     if keep and len(data) < RECV_SIZE:
         note_drained(client.fileno())  # our one recv this exchange was short
     return keep
 
 
-def _add_forwardfor(session: HttpSession, head: bytes) -> bytes:
-    """The head with `option forwardfor`'s line last, as HttpSession.add_headers() adds it."""
+def _add_forwardfor(session: HttpSession, head: bytes, old: bool) -> bytes:
+    """The head with `option forwardfor`'s line last, as HttpSession.add_headers() adds it
+    (on an HTTP/1.0 request, `old`, before the Connection line that serialising adds last)."""
     added = session.settings.forwardfor
     assert added is not None
     peer = session.peer
@@ -158,7 +171,12 @@ def _add_forwardfor(session: HttpSession, head: bytes) -> bytes:
     host = peer[0]
     if host.startswith("::ffff:") and "." in host:
         host = host[7:]  # an IPv4 client seen through a dual-stack listener
-    return b"%s%s: %s\r\n\r\n" % (head[:-2], added.name, host.encode())
+    # In lower case, as the general path adds it (HAProxy 2.6's HTX sends added names so).
+    line = b"%s: %s\r\n" % (added.name.lower(), host.encode())
+    if old:
+        cut = len(head) - len(_KEEP_ALIVE_END)
+        return head[:cut] + line + head[cut:]
+    return head[:-2] + line + b"\r\n"
 
 
 async def _finish_head(session: HttpSession, deadline: float) -> bool:
@@ -196,7 +214,7 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
         server, sock = opened
         if session.record is not None:
             session.log_server = server
-            session.request_sent_at = trio.current_time()
+            session.request_sent_at = run_time(server.counters.clock)  # (Tr: read in pairs)
         taken, session.taken = session.taken, None
         if taken is not None and taken.sock is sock:
             conn = taken
@@ -262,7 +280,7 @@ async def _exchange_with(
 async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
     """Read the response and forward it; True when the protocol switched (tunnel)."""
     h1 = conn.h1
-    deadline = trio.current_time() + session.settings.server_timeout
+    deadline = run_time(conn.server.counters.clock) + session.settings.server_timeout
     try:
         # Right after our request: the server cannot have answered yet, wait first.
         if conn.drained:
@@ -287,6 +305,8 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
             size = canonical_head_size(wire, head_end) + len(wire) - head_end
             if wire.startswith(_ADDED_CLOSE, head_end - len(_ADDED_CLOSE)):
                 size -= 15
+            elif wire.startswith(_ADDED_KEEP_ALIVE, head_end - len(_ADDED_KEEP_ALIVE)):
+                size -= 20
             count_exchange(
                 session.counters,
                 session.backend.counters,  # type: ignore[union-attr]
@@ -302,7 +322,9 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
             record = session.record
             if record is not None:  # as HttpSession.log_response() logs a response head
                 record.status = status
-                record.t_response = int((trio.current_time() - session.request_sent_at) * 1000)
+                record.t_response = int(
+                    (run_time(server.counters.clock) - session.request_sent_at) * 1000
+                )
                 record.bytes_out += len(wire)  # counted sent or not, as HAProxy logs `CD`
             await _to_client(session, wire)
             return False

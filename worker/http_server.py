@@ -12,11 +12,15 @@ following HAProxy 2.6's `http-reuse` modes:
   (the server has shown it keeps connections alive);
 - always: any pooled connection, for any request.
 Pool rules: last in, first out (the warmest connection); at most `pool-max-conn` idle
-connections per server (-1, the default, is no limit; 0 disables pooling); a connection idle
-for longer than `pool-purge-delay` (default 5 s) is closed when the pool is next used; a
-connection taken from the pool after more than TRUSTED_IDLE is peeked at first (a server that
-closed it, or sent something unasked, makes it unusable). A pooled connection holds no server
-slot: slots (`maxconn`) count requests being served, as in HAProxy.
+connections per server (-1, the default, is no limit; 0 or `pool-purge-delay 0` disables
+pooling). How many are kept follows HAProxy 2.6's estimate of the recent need
+(haproxy_py/lb/idle_policy.py): a released connection is parked only while the pool is empty
+or in-use + idle stays within the need, else closed at once, and every `pool-purge-delay` one
+timer task per worker closes the coldest share of the excess. A connection taken from the pool
+after more than TRUSTED_IDLE is peeked at first (a server that closed it, or sent something
+unasked, makes it unusable). A pooled connection holds no server slot: slots (`maxconn`)
+count requests being served, as in HAProxy; connections in use (a `ServerConn` not in a pool
+and not closed) are counted on the server's `IdleNeed`.
 Every socket closes on every path: `IdlePool.close_all()` at worker exit, `ServerConn.close()`
 is idempotent.
 """
@@ -29,6 +33,7 @@ from collections.abc import Mapping
 import trio
 
 from haproxy_py.config.model import Proxy
+from haproxy_py.lb.idle_policy import IdleNeed
 from haproxy_py.proto.http1 import BackendConnection, H1Limits
 from worker.backend import ServerRuntime
 
@@ -40,7 +45,7 @@ TRUSTED_IDLE = 0.5  # seconds idle below which a pooled connection is reused wit
 class ServerConn:
     """One connection to a server: socket, protocol state, and how much it has served."""
 
-    __slots__ = ("drained", "fd", "h1", "idle_since", "requests", "server", "sock")
+    __slots__ = ("drained", "fd", "h1", "idle_since", "in_use", "requests", "server", "sock")
 
     def __init__(self, sock: socket.socket, server: ServerRuntime, limits: H1Limits) -> None:
         self.sock = sock
@@ -52,12 +57,19 @@ class ServerConn:
         # No edge of the worker's edge-triggered epoll was taken for it without the socket
         # being read dry after (worker/fastio.py): true of a new socket, kept by http_fast.py.
         self.drained = True
+        pool = server.idle_pool
+        self.in_use = pool is not None  # counted on its server's IdleNeed (HTTP backends)
+        if pool is not None:
+            pool.acquired()
 
     @property
     def reused(self) -> bool:
         return self.requests > 1
 
     def close(self) -> None:
+        if self.in_use:
+            self.in_use = False
+            self.server.idle_pool.need.release()
         self.sock.close()
 
 
@@ -75,21 +87,39 @@ def is_alive(sock: socket.socket) -> bool:
 class IdlePool:
     """The idle connections of one server, most recently used last."""
 
-    __slots__ = ("conns", "max_conns", "purge_delay")
+    __slots__ = ("conns", "max_conns", "need", "purge_delay")
 
-    def __init__(self, max_conns: int, purge_delay: float) -> None:
+    def __init__(self, max_conns: int, purge_delay: float, server: ServerRuntime) -> None:
         self.conns: list[ServerConn] = []
-        self.max_conns = max_conns  # -1: unlimited
+        self.max_conns = 0 if purge_delay <= 0 else max_conns  # -1: unlimited
         self.purge_delay = purge_delay
+        old = server.idle_pool  # a later pool replaces the first (CLI): same estimate
+        self.need: IdleNeed = IdleNeed(0) if old is None else old.need
+        server.idle_pool = self
+
+    def acquired(self) -> None:
+        """A connection to this server goes into use (counted; the purge periods run)."""
+        need = self.need
+        need.acquire()
+        if need.next_purge is None:
+            need.start(trio.current_time(), self.purge_delay)
+            PURGES.watch(self)
 
     def put(self, conn: ServerConn, idle_since: float | None = None) -> bool:
-        """Park `conn` (idle since now, or `idle_since`); False when the pool has no room."""
-        if self.max_conns == 0 or (0 < self.max_conns <= len(self.conns)):
+        """Park `conn` (idle since now, or `idle_since`); False when the pool does not want
+        it (the caller closes it)."""
+        need = self.need
+        if not need.may_park(len(self.conns), self.max_conns):
             return False
+        if conn.in_use:
+            conn.in_use = False
+            need.release()
         now = trio.current_time()
         conn.idle_since = now if idle_since is None else idle_since
         self.conns.append(conn)
-        self._purge(now)
+        if need.next_purge is None:  # one that was never counted in use (safety)
+            need.start(now, self.purge_delay)
+            PURGES.watch(self)
         return True
 
     def take(self, proven_only: bool) -> ServerConn | None:
@@ -98,7 +128,6 @@ class IdlePool:
         if not conns:
             return None
         now = trio.current_time()
-        self._purge(now)
         for index in range(len(conns) - 1, -1, -1):
             conn = conns[index]
             if proven_only and not conn.reused:
@@ -107,24 +136,72 @@ class IdlePool:
             # A connection parked a moment ago is trusted (a failure before any response byte
             # is replayed on a fresh one); an older one is checked, as servers close idle ones.
             if now - conn.idle_since < TRUSTED_IDLE or is_alive(conn.sock):
+                conn.in_use = True
+                self.acquired()
                 return conn
             conn.close()
         return None
 
-    def _purge(self, now: float) -> None:
+    def purge(self, now: float) -> None:
+        """The purge period is over: close the coldest connections beyond the need."""
         conns = self.conns
-        expired = 0
-        limit = now - self.purge_delay
-        while expired < len(conns) and conns[expired].idle_since < limit:
-            conns[expired].close()
-            expired += 1
-        if expired:
-            del conns[:expired]
+        count = self.need.purge(len(conns), now, self.purge_delay)
+        for conn in conns[:count]:
+            conn.close()
+        del conns[:count]
 
     def close_all(self) -> None:
         for conn in self.conns:
             conn.close()
         self.conns.clear()
+        self.need.next_purge = None
+
+
+class PurgeTimer:
+    """The worker's one task that purges the pools when their periods end. Started on the
+    first parked connection as a trio system task (cancelled when the worker's run ends, so
+    it never holds a soft stop back); it sleeps until the earliest due purge."""
+
+    def __init__(self) -> None:
+        self.pools: set[IdlePool] = set()
+        self.scope: trio.CancelScope | None = None
+        self.running = False
+
+    def watch(self, pool: IdlePool) -> None:
+        """`pool` has a purge due (pool.need.next_purge)."""
+        self.pools.add(pool)
+        due = pool.need.next_purge
+        assert due is not None
+        if not self.running:
+            self.running = True
+            trio.lowlevel.spawn_system_task(self._run)
+        elif self.scope is not None and due < self.scope.deadline:
+            self.scope.deadline = due
+
+    async def _run(self) -> None:
+        try:
+            while self.pools:
+                with trio.CancelScope(deadline=self._next_due()) as scope:
+                    self.scope = scope
+                    await trio.sleep_forever()
+                self.scope = None
+                now = trio.current_time()
+                for pool in list(self.pools):
+                    due = pool.need.next_purge
+                    if due is not None and due <= now:
+                        pool.purge(now)
+                    if pool.need.next_purge is None:
+                        self.pools.discard(pool)
+        finally:
+            self.running = False
+            self.scope = None
+
+    def _next_due(self) -> float:
+        dues = [pool.need.next_purge for pool in self.pools]
+        return min((due for due in dues if due is not None), default=trio.current_time())
+
+
+PURGES = PurgeTimer()
 
 
 class ServerPools:
@@ -146,7 +223,10 @@ class ServerPools:
                 max_conns = 0
             delay = config.option("pool-purge-delay") if config is not None else None
             purge = delay / 1000 if delay is not None else DEFAULT_PURGE_DELAY
-            self.pools[runtime] = IdlePool(-1 if max_conns is None else max_conns, purge)
+            low = config.option("pool-low-conn", 0) if config is not None else 0
+            pool = IdlePool(-1 if max_conns is None else max_conns, purge, runtime)
+            pool.need.low = low or 0
+            self.pools[runtime] = pool
 
     @property
     def shares(self) -> bool:

@@ -6,10 +6,11 @@ but keeps every exchange on the general path. A scripted backend answers each pa
 chosen response (plain, chunked, bodiless, split in two, close-delimited, Connection: close),
 so one client connection walks in and out of the fast path. Both runs must give the client the
 same bytes, the backend the same bytes, and `show stat` the same counters; curl's keep-alive
-requests reach the backend byte for byte; keep-alive and http-request timeouts after a fast
-exchange answer as the general path does. The walk runs with and without `option forwardfor`
-(which the fast path applies itself), and with `option httplog` to a UDP target: both paths
-must then send the same log lines (timers masked to "set or -1").
+requests reach the backend byte for byte (HTTP/1.0 ones, as ab sends them, with
+`Connection: keep-alive` added as the general path adds it); keep-alive and http-request
+timeouts after a fast exchange answer as the general path does. The walk runs with and
+without `option forwardfor` (which the fast path applies itself), and with `option httplog`
+to a UDP target: both paths must then send the same log lines (timers masked to "set or -1").
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ REQUESTS = [
     b"GET /busy HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /plain HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /plain HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /plain HTTP/1.0\r\nHost: a\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n",
+    b"HEAD /head HTTP/1.0\r\n\r\n",
+    b"GET /closing HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET /empty HTTP/1.0\r\nHost: a\r\nConnection: close\r\n\r\n",
     b"GET /plain HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
     b"GET /plain HTTP/1.1\r\nConnection: close\r\nHost: a\r\n\r\n",
     b"GET /closing HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n",
@@ -218,7 +223,7 @@ def test_fast_and_general_paths_give_the_same_bytes_and_counters(
     assert fast == general
     assert int(counters["FRONTEND"]["req_tot"]) >= len(REQUESTS)
     if "forwardfor\n" in options:
-        assert b"Host: a\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n" in fast[1]
+        assert b"Host: a\r\nx-forwarded-for: 127.0.0.1\r\n\r\n" in fast[1]
 
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
@@ -241,6 +246,42 @@ def test_curl_keep_alive_requests_reach_the_server_unchanged(tmp_path: Path) -> 
     assert server.accepted == 1  # one server connection kept for all of them
     assert int(rows[("app", "BACKEND")]["req_tot"]) == 20
     assert int(rows[("app", "s1")]["hrsp_2xx"]) == 20
+
+
+@needs_curl
+def test_http_1_0_requests_reach_the_server_as_the_general_path_sends_them(
+    tmp_path: Path,
+) -> None:
+    # curl --http1.0 (what ab sends, one connection per request) and -H keep-alive.
+    port = free_port()
+    stats = tmp_path / "stats.sock"
+    with recording_backend() as server, serving(tmp_path, config(port, server.port, stats), port):
+        urls = [f"http://127.0.0.1:{port}/x?{i}" for i in range(3)]
+        done = subprocess.run(
+            ["curl", "-s", "--http1.0", "-i", *urls], capture_output=True, timeout=30, check=False
+        )
+        kept = subprocess.run(
+            ["curl", "-s", "--http1.0", "-i", "-H", "Connection: keep-alive", *urls],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        heads = server.received.split(b"\r\n\r\n")[:-1]
+        rows = stat_rows(cli(stats, "show stat"))
+    closing = done.stdout.split(b"HTTP/1.1 200")[1:]
+    assert len(closing) == 3
+    assert all(b"ok" in answer and b"Connection" not in answer for answer in closing)
+    staying = kept.stdout.split(b"HTTP/1.1 200")[1:]
+    assert len(staying) == 3
+    assert all(b"\r\nConnection: keep-alive\r\n\r\nok" in answer for answer in staying)
+    assert len(heads) == 6
+    for i, head in enumerate(heads):
+        assert head.startswith(f"GET /x?{i % 3} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n".encode())
+        assert head.endswith(b"\r\nAccept: */*\r\nConnection: keep-alive"), head
+    # `http-reuse safe`: a client connection's first request takes no pooled connection;
+    # the kept-alive client's three requests go on its one server connection.
+    assert server.accepted == 4
+    assert int(rows[("app", "s1")]["hrsp_2xx"]) == 6
 
 
 def _timeouts(tmp_path: Path, extra: str) -> tuple[bytes, float, bytes, float]:

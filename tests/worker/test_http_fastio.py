@@ -7,6 +7,7 @@ import socket
 
 import trio
 
+from worker import fastio
 from worker.fastio import wait_readable, wait_readable_edge, wait_writable
 from worker.http_io import recv_edge
 
@@ -174,3 +175,40 @@ def test_edge_wait_cancelled_from_outside_and_peer_close_wakes_it() -> None:
 async def _close_later(sock: socket.socket) -> None:
     await trio.sleep(0.05)
     sock.close()
+
+
+# -- direct waits while events come alone (_EdgePoller.look_at_load) ----------------------------
+
+
+def test_lone_events_make_edge_waits_direct_and_many_per_wake_bring_the_poller_back() -> None:
+    async def main() -> None:
+        a, b = _pair()
+        with a, b:
+            poller = fastio._edge_poller()
+            assert not poller.direct
+            for _ in range(fastio._EVALUATE_EVERY + 1):  # one event at a time
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_send_later, b, 0)
+                    assert await recv_edge(a, trio.current_time() + 5) == b"x"
+            assert poller.direct
+            # Direct: the socket's edges are masked, trio's wait wakes and times out as usual.
+            start = trio.current_time()
+            assert await recv_edge(a, start + 0.05) is None
+            assert 0.04 <= trio.current_time() - start < 1
+            assert a.fileno() in poller.off
+            b.send(b"while masked")
+            assert await recv_edge(a, trio.current_time() + 5) == b"while masked"
+            # Many events per wake: back to the edge poller. Data that came while the socket
+            # was masked is reported when it is unmasked (its present state is an edge).
+            b.send(b"late")
+            await trio.sleep(0.02)
+            poller.waits, poller.turns = fastio._EVALUATE_EVERY, 10
+            poller.look_at_load()
+            assert not poller.direct
+            start = trio.current_time()
+            assert await wait_readable_edge(a, start + 5)
+            assert trio.current_time() - start < 0.5
+            assert a.fileno() not in poller.off
+            assert a.recv(10) == b"late"
+
+    trio.run(main)

@@ -54,7 +54,12 @@ from haproxy_py.proto.http1.headers import (
     serialize_request_head,
     serialize_response_head,
 )
-from haproxy_py.proto.http1.plain import plain_request, plain_response
+from haproxy_py.proto.http1.plain import (
+    CLOSE_LINE,
+    KEEP_ALIVE_LINE,
+    plain_request,
+    plain_response,
+)
 
 # States, for each direction.
 IDLE = "IDLE"  # waiting for a head
@@ -270,10 +275,10 @@ class FrontendConnection(_Connection):
         found = plain_request(buf, self.limits)  # type: ignore[arg-type]
         if found is None:
             return None
-        method, wire, keep_alive = found
+        method, wire, keep_alive, version = found
         self._pos = self._search_from = len(buf)
         self._method = method
-        self._request_version = b"1.1"
+        self._request_version = version
         self._upgrade_asked = False
         self._their_keep_alive = keep_alive
         self.their_state = DONE
@@ -373,8 +378,9 @@ def pass_plain_response(
 ) -> tuple[bytes, int] | None:
     """A whole plain response (plain.py) in `back`'s buffer, as (bytes for `front`, status).
 
-    For an HTTP/1.1 client whose request is read and our answer not begun (with `Connection:
-    close` added when `front` closes after it, as send() adds it). On
+    For an HTTP/1.1 or 1.0 client whose request is read and our answer not begun (with
+    `Connection: close` added when a 1.1 `front` closes after it, `Connection: keep-alive`
+    when a 1.0 one stays, as send() adds them). On
     success both states are what the event path leaves (the response read on `back`, sent
     whole on `front`); on None nothing changed and the event path goes on with the buffer.
     """
@@ -386,11 +392,16 @@ def pass_plain_response(
         or buf.__class__ is not bytes
         or front.our_state != IDLE
         or front.their_state != DONE
-        or front._request_version != b"1.1"
     ):
         return None
-    closing = not front.keep_alive
-    found = plain_response(buf, back._method, back.limits, closing)  # type: ignore[arg-type]
+    # The line send() would add last: by the client's version and whether it stays.
+    if front._request_version == b"1.1":
+        last = b"" if front.keep_alive else CLOSE_LINE
+    elif front._request_version == b"1.0":
+        last = KEEP_ALIVE_LINE if front.keep_alive else b""
+    else:
+        return None
+    found = plain_response(buf, back._method, back.limits, last)  # type: ignore[arg-type]
     if found is None:
         return None
     wire, status, server_keep_alive = found

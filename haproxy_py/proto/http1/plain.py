@@ -5,16 +5,20 @@ Owns two pure checks used by the connections' one-step calls (connection.py:
 worker's fast path (worker/http_fast.py):
 - `plain_request(buf, limits)`: `buf` is exactly one request head with no body, already in
   the canonical form the general path would forward unchanged (`METHOD SP /target SP
-  HTTP/1.1`, `Name: value` lines, CRLF everywhere), with no framing or hop-by-hop header
-  (Content-Length, Transfer-Encoding, Upgrade, Expect, Sec-WebSocket-Key), at most one Host
-  and at most one `Connection: keep-alive` or `close`; gives the method, the bytes to forward
-  (that Connection line removed) and whether the client keeps the connection, else None;
-- `plain_response(buf, method, limits)`: `buf` is exactly one whole HTTP/1.1 final response
-  framed by one plain Content-Length (or bodiless: HEAD, 204, 304), whose head is canonical
-  apart from a `Connection: keep-alive` or `close` line; gives the bytes the general path
-  would send to an HTTP/1.1 client (that line removed, and `Connection: close` added last when
-  the client connection closes after it), the status and whether the server keeps the
-  connection alive, else None.
+  HTTP/1.1` or `HTTP/1.0`, `Name: value` lines, CRLF everywhere), with no framing or
+  hop-by-hop header (Content-Length, Transfer-Encoding, Upgrade, Expect, Sec-WebSocket-Key),
+  at most one Host and at most one `Connection: keep-alive` or `close`; gives the method, the
+  bytes to forward to a kept-alive server connection (that Connection line removed; for
+  HTTP/1.0, `Connection: keep-alive` added last, as the general path asks a 1.0 request's
+  server to keep the connection), whether the client keeps the connection and the version,
+  else None;
+- `plain_response(buf, method, limits, last)`: `buf` is exactly one whole HTTP/1.1 final
+  response framed by one plain Content-Length (or bodiless: HEAD, 204, 304), whose head is
+  canonical apart from a `Connection: keep-alive` or `close` line; gives the bytes the
+  general path would send to the client (that line removed, and `last` added as the last
+  header line: `Connection: close` for an HTTP/1.1 client whose connection closes after it,
+  `Connection: keep-alive` for an HTTP/1.0 one kept alive), the status and whether the
+  server keeps the connection alive, else None.
 Rules: both accept only what the strict parser (head.py, framing.py) accepts and give exactly
 what the general event path gives (tests/unit/http1/test_plain.py checks this on the corpora
 and on generated messages); None is never an error, only "take the general path", which
@@ -43,8 +47,8 @@ def _others(*special: bytes) -> bytes:
 
 
 # A request: no framing or hop-by-hop header but at most one Host (the general path
-# compares several) and one `Connection: keep-alive|close` (group 2 or 4: the line, 3 or 5:
-# "keep-alive"), an origin-form target, HTTP/1.1.
+# compares several) and one `Connection: keep-alive|close` (group 3 or 5: the line, 4 or 6:
+# "keep-alive"), an origin-form target, HTTP/1.1 or 1.0 (group 2: the minor digit).
 _REQUEST_OTHERS = _others(
     b"content-length",
     b"transfer-encoding",
@@ -59,7 +63,7 @@ _REQUEST_CONNECTION = rb"((?i:connection): (?i:(keep-alive)|close)\r\n)" + _REQU
 _REQUEST = re.compile(
     rb"(?!CONNECT )("
     + _TOKEN
-    + rb") /[\x21\x22\x24-\x7e]*+ HTTP/1\.1\r\n"
+    + rb") /[\x21\x22\x24-\x7e]*+ HTTP/1\.([01])\r\n"
     + _REQUEST_OTHERS
     + rb"(?:"
     + (_REQUEST_HOST + rb"(?:" + _REQUEST_CONNECTION + rb")?")
@@ -84,12 +88,13 @@ _RESPONSE = re.compile(
     + rb")?\r\n"
 )
 _NO_BODY_STATUSES = (204, 304)
-_CLOSE = b"Connection: close\r\n"
+KEEP_ALIVE_LINE = b"Connection: keep-alive\r\n"
+CLOSE_LINE = b"Connection: close\r\n"
 
 
-def plain_request(buf: bytes, limits: H1Limits) -> tuple[bytes, bytes, bool] | None:
-    """(method, bytes to forward, client keeps alive) for the plain request that `buf` is
-    entirely, or None (see the module)."""
+def plain_request(buf: bytes, limits: H1Limits) -> tuple[bytes, bytes, bool, bytes] | None:
+    """(method, bytes to forward, client keeps alive, version) for the plain request that
+    `buf` is entirely, or None (see the module)."""
     if len(buf) > limits.max_head_size or limits.accept_invalid:
         return None
     match = _REQUEST.fullmatch(buf)
@@ -97,25 +102,31 @@ def plain_request(buf: bytes, limits: H1Limits) -> tuple[bytes, bytes, bool] | N
         return None
     if buf.count(b"\n") - 1 > limits.max_headers:  # the start line counts, the empty one not
         return None
-    method, line_a, keep_a, line_b, keep_b = match.groups()
+    method, minor, line_a, keep_a, line_b, keep_b = match.groups()
     if line_a is not None:
-        start, end = match.span(2)
+        start, end = match.span(3)
         keep_alive = keep_a is not None
     elif line_b is not None:
-        start, end = match.span(4)
+        start, end = match.span(5)
         keep_alive = keep_b is not None
+    elif minor == b"1":
+        return method, buf, True, b"1.1"
     else:
-        return method, buf, True
-    # The forwarded request keeps the server connection alive: the line goes.
-    return method, buf[:start] + buf[end:], keep_alive
+        # HTTP/1.0 without a Connection line: the client closes; the server is asked to keep.
+        return method, buf[:-2] + KEEP_ALIVE_LINE + b"\r\n", False, b"1.0"
+    # The forwarded request keeps the server connection alive: the line goes (and on 1.0,
+    # whose default is to close, the keep-alive token is asked for last).
+    if minor == b"1":
+        return method, buf[:start] + buf[end:], keep_alive, b"1.1"
+    return method, buf[:start] + buf[end:-2] + KEEP_ALIVE_LINE + b"\r\n", keep_alive, b"1.0"
 
 
 def plain_response(
-    buf: bytes, method: bytes, limits: H1Limits, close: bool = False
+    buf: bytes, method: bytes, limits: H1Limits, last: bytes = b""
 ) -> tuple[bytes, int, bool] | None:
     """(bytes for the client, status, server keeps alive) for a plain response, or None.
 
-    `close`: the client connection closes after it (`Connection: close` is added last)."""
+    `last`: a header line added last (CLOSE_LINE, KEEP_ALIVE_LINE) or nothing."""
     if limits.accept_invalid or method == b"CONNECT":
         return None  # (a 2xx to CONNECT switches to a tunnel)
     match = _RESPONSE.match(buf)
@@ -146,9 +157,9 @@ def plain_response(
     else:
         start = end = head_end - 2
         keep_alive = True
-    if close:
+    if last:
         cut = head_end - 2
-        return buf[:start] + buf[end:cut] + _CLOSE + buf[cut:], status, keep_alive
+        return buf[:start] + buf[end:cut] + last + buf[cut:], status, keep_alive
     if start == end:
         return buf, status, keep_alive
     return buf[:start] + buf[end:], status, keep_alive

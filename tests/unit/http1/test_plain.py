@@ -38,6 +38,11 @@ NGINX = (
 WRK = b"GET /small HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 CLOSING = b"GET /small HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
 CURL = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"
+AB = (
+    b"GET /small HTTP/1.0\r\nHost: 127.0.0.1:8080\r\nUser-Agent: ApacheBench/2.3\r\n"
+    b"Accept: */*\r\n\r\n"
+)
+AB_KEEP = AB.replace(b"Accept:", b"Connection: Keep-Alive\r\nAccept:")
 
 
 def _state(conn: object) -> dict[str, object]:
@@ -90,12 +95,16 @@ def _check_request(wire: bytes, limits: H1Limits) -> bytes | None:
 
 
 def _pair(
-    method: bytes, limits: H1Limits, close: bool = False
+    method: bytes, limits: H1Limits, close: bool = False, version: bytes = b"1.1"
 ) -> tuple[FrontendConnection, BackendConnection]:
-    """A client's request read (without body) and forwarded, its response not begun."""
+    """A client's request read (without body) and forwarded, its response not begun
+    (`close`: the client closes after it; an HTTP/1.0 client otherwise asks keep-alive)."""
     front = FrontendConnection()
-    extra = b"Connection: close\r\n" if close else b""
-    front.receive_data(method + b" / HTTP/1.1\r\nHost: a\r\n" + extra + b"\r\n")
+    if version == b"1.1":
+        extra = b"Connection: close\r\n" if close else b""
+    else:
+        extra = b"" if close else b"Connection: keep-alive\r\n"
+    front.receive_data(method + b" / HTTP/" + version + b"\r\nHost: a\r\n" + extra + b"\r\n")
     request = front.next_event()
     assert isinstance(request, Request)
     assert isinstance(front.next_event(), EndOfMessage)
@@ -105,10 +114,12 @@ def _pair(
     return front, back
 
 
-def _events_response(wire: bytes, method: bytes, limits: H1Limits, close: bool) -> tuple | None:
+def _events_response(
+    wire: bytes, method: bytes, limits: H1Limits, close: bool, version: bytes = b"1.1"
+) -> tuple | None:
     """The event path: the response read from `wire` and sent on; None unless it is one
     whole final response and valid."""
-    front, back = _pair(method, limits, close)
+    front, back = _pair(method, limits, close, version)
     back.receive_data(wire)
     out = []
     try:
@@ -126,15 +137,17 @@ def _events_response(wire: bytes, method: bytes, limits: H1Limits, close: bool) 
     return front, back, b"".join(out)
 
 
-def _check_response(wire: bytes, method: bytes, limits: H1Limits, close: bool = False) -> bool:
-    front, back = _pair(method, limits, close)
+def _check_response(
+    wire: bytes, method: bytes, limits: H1Limits, close: bool = False, version: bytes = b"1.1"
+) -> bool:
+    front, back = _pair(method, limits, close, version)
     back.receive_data(wire)
     before = (_state(front), _state(back))
     passed = pass_plain_response(back, front)
     if passed is None:
         assert (_state(front), _state(back)) == before
         return False
-    general = _events_response(wire, method, limits, close)
+    general = _events_response(wire, method, limits, close, version)
     assert general is not None, wire
     expected_front, expected_back, sent = general
     data, status = passed
@@ -147,7 +160,7 @@ def _check_response(wire: bytes, method: bytes, limits: H1Limits, close: bool = 
 
 REQUEST_CORPUS = (
     [wire for wire, _ in HOSTILE_REQUESTS.values()]
-    + [WRK, CURL]
+    + [WRK, CURL, AB, AB_KEEP]
     + [w for w in CORPUS if not w.startswith(b"HTTP/")]
 )
 RESPONSE_CORPUS = (
@@ -168,7 +181,8 @@ def test_corpus_responses_agree_with_the_event_path(wire: bytes) -> None:
     for limits in LIMITS:
         for method in (b"GET", b"HEAD", b"CONNECT"):
             for close in (False, True):
-                _check_response(wire, method, limits, close)
+                for version in (b"1.1", b"1.0"):
+                    _check_response(wire, method, limits, close, version)
 
 
 VALUES = [
@@ -199,6 +213,8 @@ VALUES = [
             b"HEAD /x?y HTTP/1.1\r\n",
             b"CONNECT / HTTP/1.1\r\n",
             b"GET  / HTTP/1.1\r\n",
+            b"GET / HTTP/1.0\r\n",
+            b"HEAD /x HTTP/1.0\r\n",
         ]
     ),
     st.lists(
@@ -242,13 +258,16 @@ def test_generated_responses_agree(start: bytes, lines: list, body: bytes, metho
     wire = start + b"".join(n + s + v + b"\r\n" for n, s, v in lines) + b"\r\n" + body
     for limits in LIMITS:
         for close in (False, True):
-            _check_response(wire, method, limits, close)
+            for version in (b"1.1", b"1.0"):
+                _check_response(wire, method, limits, close, version)
 
 
 def test_common_messages_take_the_plain_path() -> None:
     # Guards the speed: what wrk, curl and nginx send must not fall back.
-    for wire in (WRK, CURL, CLOSING):
+    for wire in (WRK, CURL, CLOSING, AB, AB_KEEP):
         assert _check_request(wire, H1Limits()) == b"GET"
+    for close in (False, True):  # ab's HTTP/1.0, with and without -k
+        assert _check_response(NGINX, b"GET", H1Limits(), close, b"1.0")
     assert _check_response(NGINX, b"GET", H1Limits())
     assert _check_response(NGINX.replace(b"keep-alive", b"close"), b"GET", H1Limits())
     assert (
@@ -263,7 +282,6 @@ def test_what_the_plain_path_leaves_to_the_event_path() -> None:
     refused = [
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",  # several Host: compared by the other
         b"GET / HTTP/1.1\r\nConnection: close, x\r\n\r\n",  # rewritten on the way
-        b"GET / HTTP/1.0\r\n\r\n",  # gets Connection: keep-alive added
         b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",  # authority checked against Host
         b"GET / HTTP/1.1\r\nX:  a\r\n\r\n",  # rewritten as "X: a"
         b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\na",  # a body
