@@ -6,12 +6,12 @@ is installed, HAProxy 2.6 run the same configuration, and the CPU each proxy pro
 `--duration` seconds is read with psutil once the first round of checks is spread out. Plain
 TCP checks by default, `--http` for `option httpchk` (the server then answers 200). It
 measures; it asserts nothing. Target from the issue: 1,000 servers every 2 s under 5% CPU.
-A/B: `--tree DIR` (repeatable) runs haproxy-py from a copy of the source tree (its
+A/B: `--tree [LABEL=]DIR` (repeatable) runs haproxy-py from a copy of the source tree (its
 haproxy_py/, worker/, master/ put first on PYTHONPATH) besides the installed one, and
 `--rounds N` alternates all of them N times, so that a busy machine weighs on each alike.
 
     .venv/bin/python bench/checks.py [--servers 1000] [--inter 2s] [--duration 20] [--http]
-                                     [--tree /tmp/before]... [--trees-only] [--rounds 3]
+                                     [--tree base=/tmp/before]... [--trees-only] [--rounds 3]
                                      [--settle 3] [--no-haproxy]
 """
 
@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--inter", default="2s")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--http", action="store_true")
-    parser.add_argument("--tree", action="append", default=[], help="another source tree")
+    parser.add_argument(
+        "--tree", action="append", default=[], help="another source tree: [LABEL=]DIR"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--no-haproxy", action="store_true")
@@ -119,8 +121,10 @@ def main() -> None:
     if not args.trees_only:
         targets["haproxy-py"] = (ours, None)
     for tree in args.tree:
-        env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
-        targets[f"haproxy-py ({tree})"] = (ours, env)
+        # `--tree LABEL=DIR` names it in the table (`--tree base=/tmp/base`), else its path.
+        label, _, path = tree.rpartition("=") if "=" in tree else (tree, "", tree)
+        env = {**os.environ, "PYTHONPATH": str(Path(path).resolve())}
+        targets[f"haproxy-py ({label})"] = (ours, env)
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if os.access(haproxy, os.X_OK) and not args.no_haproxy:
         targets["haproxy 2.6"] = ([haproxy], None)

@@ -7,6 +7,7 @@ Each test connects a real loopback TCP socket to a tiny server thread, hands it 
 from __future__ import annotations
 
 import dataclasses
+import select
 import socket
 import threading
 import time
@@ -126,3 +127,166 @@ async def test_a_request_larger_than_the_socket_buffer(tmp_path: Path) -> None:
     result = await drive(plan, listener.getsockname()[1], 5.0)
     assert (result.status, result.code) == (st.L7OK, 200)
     assert bytes(got) == big
+
+
+# -- start_plan(): the usual dialogue without a probe, answers remembered by their bytes ----
+
+
+async def drive_plan(
+    driver: Driver, plan: Plan, port: int, timeout: float, up: bool = True
+) -> CheckResult:
+    """One check through `start_plan()` on an existing driver (its memory carries over;
+    serve() closes the driver's epoll when cancelled: the caller gives it a new one)."""
+    results: list[CheckResult] = []
+    done = trio.Event()
+    driver._finish = lambda check, result: (results.append(result), done.set())
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(driver.serve)
+        started = trio.current_time()
+        driver.start_plan(object(), sock, plan, up, started, started + timeout)
+        with trio.fail_after(5):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    assert sock.fileno() == -1
+    return results[0]
+
+
+def remembered(driver: Driver, plan: Plan, up: bool = True) -> dict[bytes, CheckResult]:
+    known = driver._plans.get((id(plan), up)) or driver._learn(plan, up)
+    return known[2]
+
+
+async def test_the_same_answer_again_comes_from_memory(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path)
+    reply = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    driver = Driver(lambda check, result: None)
+    results = []
+    for _ in range(2):
+        port, got = serve_once([reply])
+        driver._epoll = select.epoll()  # serve() closed the last one
+        results.append(await drive_plan(driver, plan, port, 2.0))
+        assert got == [b"GET /h HTTP/1.0\r\n\r\n"]
+    assert [(r.status, r.code) for r in results] == [(st.L7OK, 200)] * 2
+    assert list(remembered(driver, plan)) == [reply]
+    # Another server of the backend: a plan object of its own, equal, the same memory.
+    other = http_plan(tmp_path)
+    assert other is not plan
+    port, _ = serve_once([reply])
+    driver._epoll = select.epoll()
+    assert (await drive_plan(driver, other, port, 2.0)).code == 200
+    assert remembered(driver, other) is remembered(driver, plan)
+    assert remembered(driver, http_plan(tmp_path, "  http-check disable-on-404\n")) == {}
+
+
+async def test_remembered_answers_are_told_apart(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path)
+    driver = Driver(lambda check, result: None)
+    seen = []
+    ok = b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n"
+    busy = b"HTTP/1.0 503 Busy\r\ncontent-length: 0\r\n\r\n"
+    for reply in (ok, busy, ok, busy):
+        port, _ = serve_once([reply])
+        driver._epoll = select.epoll()
+        result = await drive_plan(driver, plan, port, 2.0)
+        seen.append((result.status, result.code, result.info))
+    assert seen == [(st.L7OK, 200, ""), (st.L7STS, 503, "Busy")] * 2
+    assert list(remembered(driver, plan)) == [ok, busy]
+
+
+async def test_disable_on_404_depends_on_up(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "  http-check disable-on-404\n")
+    driver = Driver(lambda check, result: None)
+    reply = b"HTTP/1.0 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+    statuses = []
+    for up in (True, False, True):
+        port, _ = serve_once([reply])
+        driver._epoll = select.epoll()
+        statuses.append((await drive_plan(driver, plan, port, 2.0, up=up)).status)
+    assert statuses == [st.L7OKC, st.L7STS, st.L7OKC]
+
+
+async def test_answer_in_pieces_and_timeout_take_the_probe(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path)
+    driver = Driver(lambda check, result: None)
+    reply = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    port, _ = serve_once([reply[:10], reply[10:]], pause=0.05)
+    result = await drive_plan(driver, plan, port, 2.0)
+    assert (result.status, result.code) == (st.L7OK, 200)
+    assert reply[:10] not in remembered(driver, plan)  # the probe wanted more of it
+    port, _ = serve_once([], pause=1.0)
+    driver._epoll = select.epoll()
+    assert (await drive_plan(driver, plan, port, 0.3)).status is st.L7TOUT
+
+
+async def test_start_plan_with_a_request_larger_than_the_socket_buffer(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path)
+    big = b"GET /h HTTP/1.0\r\nx-pad: " + b"a" * (8 << 20) + b"\r\n\r\n"
+    steps = tuple(
+        dataclasses.replace(step, options=big) if step.action == "send" else step
+        for step in plan.steps
+    )
+    plan = dataclasses.replace(plan, steps=steps)
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = bytearray()
+
+    def run_() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            time.sleep(0.2)
+            while not got.endswith(b"\r\n\r\n"):
+                got.extend(conn.recv(1 << 20))
+            conn.sendall(b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+    threading.Thread(target=run_, daemon=True).start()
+    result = await drive_plan(Driver(lambda c, r: None), plan, listener.getsockname()[1], 5.0)
+    assert (result.status, result.code) == (st.L7OK, 200)
+    assert bytes(got) == big
+
+
+def test_first_request_of_each_plan_shape(tmp_path: Path) -> None:
+    from worker.check_driver import _first_request
+
+    assert _first_request(http_plan(tmp_path), True) == b"GET /h HTTP/1.0\r\n\r\n"
+    path = tmp_path / "t.cfg"
+    path.write_text(
+        "defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+        "backend plain\n  server s 127.0.0.1:1 check\n"
+        "backend tcp\n  option tcp-check\n  tcp-check send PING\\r\\n\n"
+        "  tcp-check expect string +PONG\n  server s 127.0.0.1:1 check\n"
+        "backend quiet\n  option tcp-check\n  tcp-check expect string hello\n"
+        "  server s 127.0.0.1:1 check\n"
+    )
+    config = load_configuration([str(path)]).config
+    assert config is not None
+    assert _first_request(plan_for_proxy(config.backend("plain")), True) is None
+    assert _first_request(plan_for_proxy(config.backend("tcp")), True) == b"PING\r\n"
+    assert _first_request(plan_for_proxy(config.backend("quiet")), True) is None
+
+
+async def test_timeouts_ride_on_the_scheduler(tmp_path: Path) -> None:
+    """`Driver(timers=False)` waits without a deadline; the scheduler's wake-ups end a
+    dialogue whose time is up (as serve_checks wires them)."""
+    from worker.check_scheduler import Scheduler
+
+    port, _ = serve_once([], pause=1.0)
+    results: list[CheckResult] = []
+    done = trio.Event()
+    driver = Driver(lambda check, result: (results.append(result), done.set()), timers=False)
+    scheduler = Scheduler(lambda check, pending: trio.sleep(0), lambda check: (True, None))
+    scheduler.timers = driver.expire
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
+    started = time.monotonic()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(driver.serve)
+        now = trio.current_time()
+        driver.start_plan(object(), sock, http_plan(tmp_path), True, now, now + 0.3)
+        nursery.start_soon(scheduler.serve, nursery)
+        with trio.fail_after(5):
+            await done.wait()
+        nursery.cancel_scope.cancel()
+    assert results[0].status is st.L7TOUT
+    assert 0.25 <= time.monotonic() - started < 0.9
+    assert sock.fileno() == -1

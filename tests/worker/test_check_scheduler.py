@@ -126,3 +126,25 @@ async def test_serve_sleeps_when_empty(autojump_clock: object) -> None:
         async with trio.open_nursery() as nursery:
             await scheduler.serve(nursery)
     assert scope.cancelled_caught
+
+
+async def test_timers_wake_the_scheduler_by_their_deadline(autojump_clock: object) -> None:
+    """`timers(now)` runs on every wake-up and its answer wakes the scheduler (the check
+    driver's timeouts), even with no check due."""
+    start = trio.current_time()
+    deadlines = [start + 0.25, start + 0.7]
+    calls: list[float] = []
+
+    def timers(now: float) -> float:
+        calls.append(now)
+        while deadlines and deadlines[0] <= now:
+            deadlines.pop(0)
+        return deadlines[0] if deadlines else float("inf")
+
+    scheduler = Scheduler(lambda check, pending: trio.sleep(0), lambda check: (True, None))
+    scheduler.timers = timers
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scheduler.serve, nursery)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    assert [round(at - start, 3) for at in calls] == [0.0, 0.25, 0.7]
