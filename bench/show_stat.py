@@ -5,7 +5,9 @@ Two shapes of configuration: backends of 10 servers each, and one backend holdin
 server (the shape that exposed per-row searches of the server list). Every server is checked
 and every counter slot holds a non-zero value, so no row takes a shortcut. It times the whole
 answer (`show_stat`: snapshot, rows, CSV text) and the typed form's records (`stat_records`,
-what the stats page and Prometheus use), best of several runs, in CPU milliseconds.
+what the stats page and Prometheus use), best of several runs, in CPU milliseconds, and
+the adding of the workers' counter blocks alone: slot by slot (`map(add)`) against the
+blocks read as big integers (haproxy_py/stats/reading.py `summed`), on the same blocks.
 Run: .venv/bin/python bench/show_stat.py [SERVERS...]   It measures; it asserts nothing.
 """
 
@@ -15,6 +17,7 @@ import platform
 import sys
 import tempfile
 import time
+from operator import add
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,6 +27,7 @@ from haproxy_py.config.model import Config
 from haproxy_py.process.shm import create_table
 from haproxy_py.stats.csv import show_stat
 from haproxy_py.stats.layout import layout_for
+from haproxy_py.stats.reading import summed
 from haproxy_py.stats.records import stat_records
 
 REPEAT = 5
@@ -64,6 +68,14 @@ def best_ms(action: object) -> float:
     return best * 1000
 
 
+def slot_by_slot(blocks: list[memoryview]) -> list[int]:
+    """The previous way of adding the blocks (one Python int per slot and block)."""
+    total = blocks[0].tolist()
+    for block in blocks[1:]:
+        total = list(map(add, total, block))
+    return total
+
+
 def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or [100, 1_000, 5_000]
     with open("/proc/loadavg") as file:
@@ -73,7 +85,10 @@ def main() -> None:
     )
     print(f"# loadavg {' '.join(loadavg)}")
     columns = ("servers", 8), ("per backend", 11), ("workers", 7), ("show stat CPU ms", 16)
-    print(" ".join(f"{name:>{width}}" for name, width in columns), f"{'records CPU ms':>14}")
+    print(
+        " ".join(f"{name:>{width}}" for name, width in columns),
+        f"{'records CPU ms':>14} {'add slots':>9} {'add ints':>8}",
+    )
     for servers in sizes:
         for per_backend in (10, servers):
             config = load(config_text(servers, per_backend))
@@ -86,11 +101,15 @@ def main() -> None:
                             block[index] = index % 97 + worker
                     csv_ms = best_ms(lambda t=table, c=config: show_stat(t, c))
                     records_ms = best_ms(lambda t=table, c=config: stat_records(t, c))
-                    del block
+                    blocks = [table.counter_block(w) for w in range(workers)]
+                    slots_ms = best_ms(lambda b=blocks: slot_by_slot(b))
+                    ints_ms = best_ms(lambda b=blocks: summed(b))
+                    del block, blocks
                 finally:
                     table.close()
                 print(
-                    f"{servers:8d} {per_backend:11d} {workers:7d} {csv_ms:16.1f} {records_ms:14.1f}"
+                    f"{servers:8d} {per_backend:11d} {workers:7d} {csv_ms:16.1f}"
+                    f" {records_ms:14.1f} {slots_ms:9.1f} {ints_ms:8.1f}"
                 )
 
 

@@ -37,12 +37,14 @@ async def serve_agent(
     """Ask the agent every `agent-inter`; `commit` and `announce` (worker/checks.py) write
     and log the server's verdict, as for a check result."""
     await trio.sleep(offset)
-    while True:
+    while not check.removed:  # type: ignore[attr-defined]  # `del server`: the task ends
         settings = check.agent  # type: ignore[attr-defined]  # `set server .. agent-*`
         if check.agent_disabled:  # type: ignore[attr-defined]  # `disable agent`
             await trio.sleep(settings.inter / 1000)
             continue
         reply, result = await ask_agent(check)
+        if check.removed:  # type: ignore[attr-defined]  # deleted meanwhile: its row is not its own
+            return
         was_up = check.up  # type: ignore[attr-defined]
         check.agent_last = result  # type: ignore[attr-defined]
         if reply is not None and not reply.error and reply.state is not None:

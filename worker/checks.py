@@ -239,9 +239,16 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
         return  # (with a table, `add server ... check` may give this worker checks later)
     rng = rng or random.Random()
     shortest = min((check.settings.inter for check in checks), default=0)
-    plain_results: dict[int, CheckResult] = {}  # a plain connect's result, by errno
+    plain_results: dict[int, CheckResult] = {}  # a plain connect's result: errno << 32 | ms
 
     epoch = [-1]  # the table's state epoch, read once per scheduler wake-up
+    drivable_plans: dict[int, tuple[Plan, bool]] = {}  # id(plan) -> (plan, drivable(plan))
+
+    def _drivable(plan: Plan) -> bool:
+        known = drivable_plans.get(id(plan))
+        if known is None:  # (the plan is kept with its answer: its id stays its own)
+            known = drivable_plans[id(plan)] = (plan, drivable(plan))
+        return known[1]
 
     def read_epoch() -> None:
         epoch[0] = table.state_epoch() if table is not None else -1
@@ -254,7 +261,7 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
                 scheduler.add(check, trio.current_time() + PAUSED_POLL)
             return True, None
         done, pending = _try_now(check, reporter, shared, plain_results)
-        if pending is not None and pending.connected and drivable(check.settings.plan):
+        if pending is not None and pending.connected and _drivable(check.settings.plan):
             # Connected at once: the rest of the dialogue needs no task (check_driver.py).
             check.running = True
             settings = check.settings
@@ -262,8 +269,9 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
                 deadline = trio.current_time() + settings.read_timeout / 1000
             else:
                 deadline = pending.started + settings.inter / 1000
-            probe = run(settings.plan, up=check.up)
-            driver.start(check, pending.sock, probe, pending.started, deadline)
+            driver.start_plan(
+                check, pending.sock, settings.plan, check.up, pending.started, deadline
+            )
             return True, None
         return done, pending
 
@@ -282,7 +290,10 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
 
     scheduler = Scheduler(slow, fast)
     scheduler.on_wake = read_epoch
-    driver = Driver(finished)
+    # The driver's timeouts ride on the scheduler's wake-ups: its own wait needs no cancel
+    # scope (one per answer read, otherwise).
+    driver = Driver(finished, timers=False)
+    scheduler.timers = driver.expire
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(effects.serve_warmups)
@@ -301,7 +312,10 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
 
             def take(check: object) -> None:  # a dynamic server's (worker/cli_checks.py)
                 check.scheduler, check.rng = scheduler, rng  # type: ignore[attr-defined]
-                scheduler.add(check, trio.current_time())
+                if check.runs:  # type: ignore[attr-defined]
+                    scheduler.add(check, trio.current_time())
+                if check.agent is not None:  # type: ignore[attr-defined]
+                    nursery.start_soon(serve_agent, check, shared, 0, commit, announce)
 
             shared.check_runner = take
             for waiting in shared.waiting_checks:  # added before this ran (a respawn's replay)
@@ -376,11 +390,18 @@ def _try_now(
         sock.close()
     else:
         close_reset(sock)
-    result = plain_results.get(error)
-    if result is None:
-        result = plain_results[error] = _probe_plain(plan, error)
     duration = int((time.perf_counter() - clock) * 1000)
-    apply_result(check, result.timed(duration), reporter, shared)
+    # Keyed by errno and duration (nearly always 0 ms): the usual check builds no result.
+    key = (error << 32) | duration if 0 <= duration < 1 << 32 else -1
+    result = plain_results.get(key)
+    if result is None:
+        result = plain_results.get(error << 32)
+        if result is None:
+            result = plain_results[error << 32] = _probe_plain(plan, error)
+        result = result.timed(duration)
+        if key >= 0 and len(plain_results) < 4096:
+            plain_results[key] = result
+    apply_result(check, result, reporter, shared)
     scheduler = check.scheduler
     assert scheduler is not None
     # Due again an interval after this wake-up (the check took a few µs of it).

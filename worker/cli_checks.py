@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from haproxy_py.checks.agent import agent_settings
 from haproxy_py.checks.health import Health
 from haproxy_py.checks.settings import check_settings
 from haproxy_py.checks.shared import Timeline, owner_of, resume
@@ -31,6 +32,7 @@ from haproxy_py.stats.layout import AGENT_OFF, HEALTH_OFF, RUNNING, STOPPED, STO
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.check_effects import Effects
 from worker.checks import ServerCheck, announce, commit
+from worker.proxy_header import checks_send_proxy
 from worker.runtime import WorkerState
 
 BY_CLI = "changed from CLI"
@@ -176,10 +178,14 @@ def _runtime(backend: BackendRuntime | None, name: str) -> ServerRuntime | None:
 def start_dynamic_check(
     state: WorkerState, backend: BackendRuntime, runtime: ServerRuntime, model: Server
 ) -> None:
-    """The owner of a server just added with `check` builds its check, off until `enable
-    health` (HAProxy 2.6), and hands it to its scheduler (worker/checks.py)."""
+    """The owner of a server just added with `check` or `agent-check` builds its check
+    (as worker/checks.py `checks_for` does a configured server's), its checks and agent off
+    until `enable health|agent` (HAProxy 2.6), and hands it to its scheduler."""
     shared = state.shared
-    if shared is None or runtime.target is None or not model.option("check"):
+    if shared is None or runtime.target is None:
+        return
+    agent = agent_settings(backend.proxy, model, state.config.global_)
+    if not model.option("check") and agent is None:
         return
     table = shared.table
     try:
@@ -188,18 +194,24 @@ def start_dynamic_check(
         return
     if owner_of(slot.index, table.layout.workers) != shared.slot:
         return
-    settings = check_settings(backend.proxy, model, state.config.global_)
+    settings = check_settings(backend.proxy, model, state.config.global_, force=True)
     if settings is None:
         return
     check = ServerCheck(settings, backend, runtime, Health(settings.rise, settings.fall))
     check.effects = Effects(table, shared.slot, state.reporter)
+    check.runs, check.agent = bool(model.option("check")), agent
+    if checks_send_proxy(model.options):  # worker/proxy_header.py
+        check.proxy_header = model.options
     first = settings.plan.steps[0]
     check.tried_now = first.action == "connect" and first.number == 0
+    check.tried_now &= check.proxy_header is None
     row = table.read_health(slot)
     check.slot = slot
     check.health = resume(row.op_state, row.check_health, settings.rise, settings.fall)
     check.timeline = Timeline(row.last_change, row.downtime, row.down_since, row.changed_ms)
     check.disabled = bool(row.check_flags & HEALTH_OFF)
+    check.agent_disabled = bool(row.check_flags & AGENT_OFF)
+    check.agent_up = agent is None or bool(row.agent_health)
     runtime.check = check
     if shared.check_runner is not None:
         shared.check_runner(check)

@@ -7,7 +7,8 @@ generation (a respawned one gets the list again), and each runs `apply_dynamic`:
 joins (or leaves) its backend's farm, algorithm, idle pools and the StateSync, so its admin
 row (maintenance until `enable server`) rules it like any other. Without a master the worker
 is the table's writer and does both. Dynamic servers are not in the configuration: a reload
-forgets them, as HAProxy does.
+forgets them, as HAProxy does. A configured server is deleted the same way (the master hides
+its rows; each worker drops it from its farm); a reload brings it back.
 Rules: `apply_dynamic` never awaits and tolerates a command made moot (the server already
 there, or already gone: a replay after later changes).
 """
@@ -50,7 +51,7 @@ async def run_dynamic(state: WorkerState, words: list[str]) -> str:
     if adding:
         checked = parse_add(words, state.config, table.layout)
     else:
-        checked = parse_del(words, table.layout)
+        checked = parse_del(words, table.layout, state.config)
     if isinstance(checked, str):
         return checked
     if isinstance(checked, AddServer):  # `#ID/NAME`: the backend by name from here on
@@ -113,12 +114,15 @@ def apply_dynamic(state: WorkerState, command: str) -> str:
     counters.servers.pop((backend.name, slot.name), None)  # a former holder of the name
     server = backend.add_server(lb, _target(backend.name, slot.name, address, options),
                                 counters.server(backend.name, slot.name))  # fmt: skip
+    sends_proxy = bool(options.get("send-proxy") or options.get("send-proxy-v2"))
+    if sends_proxy:  # the PROXY protocol towards it (worker/proxy_header.py)
+        server.proxy_header = options
     pools = state.backend_pools.get(backend.name)
-    if pools is not None:
-        pools.pools[server] = IdlePool(-1, DEFAULT_PURGE_DELAY)
+    if pools is not None:  # a connection carrying one client's PROXY header is not shared
+        pools.pools[server] = IdlePool(0 if sends_proxy else -1, DEFAULT_PURGE_DELAY, server)
     backend.readdressed(server)  # `cookie ... dynamic`: its cookie from its address
-    shared.sync.add(backend, server, slot)
-    # `check`: its owner checks it once `enable health` (worker/cli_checks.py)
+    shared.sync.add(backend, server, slot, int(options.get("slowstart") or 0))
+    # `check`, `agent-check`: its owner checks it once `enable health|agent` (cli_checks.py)
     start_dynamic_check(state, backend, server, Server(_CLI, slot.name, address, options))
     return ""
 
@@ -145,7 +149,7 @@ def _remove(state: WorkerState, backend: BackendRuntime, server: ServerRuntime) 
     pools = state.backend_pools.get(backend.name)
     if pools is not None and server in pools.pools:
         pools.pools[server].close_all()
-        pools.pools[server] = IdlePool(0, DEFAULT_PURGE_DELAY)
+        pools.pools[server] = IdlePool(0, DEFAULT_PURGE_DELAY, server)
     state.counters.servers.pop((backend.name, server.name), None)
 
 

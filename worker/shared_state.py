@@ -91,10 +91,14 @@ class StateSync:
         for backend in backends.values():
             backend.state_sync = self.poll
 
-    def add(self, backend: BackendRuntime, server: ServerRuntime, slot: ServerSlot) -> None:
+    def add(
+        self, backend: BackendRuntime, server: ServerRuntime, slot: ServerSlot, slowstart: int = 0
+    ) -> None:
         """A dynamic server (worker/cli_dynamic.py): followed from now on, its rows applied
-        at once (it starts in maintenance unless added `enabled`)."""
-        self.entries.append(_Entry(slot, backend, server, False, 0, None, server.target))
+        at once (it starts in maintenance unless added `enabled`); with `check` or
+        `agent-check` its health row rules it too (`slowstart`: ms of warm-up)."""
+        follows = slot.checked or slot.agent
+        self.entries.append(_Entry(slot, backend, server, follows, slowstart, None, server.target))
         self.seen = -1
         self.poll()
 

@@ -18,6 +18,7 @@ body is read under `timeout http-request`; no file is opened here after start-up
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import resource
@@ -29,17 +30,21 @@ import trio
 
 from haproxy_py.config.model import Proxy
 from haproxy_py.proto.http1 import NEED_DATA, Data, EndOfMessage, H1Error, Request, Response
-from haproxy_py.runtime_api.admin import AdminOp, parse_admin
+from haproxy_py.runtime_api.admin import AdminOp, find_server, parse_admin
+from haproxy_py.runtime_api.check_commands import configured
 from haproxy_py.runtime_api.info import format_uptime
 from haproxy_py.sample import CompileEnv, HttpRequest
 from haproxy_py.sample.acls import compile_condition
 from haproxy_py.stats.html import PageView, render_page
+from haproxy_py.stats.layout import FDRAIN
 from haproxy_py.stats.page import (
     MAX_POST,
+    PageAction,
     PageRequest,
     PageSettings,
     admin_commands,
     authorized,
+    form_status,
     match_uri,
     page_response,
     parse_form,
@@ -63,11 +68,33 @@ if TYPE_CHECKING:
 Predicate = Any  # SampleContext -> bool
 
 
+class _CliParts:
+    """The runtime API's pieces the admin form uses: imported when the pages are made
+    (`attach_stats_pages`, before the chroot), since worker/runtime.py imports this module
+    and those modules import worker/runtime.py."""
+
+    def __init__(self) -> None:
+        from worker.cli_sessions import run_everywhere
+        from worker.cli_write import apply_write, check_write, to_wire
+
+        self.run_everywhere = run_everywhere
+        self.check_write = check_write
+        self.apply_write = apply_write
+        self.to_wire = to_wire
+
+
 class StatsPage:
     """One proxy's page: its settings, its admin condition, and the worker it reads."""
 
-    def __init__(self, state: WorkerState, settings: PageSettings, admin: Predicate | None):
+    def __init__(
+        self,
+        state: WorkerState,
+        settings: PageSettings,
+        admin: Predicate | None,
+        cli: _CliParts | None = None,
+    ):
         self.state = state
+        self.cli = cli or _CliParts()
         self.settings = settings
         self.admin = admin
         self.uri = settings.uri
@@ -125,7 +152,7 @@ class StatsPage:
         return bool(self.admin(ctx))
 
     async def apply_form(self, session: HttpSession, request: Request, body: bytes | None) -> str:
-        """The status code (DONE, NONE, DENY, ERRP, EXCD) of an admin POST, once applied."""
+        """The status code (DONE, PART, NONE, DENY, ERRP, EXCD) of an admin POST, applied."""
         if not self.may_admin(session, request):
             return "DENY"
         if body is None:
@@ -133,20 +160,58 @@ class StatsPage:
         shared = self.state.shared
         if shared is None:
             return "UNKN"
-        commands = admin_commands(parse_form(body))
-        if isinstance(commands, str):
-            return commands
-        ops = []
-        for words in commands:
-            op = parse_admin(shared.table, words)
-            if isinstance(op, str):  # no such backend or server: nothing is changed
-                return "ERRP"
-            ops.append(op)
-        changed = 0
-        for op in ops:
-            if _changes(shared.table, op) and not await shared.admin(op):
-                changed += 1
-        return "DONE" if changed else "NONE"
+        planned = admin_commands(parse_form(body))
+        if isinstance(planned, str):
+            return planned
+        action, commands = planned
+        counted = altered = 0
+        for _, words in commands:
+            counts, done = await self._apply(action, words)
+            counted += counts
+            altered += done
+        return form_status(counted, altered)
+
+    async def _apply(self, action: PageAction, words: list[str]) -> tuple[bool, bool]:
+        """One server's command: (whether it counts in the result, whether it was done),
+        as HAProxy counts (haproxy_py/stats/page.py `PageAction`). The changes go through
+        the runtime API's own checks and writers (the admin section's writer, or every
+        worker for health, agent and session commands)."""
+        state = self.state
+        shared = state.shared
+        assert shared is not None
+        table = shared.table
+        target = words[3] if words[0] == "shutdown" else words[2]
+        found = find_server(table, target)
+        if isinstance(found, str):  # no such backend or server: counted, not done
+            return True, False
+        if action.counts in ("always", "changed"):
+            op = parse_admin(table, words)
+            if isinstance(op, str):
+                return True, False
+            if action.drain_only:  # stop/start: the forced-drain bit alone
+                bits = {"set_bits": 0, "clear_bits": 0}
+                bits["clear_bits" if words[-1] == "ready" else "set_bits"] = FDRAIN
+                op = dataclasses.replace(op, **bits)
+            if action.counts == "changed" and not _changes(table, op):
+                return False, False
+            return True, not await shared.admin(op)
+        if action.counts in ("check", "agent"):
+            slot = table.layout.server(*found)
+            if slot.dynamic:  # `add server` (a configured server of that name: deleted)
+                check, agent = slot.checked, slot.agent
+            else:
+                check, agent, _ = configured(state.config, *found)
+            if not (check if action.counts == "check" else agent):
+                return False, False
+        cli = self.cli
+        if words[0] == "shutdown":
+            return True, await cli.run_everywhere(state, words) == "\n"
+        if cli.check_write(state, words) is not None:  # refused: e.g. a tracking server
+            return False, False
+        error = await shared.runtime_change(
+            cli.to_wire(" ".join(words)), lambda text: cli.apply_write(state, text)
+        )
+        return True, not error
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -264,6 +329,7 @@ def attach_stats_pages(state: WorkerState) -> None:
     config = state.config
     pages: dict[str, StatsPage] = {}
     errors = []
+    cli = _CliParts()
     for proxy in config.proxies:
         if proxy.disabled:
             continue
@@ -281,7 +347,7 @@ def attach_stats_pages(state: WorkerState) -> None:
         except Exception as exc:  # SampleError and friends: a clear line, no traceback
             errors.append(f"config : proxy '{proxy.name}': 'stats admin': {exc}.")
             continue
-        pages[proxy.name] = StatsPage(state, settings, admin)
+        pages[proxy.name] = StatsPage(state, settings, admin, cli)
     if errors:
         raise StartupError(errors)
     if not pages:

@@ -38,6 +38,7 @@ from haproxy_py.stats.layout import (
     ADMIN_SEQ,
     CHECK_STATUS,
     COUNTER_FIELDS,
+    DYN_DELETED,
     DYN_INDEX,
     DYN_NAME,
     DYN_NAME_WORDS,
@@ -249,6 +250,13 @@ class StatsTable:
     def remove_dynamic(self, spare: int) -> None:
         """The master's side of `del server`: the spare row is free again."""
         self._write_record(spare, [0])
+
+    def hide_configured(self, entry: DynamicEntry) -> None:
+        """The master's side of `del server` of a configured server: a record flagged
+        DYN_DELETED naming it, so the live layout drops its rows (until a reload)."""
+        record = [1, entry.iid, entry.sid, 0, 0, entry.flags | DYN_DELETED, entry.order,
+                  *pack_name(entry.name)]  # fmt: skip
+        self._write_record(entry.spare, record)
 
     def _names_of(self, entry: DynamicEntry) -> tuple[str, str]:
         backend = next(r.proxy for r in self.base_layout.rows if r.iid == entry.iid)

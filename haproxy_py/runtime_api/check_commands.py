@@ -89,7 +89,10 @@ def parse_check_command(
         return found
     backend, server = found
     slot = table.layout.server(backend, server)
-    check, agent, tracking = configured(config, backend, server, slot.dynamic and slot.checked)
+    if slot.dynamic:  # added by `add server` (a configured server of that name: deleted)
+        check, agent, tracking = slot.checked, slot.agent, False
+    else:
+        check, agent, tracking = configured(config, backend, server)
     flags = table.read_health(slot).check_flags
     health_on = check and not flags & HEALTH_OFF
     agent_on = agent and not flags & AGENT_OFF

@@ -8,13 +8,16 @@ in maintenance and idle: `master_add`, `master_del`) and writes it; then every w
 generation builds or drops the server (worker/cli_dynamic.py). Answers are HAProxy's, byte
 for byte. As in HAProxy 2.6: no `default-server` setting applies, a new server starts in
 maintenance (`enable server` to use it) unless `enabled` is given, and only backends whose
-algorithm takes servers at run time accept one. Rules: pure (no I/O); nothing here writes
-anything but `master_*`, which write the table they are given.
+algorithm takes servers at run time accept one. `del server` takes configured servers
+too, except those other configuration elements name (`pinned_servers`). Rules: pure (no
+I/O); nothing here writes anything but `master_*`, which write the table they are given.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +29,11 @@ from haproxy_py.config.keywords.server_kw import SERVER_OPTIONS
 from haproxy_py.config.keywords.suboptions import parse_suboptions
 from haproxy_py.config.model import Server
 from haproxy_py.stats.layout import (
+    AGENT_OFF,
+    DYN_AGENT,
     DYN_BACKUP,
     DYN_CHECKED,
+    DYN_DELETED,
     DYN_DISABLED,
     DYN_FORCED_ID,
     DYN_NAME_BYTES,
@@ -64,8 +70,14 @@ POOL_EXHAUSTED = (
     "No spare server row left in haproxy-py's shared stats table (it holds {spares} dynamic"
     " servers at a time; a reload makes new room).\n\n"
 )
+NO_ROW_FOR_DELETE = (
+    "No spare server row left in haproxy-py's shared stats table to record the deletion"
+    " (it holds {spares} added or deleted servers at a time; a reload makes new room).\n"
+)
 NAME_TOO_LONG = f"haproxy-py keeps dynamic server names up to {DYN_NAME_BYTES} bytes.\n\n"
-STATIC_DELETE = "haproxy-py cannot delete a server of the configuration yet (only dynamic ones).\n"
+PINNED = (
+    "This server cannot be removed at runtime due to other configuration elements pointing to it.\n"
+)
 
 # The server keywords HAProxy 2.6 accepts on `add server` (management.txt, "add server").
 HAPROXY_DYNAMIC_KEYWORDS = frozenset(
@@ -150,7 +162,11 @@ HAPROXY_DYNAMIC_KEYWORDS = frozenset(
 BUILT_KEYWORDS = frozenset(
     {"backup", "disabled", "enabled", "id", "maxconn", "maxqueue", "minconn", "weight",
      # health checks (worker/cli_checks.py), off until `enable health` as in HAProxy 2.6
-     "check", "inter", "fastinter", "downinter", "rise", "fall", "port", "addr"}
+     "check", "inter", "fastinter", "downinter", "rise", "fall", "port", "addr",
+     # the agent (worker/check_agent.py), off until `enable agent` as in HAProxy 2.6
+     "agent-check", "agent-addr", "agent-inter", "agent-port", "agent-send",
+     # warm-up under checks; the PROXY protocol to the server and on its checks
+     "slowstart", "send-proxy", "send-proxy-v2", "proxy-v2-options", "check-send-proxy"}
 )  # fmt: skip
 # Algorithms that take a server at run time (HAProxy's "dynamic" ones); the hashing ones
 # only with `hash-type consistent`.
@@ -224,6 +240,9 @@ def parse_add(words: Sequence[str], config: Config, layout: Layout) -> AddServer
         options = parse_suboptions(words[4:], SERVER_OPTIONS, _OWNER)
     except ConfigError as exc:
         return _config_answer(exc.message, name)
+    if options.get("agent-check") and not options.get("agent-port"):
+        # (HAProxy 2.6 says "Server" the first time in its life, "server" after)
+        return f"server {name} does not have agent port. Agent check has been disabled.\n\n"
     if len(name.encode("utf-8", "surrogateescape")) > DYN_NAME_BYTES:
         return NAME_TOO_LONG
     if _exists(layout, proxy.name, name):
@@ -303,8 +322,12 @@ def next_id(layout: Layout, backend: str) -> int:
     return sid
 
 
-def parse_del(words: Sequence[str], layout: Layout) -> tuple[str, str] | str:
-    """`del server BE/SRV`: (backend, server) of an existing server, or the answer."""
+def parse_del(
+    words: Sequence[str], layout: Layout, config: Config | None = None
+) -> tuple[str, str] | str:
+    """`del server BE/SRV`: (backend, server) of an existing server, or the answer. With
+    `config`, a configured server other configuration elements name is refused (HAProxy
+    2.6's "non purgeable" servers: see `pinned_servers`)."""
     names = split_name(words[2] if len(words) > 2 else None)
     if names is None:
         return REQUIRE_BACKEND_SERVER
@@ -314,7 +337,52 @@ def parse_del(words: Sequence[str], layout: Layout) -> tuple[str, str] | str:
         return NO_SUCH_BACKEND
     if not _exists(layout, backend, name):
         return NO_SUCH_SERVER
+    configured = not layout.server(backend, name).dynamic
+    if config is not None and configured and (backend, name) in pinned_servers(config):
+        return PINNED
     return backend, name
+
+
+_SRV_FETCH = re.compile(r"\bsrv_is_up\(([^),]*)\)")
+
+
+def pinned_servers(config: Config) -> frozenset[tuple[str, str]]:
+    """The configured servers `del server` refuses, as HAProxy 2.6 marks them at start-up:
+    a `track` target, a `use-server` target, a server a sample fetch names
+    (`srv_is_up(BE/SRV)`, in an ACL, a rule or a log format). They stay so for the whole
+    generation, even once the element naming them is gone (a tracker deleted)."""
+    found: set[tuple[str, str]] = set()
+    for proxy in config.proxies:
+        for server in proxy.servers:
+            track = server.options.get("track")
+            if track:
+                found.add((track[0] or proxy.name, track[1]))
+        for switch in proxy.server_switches:
+            if switch.server:
+                found.add((proxy.name, switch.server))
+        for text in _strings(proxy):
+            for match in _SRV_FETCH.finditer(text):
+                backend, slash, server = match.group(1).strip().rpartition("/")
+                found.add((backend if slash else proxy.name, server))
+    return frozenset(found)
+
+
+def _strings(value: object) -> list[str]:
+    """Every string held in a configuration object, nested ones included."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (tuple, list, set, frozenset)):
+            stack.extend(item)
+    return found
 
 
 # -- the master's side: the one writer of the dynamic area -------------------------------------
@@ -347,6 +415,8 @@ def master_add(table: StatsTable, words: Sequence[str], order: int) -> str:
         flags |= DYN_FORCED_ID
     rise, fall = int(options.get("rise", 2) or 2), int(options.get("fall", 3) or 3)
     flags |= dynamic_flags(bool(options.get("check")), rise, fall)
+    if options.get("agent-check") and options.get("agent-port"):
+        flags |= DYN_AGENT
     weight = int(options.get("weight", 1))
     maxconn = int(options.get("maxconn", 0) or 0)
     entry = DynamicEntry(spare, backends[backend], sid or next_id(layout, backend), weight,
@@ -368,6 +438,8 @@ def dynamic_state(entry: DynamicEntry, now: int) -> dict[str, int]:
     values = initial_state(slot)
     if checked:
         values["check_flags"] = HEALTH_OFF
+    if entry.flags & DYN_AGENT:
+        values["check_flags"] = values.get("check_flags", 0) | AGENT_OFF
     maint = bool(entry.flags & DYN_DISABLED)
     values.update(
         admin_state=FMAINT if maint else 0,
@@ -401,15 +473,14 @@ def _address_state(address: Address) -> dict[str, int]:
     return {"addr_family": family, "addr_hi": high, "addr_lo": low, "port": address.port}
 
 
-def master_del(table: StatsTable, words: Sequence[str]) -> str:
-    """Free the spare row of a `del server`; "" or HAProxy's refusal (not in maintenance,
-    sessions or queued requests left, on every worker's counters)."""
+def master_del(table: StatsTable, words: Sequence[str], order: int = 0) -> str:
+    """Free the spare row of a `del server` (a configured server: take one to record its
+    deletion); "" or HAProxy's refusal (not in maintenance, sessions or queued requests
+    left, on every worker's counters). The asker refused pinned servers already."""
     found = parse_del(words, table.layout)
     if isinstance(found, str):
         return found
     slot = table.layout.server(*found)
-    if not slot.dynamic:
-        return STATIC_DELETE
     if not table.read_admin(slot).admin_state & MAINT_MASK:
         return NOT_IN_MAINT
     row = table.layout.row_at(slot.row)
@@ -417,5 +488,13 @@ def master_del(table: StatsTable, words: Sequence[str]) -> str:
         counters = table.counter_row(worker, row)
         if counters[SCUR] or counters[QCUR]:
             return HAS_CONNECTIONS
+    if not slot.dynamic:
+        spare = table.free_spare()
+        if spare is None:
+            return NO_ROW_FOR_DELETE.format(spares=table.layout.root.spares)
+        table.hide_configured(
+            DynamicEntry(spare, slot.iid, slot.sid, 0, 0, DYN_DELETED, order, slot.name)
+        )
+        return ""
     table.remove_dynamic(slot.index - len(table.layout.root.servers))
     return ""

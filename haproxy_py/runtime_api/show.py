@@ -100,7 +100,9 @@ def show_servers_state(
         for server in proxy.servers:
             try:
                 slot = table.layout.server(proxy.name, server.name)
-            except KeyError:
+            except KeyError:  # deleted (`del server`)
+                continue
+            if slot.dynamic:  # deleted, its name taken by `add server`: listed below
                 continue
             lines.append(_state_line(table, proxy, server, slot, moment, resolved or {}))
         for model, slot in dynamic_models(table, proxy.name):  # `add server`: listed last
@@ -175,6 +177,11 @@ class IdleCounts:
 
     unsafe: int = 0
     safe: int = 0
+    # Its connections in use now, their peak since the last purge and the need estimate
+    # (haproxy_py/lb/idle_policy.py); None where the worker has no pool for it (TCP).
+    used: int | None = None
+    used_max: int | None = None
+    need: int | None = None
 
 
 def show_servers_conn(
@@ -198,7 +205,9 @@ def show_servers_conn(
     snapshot = table.snapshot()
     for proxy in proxies:
         dynamic = [model for model, _ in dynamic_models(table, proxy.name)]  # `add server`
-        for server in [*proxy.servers, *dynamic]:
+        taken = {model.name for model in dynamic}  # a deleted configured server's name
+        configured = [server for server in proxy.servers if server.name not in taken]
+        for server in [*configured, *dynamic]:
             try:
                 row = table.layout.server_row(proxy.name, server.name)
             except KeyError:
@@ -215,9 +224,9 @@ def show_servers_conn(
                 server.address.port,
                 "-",
                 DEFAULT_PURGE_DELAY_MS if delay is None else delay,
-                counters["scur"],
-                counters["smax"],
-                counters["smax"],  # the need estimate: the recent peak of used connections
+                counters["scur"] if pool.used is None else pool.used,
+                counters["smax"] if pool.used_max is None else pool.used_max,
+                counters["smax"] if pool.need is None else pool.need,
                 pool.unsafe,
                 pool.safe,
                 -1 if limit is None else limit,

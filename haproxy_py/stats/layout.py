@@ -318,6 +318,7 @@ class ServerSlot:
     dynamic: bool = False  # added by `add server`: lives in a spare row (see DYN_FIELDS)
     backup: bool = False  # known for dynamic servers only (static ones: the configuration)
     forced_id: bool = False  # known for dynamic servers only: added with `id`
+    agent: bool = False  # known for dynamic servers only: added with `agent-check`
 
     def flags(self) -> tuple[int, int, int, int]:
         return int(self.disabled), int(self.checked), self.rise, self.fall
@@ -339,6 +340,10 @@ DYN_FIELDS = (
     "name_len",
 )
 DYN_DISABLED, DYN_BACKUP, DYN_FORCED_ID, DYN_CHECKED = 1, 2, 4, 8
+# `del server` of a configured server: a record naming it (iid, sid, name) with this flag
+# hides its rows from the live layout until a reload (its spare row stays unused).
+DYN_DELETED = 16
+DYN_AGENT = 32  # added with `agent-check` (and `agent-port`): show stat's agent columns
 DYN_RISE_SHIFT, DYN_FALL_SHIFT = 16, 32  # a checked server's rise and fall, 16 bits each
 
 
@@ -472,14 +477,19 @@ class Layout:
         root = self.root
         backends = {r.iid: r.proxy for r in root.rows if r.kind == BACKEND}
         added: dict[str, list[DynamicEntry]] = {}
+        gone: set[tuple[int, str]] = set()  # configured servers deleted (DYN_DELETED)
         for entry in sorted(entries, key=lambda e: e.order):
-            if entry.iid in backends:
+            if entry.flags & DYN_DELETED:
+                gone.add((entry.iid, entry.name))
+            elif entry.iid in backends:
                 added.setdefault(backends[entry.iid], []).append(entry)
-        if not added:
+        if not added and not gone:
             return root
         rows: list[Row] = []
-        servers = list(root.servers)
+        servers = [s for s in root.servers if (s.iid, s.name) not in gone]
         for row in root.rows:
+            if row.kind == SERVER and (row.iid, row.name) in gone:
+                continue
             if row.kind == BACKEND:
                 for entry in added.get(row.proxy, ()):
                     spare = self.spare_row(entry.spare)
@@ -502,6 +512,7 @@ class Layout:
                             dynamic=True,
                             backup=bool(entry.flags & DYN_BACKUP),
                             forced_id=bool(entry.flags & DYN_FORCED_ID),
+                            agent=bool(entry.flags & DYN_AGENT),
                         )
                     )
             rows.append(row)

@@ -4,9 +4,11 @@
 stats_kw.py); `match_uri` says whether a request is for the page and with which options
 (`;csv`, `;json`, `;up`, `;norefresh`, `;st=CODE`); `authorized` checks Basic credentials;
 `admin_commands` turns an admin form (`s=SRV&action=ACTION&b=BACKEND`) into runtime-API command
-words, so that the page's changes go through the very parser and writer of `set server`
-(haproxy_py/runtime_api/admin.py); the `*_response` functions write HAProxy's answers (401
-with its realm, 303 to `URI;st=CODE`, the page with `cache-control: no-cache` and `refresh`).
+words, so that the page's changes go through the very parsers and writers of `set server`
+(haproxy_py/runtime_api/admin.py) and of the health/agent commands (check_commands.py), and
+`form_status` gives HAProxy's result code (DONE, PART, NONE, ERRP; DENY and EXCD earlier);
+the `*_response` functions write HAProxy's answers (401 with its realm, 303 to
+`URI;st=CODE`, the page with `cache-control: no-cache` and `refresh`).
 """
 
 from __future__ import annotations
@@ -23,20 +25,49 @@ if TYPE_CHECKING:
 DEFAULT_URI = "/haproxy?stats"
 DEFAULT_REALM = "HAProxy Statistics"
 MAX_POST = 16384  # an admin form larger than a buffer is refused (EXCD), as HAProxy does
-# The admin actions served, as the runtime-API command each one is.
-ACTION_COMMANDS = {
-    "ready": ("set", "server", "{}", "state", "ready"),
-    "drain": ("set", "server", "{}", "state", "drain"),
-    "maint": ("set", "server", "{}", "state", "maint"),
-    "disable": ("disable", "server", "{}"),
-    "enable": ("enable", "server", "{}"),
+
+
+@dataclass(frozen=True)
+class PageAction:
+    """One admin action of the page: the runtime-API command it is for one server
+    ("{}": BE/SRV), and when that server counts in HAProxy's result (`counts`):
+    - "always": every server named (ready, drain, maint: counted even when unchanged);
+    - "changed": only when its admin state changes (enable, disable, stop, start);
+    - "accepted": when the runtime API accepts the command for it (hrunn, hnolb and hdown
+      but not on a tracking server; arunn and adown only while its agent is enabled);
+    - "check", "agent": when the server has a health check (an agent) configured.
+    A server that does not count is left out of the total too (HAProxy's NONE when no
+    server counts). `drain_only`: stop/start touch the forced-drain bit alone."""
+
+    words: tuple[str, ...]
+    counts: str
+    drain_only: bool = False
+
+
+def _set_server(*words: str) -> tuple[str, ...]:
+    return ("set", "server", "{}", *words)
+
+
+# The admin actions of HAProxy 2.6's page (its form's values), checked against haproxy 2.6.
+ACTIONS: dict[str, PageAction] = {
+    "ready": PageAction(_set_server("state", "ready"), "always"),
+    "drain": PageAction(_set_server("state", "drain"), "always"),
+    "maint": PageAction(_set_server("state", "maint"), "always"),
+    "disable": PageAction(("disable", "server", "{}"), "changed"),
+    "enable": PageAction(("enable", "server", "{}"), "changed"),
+    "stop": PageAction(_set_server("state", "drain"), "changed", drain_only=True),
+    "start": PageAction(_set_server("state", "ready"), "changed", drain_only=True),
+    "hrunn": PageAction(_set_server("health", "up"), "accepted"),
+    "hnolb": PageAction(_set_server("health", "stopping"), "accepted"),
+    "hdown": PageAction(_set_server("health", "down"), "accepted"),
+    "dhlth": PageAction(("disable", "health", "{}"), "check"),
+    "ehlth": PageAction(("enable", "health", "{}"), "check"),
+    "arunn": PageAction(_set_server("agent", "up"), "accepted"),
+    "adown": PageAction(_set_server("agent", "down"), "accepted"),
+    "dagent": PageAction(("disable", "agent", "{}"), "agent"),
+    "eagent": PageAction(("enable", "agent", "{}"), "agent"),
+    "shutdown": PageAction(("shutdown", "sessions", "server", "{}"), "accepted"),
 }
-# HAProxy's other actions (health/agent forcing, session shutdown): not served yet, answered
-# as invalid parameters rather than silently ignored.
-UNSUPPORTED_ACTIONS = frozenset(
-    ("stop", "start", "dhlth", "ehlth", "hrunn", "hnolb", "hdown", "dagent", "eagent",
-     "arunn", "adown", "shutdown")
-)  # fmt: skip
 _UNAUTHORIZED_BODY = (
     b"<html><body><h1>401 Unauthorized</h1>\n"
     b"You need a valid user and password to access this content.\n</body></html>\n"
@@ -135,17 +166,30 @@ def parse_form(body: bytes) -> AdminForm:
     return AdminForm(backend, action, tuple(servers))
 
 
-def admin_commands(form: AdminForm) -> list[list[str]] | str:
-    """The runtime-API command words for each server of the form, or the status to answer
-    at once: NONE (nothing asked), ERRP (an action this version does not know or serve)."""
-    if form.action is not None and form.action not in ACTION_COMMANDS:
+def admin_commands(form: AdminForm) -> tuple[PageAction, list[tuple[str, list[str]]]] | str:
+    """The action and, for each server of the form, (its name, its runtime-API command
+    words); or the status to answer at once: NONE (nothing asked), ERRP (an action this
+    version does not know or serve)."""
+    if form.action is not None and form.action not in ACTIONS:
         return "ERRP"
     if form.backend is None or form.action is None or not form.servers:
         return "NONE"
-    template = ACTION_COMMANDS[form.action]
-    return [
-        [word.format(f"{form.backend}/{server}") for word in template] for server in form.servers
+    action = ACTIONS[form.action]
+    commands = [
+        (server, [word.format(f"{form.backend}/{server}") for word in action.words])
+        for server in form.servers
     ]
+    return action, commands
+
+
+def form_status(counted: int, altered: int) -> str:
+    """HAProxy's result of a form: NONE when no server counted, ERRP when none of them was
+    altered, DONE when all were, PART else (an unknown server among good ones)."""
+    if counted == 0:
+        return "NONE"
+    if altered == 0:
+        return "ERRP"
+    return "DONE" if altered == counted else "PART"
 
 
 def _head(status: bytes, headers: list[tuple[bytes, bytes]], length: int) -> bytes:

@@ -16,9 +16,12 @@ from haproxy_py.runtime_api import dynamic_servers as D
 from haproxy_py.runtime_api.show import show_servers_conn, show_servers_state
 from haproxy_py.stats.csv import show_stat
 from haproxy_py.stats.layout import (
+    AGENT_OFF,
     COUNTER_FIELDS,
     FMAINT,
+    HEALTH_OFF,
     MIN_SPARES,
+    QCUR,
     SCUR,
     STOT,
     Layout,
@@ -77,9 +80,9 @@ def add(table, config, line: str) -> str:
     return D.master_add(table, words, order=table.state_epoch()) or D.REGISTERED
 
 
-def delete(table, line: str) -> str:
+def delete(table, line: str, config=None) -> str:
     words = line.split()
-    checked = D.parse_del(words, table.layout)
+    checked = D.parse_del(words, table.layout, config)
     if isinstance(checked, str):
         return checked
     return D.master_del(table, words) or D.DELETED
@@ -105,7 +108,9 @@ def delete(table, line: str) -> str:
         ("add server be/s3 127.0.0.1:1 non-stick", "'non-stick' " + NOT_ACCEPTED),
         ("add server be/s3 1.2.3.4:1 weight 300", f"weight of server s3 {RANGE} (300)..\n\n"),
         ("add server be/s3 127.0.0.1:1 id 0", "'id' : custom id has to be > 0.\n\n"),
-        ("add server be/s3 127.0.0.1:1 agent-check", "'agent-check' " + NOT_YET),
+        ("add server be/s3 127.0.0.1:1 agent-check",
+         "server s3 does not have agent port. Agent check has been disabled.\n\n"),
+        ("add server be/s3 127.0.0.1:1 observe layer4", "'observe' " + NOT_YET),
         ("add server be/s3 127.0.0.1:1 foo", "unknown keyword 'foo'.\n\n"),
         ("add server be/" + "n" * 129 + " 127.0.0.1:1", D.NAME_TOO_LONG),
     ],
@@ -182,7 +187,7 @@ def test_del_refusals_and_row_reuse(table) -> None:
     assert delete(stats, "del server be") == "Require 'backend/server'.\n"
     assert delete(stats, "del server nob/s1") == "No such backend.\n"
     assert delete(stats, "del server be/nope") == "No such server.\n"
-    assert delete(stats, "del server be/s1") == D.STATIC_DELETE
+    assert delete(stats, "del server be/s1") == "Only servers in maintenance mode can be deleted.\n"
     assert add(stats, config, "add server be/s3 127.0.0.1:1 enabled") == D.REGISTERED
     assert delete(stats, "del server be/s3") == "Only servers in maintenance mode can be deleted.\n"
     slot = stats.layout.server("be", "s3")
@@ -269,3 +274,127 @@ def test_every_dynamic_algorithm_takes_and_drops_a_server(balance, hash_type, ke
     algorithm.update()
     names = {algorithm.pick(f"/{n}".encode() if key else None).name for n in range(50)}
     assert names == {"one"}
+
+
+# -- `del server` of a configured server ---------------------------------------------------------
+
+PINNING = """\
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+frontend fe
+    bind 127.0.0.1:20150
+    acl up srv_is_up(be/s4)
+    http-request deny if !up
+    default_backend be
+backend be
+    server s1 127.0.0.1:20151 check
+    server s2 127.0.0.1:20152 track s1
+    server s3 127.0.0.1:20153
+    server s4 127.0.0.1:20154
+    server s5 127.0.0.1:20155 check
+backend be2
+    use-server s1 if { path /y }
+    http-request set-header X-Up %[srv_is_up(s2)]
+    server s1 127.0.0.1:20156
+    server s2 127.0.0.1:20157
+    server s3 127.0.0.1:20158 track be/s5
+"""
+
+
+def test_pinned_servers_are_those_haproxy_refuses(tmp_path: Path) -> None:
+    config = load_text(tmp_path, PINNING).config
+    assert D.pinned_servers(config) == {
+        ("be", "s1"),  # tracked
+        ("be", "s4"),  # srv_is_up in an ACL
+        ("be", "s5"),  # tracked from another backend
+        ("be2", "s1"),  # use-server
+        ("be2", "s2"),  # srv_is_up in a log format, its backend implied
+    }
+
+
+def test_del_configured_server(tmp_path: Path) -> None:
+    config = load_text(tmp_path, PINNING).config
+    stats = create_table(layout_for(config, 2))
+    try:
+        maint = {(s.backend, s.name) for s in stats.layout.servers}
+        for backend, name in maint:
+            stats.write_admin(stats.layout.server(backend, name), admin_state=FMAINT)
+        pinned = D.PINNED
+        for name in ("be/s1", "be/s4", "be/s5", "be2/s1", "be2/s2"):
+            assert delete(stats, f"del server {name}", config) == pinned, name
+        # The refusal comes before the maintenance check, as in HAProxy 2.6.
+        stats.write_admin(stats.layout.server("be", "s1"), admin_state=0)
+        assert delete(stats, "del server be/s1", config) == pinned
+        stats.write_admin(stats.layout.server("be", "s3"), admin_state=0)
+        assert delete(stats, "del server be/s3", config) == D.NOT_IN_MAINT
+        stats.write_admin(stats.layout.server("be", "s3"), admin_state=FMAINT)
+        row = stats.layout.server_row("be", "s3")
+        stats.counter_row(1, row)[QCUR] = 1
+        assert delete(stats, "del server be/s3", config) == D.HAS_CONNECTIONS
+        stats.counter_row(1, row)[QCUR] = 0
+        other = open_table(os.dup(stats.fd))  # a worker's mapping
+        try:
+            assert delete(stats, "del server be/s3", config) == D.DELETED
+            for view in (stats, other):
+                assert [s.name for s in view.layout.servers if s.backend == "be"] == [
+                    "s1", "s2", "s4", "s5"
+                ]  # fmt: skip
+                assert view.layout.find_row("be", "s3") is None
+            names = [line.split(",")[:2] for line in show_stat(other, config).splitlines()]
+            assert ["be", "s3"] not in names and ["be", "s4"] in names
+            state = show_servers_state(other, config, ["be"]).split("\n")
+            assert not any(line.split()[3:4] == ["s3"] for line in state[2:] if line)
+            conn = show_servers_conn(other, config, ["be"])
+            assert "be/s3 " not in conn and "be/s4 " in conn
+            # A tracker is deletable; what it tracked stays pinned (as HAProxy).
+            assert delete(stats, "del server be2/s3", config) == D.DELETED
+            assert delete(stats, "del server be/s5", config) == pinned
+            assert delete(stats, "del server be/s3", config) == D.NO_SUCH_SERVER
+            # The name is free again: `add server` takes it, with the lowest free id.
+            assert add(stats, config, "add server be/s3 127.0.0.1:9") == D.REGISTERED
+            again = other.layout.server("be", "s3")
+            assert again.dynamic and again.sid == 3
+            state = show_servers_state(other, config, ["be"]).split("\n")
+            assert [line.split()[3] for line in state[2:] if line] == [
+                "s1", "s2", "s4", "s5", "s3"
+            ]  # fmt: skip
+            assert show_servers_conn(other, config, ["be"]).count("be/s3 ") == 1
+            stats.write_admin(again, admin_state=FMAINT)
+            assert delete(stats, "del server be/s3", config) == D.DELETED
+            assert delete(stats, "del server be/s3", config) == D.NO_SUCH_SERVER
+        finally:
+            other.close()
+    finally:
+        stats.close()
+
+
+def test_del_configured_server_needs_a_spare_record(tmp_path: Path) -> None:
+    config = load_text(tmp_path, CONFIG).config
+    stats = create_table(layout_for(config, 1, spares=1))
+    try:
+        assert add(stats, config, "add server be/a 127.0.0.1:1") == D.REGISTERED
+        stats.write_admin(stats.layout.server("be", "s1"), admin_state=FMAINT)
+        answer = delete(stats, "del server be/s1", config)
+        assert answer.startswith("No spare server row left") and "record the deletion" in answer
+        assert stats.layout.server("be", "s1")
+    finally:
+        stats.close()
+
+
+def test_agent_check_starts_off_until_enable_agent(table) -> None:
+    stats, config = table
+    line = "add server be/a 127.0.0.1:1 agent-check agent-port 2 agent-inter 500 check"
+    assert add(stats, config, line) == D.REGISTERED
+    slot = stats.layout.server("be", "a")
+    assert slot.agent and slot.checked
+    assert stats.read_health(slot).check_flags == HEALTH_OFF | AGENT_OFF
+    assert add(stats, config, "add server be/b 127.0.0.1:1 send-proxy-v2 slowstart 5s") == (
+        D.REGISTERED
+    )
+    plain = stats.layout.server("be", "b")
+    assert not plain.agent and not plain.checked
+    assert stats.read_health(plain).check_flags == 0
+    assert add(stats, config, "add server be/c 127.0.0.1:1 track s1") == "'track' " + NOT_YET

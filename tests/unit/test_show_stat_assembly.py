@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.stats import csv as stat_csv
+from haproxy_py.stats import reading as stat_reading
 from haproxy_py.stats.layout import (
     CHECK_STATUSES,
     RATE_SEC,
@@ -68,7 +69,7 @@ backend empty
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stat_csv, "_clock", lambda: SECOND)
+    monkeypatch.setattr(stat_reading, "_clock", lambda: SECOND)
 
 
 def randomize(table, rnd: random.Random) -> None:  # type: ignore[no-untyped-def]

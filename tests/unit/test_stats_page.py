@@ -10,6 +10,7 @@ from pathlib import Path
 from haproxy_py.config import load_configuration
 from haproxy_py.stats.html import PageView, human_duration, render_page, state_class
 from haproxy_py.stats.page import (
+    ACTIONS,
     DEFAULT_REALM,
     DEFAULT_URI,
     AdminForm,
@@ -17,6 +18,7 @@ from haproxy_py.stats.page import (
     PageSettings,
     admin_commands,
     authorized,
+    form_status,
     match_uri,
     page_response,
     parse_form,
@@ -102,15 +104,58 @@ def test_unauthorized_is_haproxys_answer() -> None:
 def test_admin_forms() -> None:
     form = parse_form(b"s=s1&s=s%2F2&action=maint&b=%235")
     assert form == AdminForm("#5", "maint", ("s1", "s/2"))
-    assert admin_commands(form) == [
-        ["set", "server", "#5/s1", "state", "maint"],
-        ["set", "server", "#5/s/2", "state", "maint"],
-    ]
-    assert admin_commands(parse_form(b"s=a&action=disable&b=be")) == [["disable", "server", "be/a"]]
+    assert admin_commands(form) == (
+        ACTIONS["maint"],
+        [
+            ("s1", ["set", "server", "#5/s1", "state", "maint"]),
+            ("s/2", ["set", "server", "#5/s/2", "state", "maint"]),
+        ],
+    )
+    assert admin_commands(parse_form(b"s=a&action=disable&b=be")) == (
+        ACTIONS["disable"],
+        [("a", ["disable", "server", "be/a"])],
+    )
     assert admin_commands(parse_form(b"")) == "NONE"
     assert admin_commands(parse_form(b"action=maint&b=be")) == "NONE"
+    assert admin_commands(parse_form(b"s=a&b=be")) == "NONE"
     assert admin_commands(parse_form(b"s=a&action=bogus&b=be")) == "ERRP"
-    assert admin_commands(parse_form(b"s=a&action=shutdown&b=be")) == "ERRP"  # not served yet
+    assert admin_commands(parse_form(b"s=a&action=bogus")) == "ERRP"  # as haproxy: ERRP first
+
+
+def test_health_and_agent_actions_are_the_runtime_api_commands() -> None:
+    """HAProxy 2.6's page actions, each as the command an operator would type."""
+    expected = {
+        "hrunn": "set server be/a health up",
+        "hnolb": "set server be/a health stopping",
+        "hdown": "set server be/a health down",
+        "dhlth": "disable health be/a",
+        "ehlth": "enable health be/a",
+        "arunn": "set server be/a agent up",
+        "adown": "set server be/a agent down",
+        "dagent": "disable agent be/a",
+        "eagent": "enable agent be/a",
+        "shutdown": "shutdown sessions server be/a",
+        "stop": "set server be/a state drain",
+        "start": "set server be/a state ready",
+    }
+    for action, command in expected.items():
+        planned = admin_commands(parse_form(f"s=a&action={action}&b=be".encode()))
+        assert not isinstance(planned, str)
+        assert [" ".join(words) for _, words in planned[1]] == [command]
+    assert ACTIONS["stop"].drain_only and ACTIONS["start"].drain_only
+    assert not ACTIONS["drain"].drain_only
+    # HAProxy counts ready/drain/maint always, enable/disable/stop/start on a change only
+    assert {a for a, p in ACTIONS.items() if p.counts == "always"} == {"ready", "drain", "maint"}
+    assert {a for a, p in ACTIONS.items() if p.counts == "changed"} == {
+        "enable", "disable", "stop", "start"
+    }  # fmt: skip
+
+
+def test_form_status_is_haproxys() -> None:
+    assert form_status(0, 0) == "NONE"
+    assert form_status(2, 0) == "ERRP"
+    assert form_status(2, 2) == "DONE"
+    assert form_status(3, 1) == "PART"
 
 
 def test_redirect_and_page_answers() -> None:

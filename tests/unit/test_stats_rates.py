@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import worker.counters as counters_module
-from haproxy_py.stats import csv as stat_csv
+from haproxy_py.stats import reading as stat_reading
 from haproxy_py.stats.csv import show_stat
 from haproxy_py.stats.layout import (
     LASTSESS,
@@ -60,7 +60,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """One monotonic clock for the writers (worker/counters.py) and the reader (csv.py)."""
     clock = Clock(1000.0)
     monkeypatch.setattr(counters_module, "_monotonic", clock)
-    monkeypatch.setattr(stat_csv, "_clock", clock)
+    monkeypatch.setattr(stat_reading, "_clock", clock)
     return clock
 
 
