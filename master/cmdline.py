@@ -419,6 +419,8 @@ def _report(result: LoadResult, opts: Options, reporter: Reporter) -> int | None
                 reporter.alert(text)
             reporter.alert("config : Fatal errors found in configuration.")
             return 1
+        if _serving_refused(config, opts, reporter):
+            return 1
     if not opts.check:
         return None
     refusals = check_rules(config) if config is not None else []  # the rules' samples
@@ -438,6 +440,24 @@ def _report(result: LoadResult, opts: Options, reporter: Reporter) -> int | None
     elif config is not None and not config.has_listeners():
         return 2
     return 0
+
+
+def _serving_refused(config: Config, opts: Options, reporter: Reporter) -> bool:
+    """The checks every worker runs at start (haproxy_py/config/serving.py), run here too so
+    that `-c` and a start refuse the same configurations, with HAProxy's messages."""
+    from haproxy_py.config.serving import resolve_servers, serving_problems
+    from haproxy_py.process.resolver import system_resolver
+
+    backends = [p for p in config.proxies if p.is_backend and not p.disabled]
+    found = resolve_servers(backends, system_resolver, ignore_failures=opts.ignore_resolution)
+    for severity, text in found.ordered:
+        (reporter.alert if severity == "alert" else reporter.warning)(text)
+    problems = serving_problems(config)
+    for text in problems:
+        reporter.alert(text)
+    if problems:
+        reporter.alert("config : Fatal errors found in configuration.")
+    return bool(found.alerts or problems)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,6 +5,7 @@ haproxy: status line, header case and order, body) and their replacements, loade
 start-up (before any chroot: nothing here opens a file afterwards):
 - `errorfile CODE FILE`: the file is a whole HTTP response, sent as it is;
 - `errorfiles NAME [CODE...]`: the pages of an `http-errors NAME` section (all, or those codes);
+- `errorloc[302|303] CODE URL`: a 302 (303) redirect to URL, with no body;
 - `http-error status N [content-type T] [string S | file F | errorfile F | errorfiles NAME]`.
 Later statements win over earlier ones, as in HAProxy. A page is sent whole and unparsed; when
 the connection is to be closed after it, `connection: close` is inserted before the blank line
@@ -154,6 +155,8 @@ def load_error_pages(config: Config) -> tuple[dict[str, ErrorPages], list[str]]:
             data = read(path, proxy)
             if data is not None:
                 pages[status] = data
+        for status, (url, redirect) in (proxy.setting("errorloc") or {}).items():
+            pages[status] = _redirect_page(redirect, url)
         for ref in proxy.setting("errorfiles") or ():
             pages.update(section_pages(ref["section"], tuple(ref["codes"]), proxy))
         for reply in proxy.setting("http-error") or ():
@@ -162,6 +165,19 @@ def load_error_pages(config: Config) -> tuple[dict[str, ErrorPages], list[str]]:
                 pages[reply["status"]] = page
         result[proxy.name] = ErrorPages(pages) if pages else DEFAULT_ERROR_PAGES
     return result, errors
+
+
+def _redirect_page(status: int, url: str) -> bytes:
+    """`errorloc`/`errorloc302`/`errorloc303`: the error answered by a redirect to `url`."""
+    reason = b"See Other" if status == 303 else b"Found"
+    return (
+        b"HTTP/1.1 %d %s\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: %s\r\n\r\n"
+        % (
+            status,
+            reason,
+            url.encode(),
+        )
+    )
 
 
 def _http_error_page(reply, proxy, read, section_pages, errors) -> bytes | None:  # type: ignore[no-untyped-def]
@@ -187,8 +203,4 @@ def _http_error_page(reply, proxy, read, section_pages, errors) -> bytes | None:
         for name, value in reply.get("headers") or ():
             head += name.encode() + b": " + value.encode() + b"\r\n"
         return head + b"\r\n" + body
-    errors.append(
-        f"config : [{proxy.where}] : proxy '{proxy.name}': 'http-error' with a '{payload}'"
-        " payload is not yet supported by this version of haproxy-py (log-format strings)."
-    )
-    return None
+    return None  # log-format payloads: refused by haproxy_py/config/serving.py

@@ -574,6 +574,8 @@ class HttpSession:
         if gone and opened is not None:  # connected as the client left: give it all back
             backend.release(opened[0])
             opened[1].close()
+            if self.taken is not None:  # a pooled one: no longer counted in use
+                self.taken.close()
             self.taken = None
         if gone or (opened is None and record is not None and record.termination == "CQ"):
             if record is not None:
@@ -604,7 +606,8 @@ class HttpSession:
             and added.applies_to(host)
             and not (added.if_none and _has(request, added.name))
         ):
-            request.headers.append((added.name, _unmapped(host).encode()))
+            # HAProxy 2.6 sends the names it adds in lower case (HTX), whatever `header NAME`
+            request.headers.append((added.name.lower(), _unmapped(host).encode()))
         added = settings.originalto
         if added is not None:
             try:
@@ -612,7 +615,7 @@ class HttpSession:
             except OSError:
                 local = None
             if isinstance(local, tuple) and added.applies_to(local[0]):
-                request.headers.append((added.name, _unmapped(local[0]).encode()))
+                request.headers.append((added.name.lower(), _unmapped(local[0]).encode()))
 
     async def forward(
         self, request: Request, backend: BackendRuntime, forced: ServerRuntime | None = None

@@ -196,6 +196,7 @@ class ActionMakers:
             return _replacer(lname, options["regex"], self.fmt(options["format"], response),
                              action == "replace-value", response)  # fmt: skip
         value = self.fmt(options["format"], response)
+        name = lname  # HAProxy 2.6 sends the names it adds in lower case (HTX)
         if action == "add-header":
             return lambda ctx: _headers(ctx, response).append((name, value(ctx)))
 

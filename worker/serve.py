@@ -66,7 +66,7 @@ from worker.pausing import pause_listeners, resume_listeners
 from worker.rate_limit import UNLIMITED, attach_rate_limits
 from worker.runtime import ListenerRuntime, WorkerState, build_state
 from worker.services import bind_services
-from worker.session import serve_session
+from worker.session import serve_session, set_internal_error_report
 from worker.sessions_registry import watch_server_states
 from worker.shared_state import SharedState, StateSync
 from worker.startup import StartupError
@@ -140,6 +140,7 @@ async def serve(
         reporter.preamble = False  # a running worker's warnings carry no start-up preamble
         # From here on, admin lines (server states, "Proxy X stopped") go to syslog too.
         state.reporter = state.shared.reporter = with_admin_log(reporter, state)
+        set_internal_error_report(state.reporter.alert)  # a session's bug: reported, contained
         try:
             async with trio.open_nursery() as root:
                 root.start_soon(_handle_signals, state, signals, root)

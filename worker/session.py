@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import socket
+import sys
+import time
 from collections.abc import Callable
 
 import trio
@@ -50,6 +52,7 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
     connection_rules = own.tcp_connection if own is not None else None
     early = proxied or (connection_rules is not None and may_expect_proxy(frontend.proxy))
     live = None
+    accepted_at = (time.time(), trio.current_time()) if logger is not None else None
     try:
         ctx = None
         if rules is not None:
@@ -67,14 +70,14 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
                 if ctx is not None:
                     ctx = _reopened(ctx, client, peer)
         live = register(listener, client, peer)  # `show sess`, `shutdown session`
-        if rules is not None and not await accepted_by_tcp_rules(
-            own,
-            ctx,  # type: ignore[arg-type]
-            client,
-            not early,
-        ):
+        refused = None
+        if rules is not None:
+            refused = await refused_by_tcp_rules(own, ctx, client, not early)  # type: ignore[arg-type]
+        if refused is not None:
             frontend.counters.denied += 1
-            _drop_unread(client)
+            dropped = _drop_unread(client)
+            if refused == CONTENT and accepted_at is not None:
+                _log_refused(frontend, client, peer, ctx, dropped, accepted_at)
             return
         if frontend.http is not None:
             await _serve_http(frontend, listener, client, peer, ctx, live)
@@ -87,12 +90,38 @@ async def serve_session(listener: ListenerRuntime, client: socket.socket, peer: 
             await _forward(frontend, listener, client, peer, record, ctx, live)
         elif logger is not None:
             logger.start(frontend.name, client, peer)
+    except Exception as exc:  # a bug: this connection ends, the worker and its others go on
+        _report_internal_error(
+            f"internal error while serving a connection from {_peer_text(peer)} on frontend "
+            f"'{frontend.name}': {type(exc).__name__}: {exc} (connection closed; please report it)"
+        )
     finally:
         if live is not None:
             unregister(live)
         client.close()
         frontend.counters.session_closed()
         listener.release()
+
+
+def _print_internal_error(text: str) -> None:
+    print(f"[ALERT]    (haproxy-py) : {text}", file=sys.stderr, flush=True)
+
+
+# Where a session's unexpected exception is reported. Sessions run in the listeners' nurseries,
+# where an exception would cancel every other session and stop the worker; serve() points this
+# at the worker's reporter (set_internal_error_report) once it has one.
+_report_internal_error: Callable[[str], None] = _print_internal_error
+
+
+def set_internal_error_report(report: Callable[[str], None]) -> None:
+    global _report_internal_error
+    _report_internal_error = report
+
+
+def _peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) or "unix"
 
 
 def _reopened(ctx: LiveContext, client: socket.socket, peer: object) -> LiveContext:
@@ -201,6 +230,30 @@ def _log_tcp(
     logger.log(record)
 
 
+def _log_refused(
+    frontend: FrontendRuntime,
+    client: socket.socket,
+    peer: object,
+    ctx: LiveContext | None,
+    dropped: int,
+    accepted_at: tuple[float, float],
+) -> None:
+    """A session a `tcp-request content` rule refused (reject, silent-drop): HAProxy logs
+    it with termination `PR`, no server and the frontend as backend. A connection-rule
+    refusal is not logged (it never became a session)."""
+    record = frontend.logger.start(frontend.name, client, peer)  # type: ignore[union-attr]
+    if record is None:  # the legacy format logged the connection already
+        return
+    record.accept_date = record.request_date = accepted_at[0]
+    record.ctx = ctx
+    record.termination = "PR"
+    record.bytes_in = dropped  # read and dropped, as HAProxy counts it
+    record.backend = frontend.name
+    record.t_total = record.t_active = int((trio.current_time() - accepted_at[1]) * 1000)
+    fill_counts(frontend, record, None)
+    frontend.logger.log(record)  # type: ignore[union-attr]
+
+
 def fill_counts(frontend: FrontendRuntime, record: LogRecord, server: object) -> None:
     """ac/fc/bc/sc/sq/bq as they are now (the caller has released its server slot)."""
     worker = frontend.worker
@@ -281,33 +334,40 @@ def _drop_unread(client: socket.socket, limit: int = 16384) -> int:
 # -- rules (worker/rules.py) ------------------------------------------------------------------
 
 
-async def accepted_by_tcp_rules(
+CONNECTION, CONTENT, ABORT = "connection", "content", "abort"  # who refused a session
+
+
+async def refused_by_tcp_rules(
     rules: ProxyRules | None, ctx: LiveContext, client: socket.socket, connection: bool = True
-) -> bool:
-    """tcp-request connection rules (unless `connection` is False: they ran before the PROXY
+) -> str | None:
+    """None when the session goes on, else what ended it (CONNECTION, CONTENT, ABORT).
+
+    tcp-request connection rules (unless `connection` is False: they ran before the PROXY
     header), then content rules (with `tcp-request inspect-delay`,
     the client's first bytes are looked at, not consumed, until the rules decide or run out
     without waiting for data, the buffer is full, the client ends, or the delay is over:
     worker/tcp_inspect.py)."""
     if rules is None:
-        return True
+        return None
     if (
         connection
         and rules.tcp_connection is not None
         and not _tcp_accepts(rules.tcp_connection(ctx), client)
     ):
-        return False
+        return CONNECTION
     content = rules.tcp_content
     if content is None:
-        return True
+        return None
     if rules.inspect_delay <= 0:
-        return _tcp_accepts(content(ctx), client)
+        return None if _tcp_accepts(content(ctx), client) else CONTENT
 
     def store(data: bytes) -> None:
         ctx.request_buffer = data  # stays for use_backend and the log
 
     verdict = await inspect_content(client, content, ctx, rules.inspect_delay, store)
-    return verdict is not ABORTED and _tcp_accepts(verdict, client)
+    if verdict is ABORTED:
+        return ABORT
+    return None if _tcp_accepts(verdict, client) else CONTENT
 
 
 def _tcp_accepts(verdict: object, client: socket.socket) -> bool:

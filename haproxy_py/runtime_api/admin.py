@@ -301,6 +301,10 @@ def _transition_lines(
     active, backups = _online(table, config, op.backend)
     lines: list[tuple[str, str]] = []
     if now & MAINT_MASK and not was & MAINT_MASK:
+        if _up_down(table, table.layout.server(op.backend, op.server)) == "DOWN":
+            # already out of the farm: HAProxy says so, and no farm count nor alert follows
+            lines.append(("warning", f"Server {name} was DOWN and now enters maintenance."))
+            return lines
         sessions = table.read_counters(op.backend, op.server)["scur"]
         lines.append(
             (

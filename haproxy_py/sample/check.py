@@ -143,6 +143,9 @@ def _check_proxy(config: Any, proxy: Any, loader: Loader) -> list[str]:
                 "'use_backend' rule",
                 lambda s=switch: compile_format(s.backend, env, maps),
             )
+    admin = proxy.setting("stats admin")
+    if admin is not None:  # HAProxy parses it while reading the file; a worker compiles it
+        attempt(proxy.where, "'stats admin' rule", lambda: sides[False].condition(admin))
     for switch in proxy.server_switches:
         if switch.condition is not None:
             attempt(

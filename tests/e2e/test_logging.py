@@ -345,7 +345,7 @@ def test_sd_unique_id_samples_and_log_levels(tmp_path: Path) -> None:
     # The header the server got carries the same id as the log line.
     ids = re.findall(r"X-Unique-ID: (\S+)\r\n", sent)
     assert ids[0] == unique and len(ids) == 3
-    assert re.findall(r"X-Copy: (\S+)\r\n", sent) == ids  # the unique-id fetch
+    assert re.findall(r"x-copy: (\S+)\r\n", sent) == ids  # the unique-id fetch (set-header)
     assert loud.group(4).decode().endswith(f'id={ids[2]} src=127.0.0.1 v="hello" rt=2')
 
 

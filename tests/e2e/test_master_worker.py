@@ -179,13 +179,14 @@ def test_usr1_soft_stops_everything_and_the_master_follows(tmp_path: Path) -> No
 def test_a_worker_that_cannot_start_makes_the_master_fail(tmp_path: Path) -> None:
     port = free_port()
     with echo_servers(b"") as servers:
-        # The workers resolve server names (as HAProxy at start-up): this one fails there.
+        # A chroot is entered by each worker once it has loaded everything (the master stays
+        # outside it, to reload): a missing directory fails there, not in the master's checks.
         text = two_workers(port, servers).replace(
-            f"127.0.0.1:{servers[0].port}", "nonexistent.invalid:80"
+            "global\n", "global\n    chroot /nonexistent-haproxy-py-chroot\n", 1
         )
         running = Master(tmp_path, text)
         assert running.finish() == 1
-    assert "could not resolve address 'nonexistent.invalid'" in running.text()
+    assert "Cannot chroot(/nonexistent-haproxy-py-chroot)" in running.text()
     assert "All workers exited. Exiting... (1)" in running.text()
 
 

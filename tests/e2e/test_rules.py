@@ -55,7 +55,7 @@ def test_content_switching_and_header_actions(tmp_path: Path) -> None:
         with serving(tmp_path, text, port):
             assert status_of(get(port, "/api/users", extra="X-Secret: s\r\n")) == 200
             answer = get(port, "/img.png", host="STATIC.example.com")
-            assert b"\r\nX-From: static\r\n" in answer
+            assert b"\r\nx-from: static\r\n" in answer  # added names: lower case (HAProxy)
             assert status_of(get(port, "/")) == 200
     assert b"GET /api/users" in api.received and b"GET /api/users" not in web.received
     assert b"x-set: set-/api/users" in api.received.lower()
@@ -117,7 +117,7 @@ def test_http_response_rules(tmp_path: Path) -> None:
         with serving(tmp_path, text, port):
             answer = get(port, "/st")
             assert answer.startswith(b"HTTP/1.1 299 ")
-            assert b"\r\nX-Resp: 299\r\n" in answer and b"\r\nX-After: done\r\n" in answer
+            assert b"\r\nx-resp: 299\r\n" in answer and b"\r\nx-after: done\r\n" in answer
             assert status_of(get(port, "/hide")) == 502
 
 

@@ -234,7 +234,7 @@ def test_errors_pages_monitor_uri_and_forwardfor(tmp_path: Path) -> None:
         reply = exchange(port, b"G\x01T / HTTP/1.1\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 400 Bad request\r\n")
         assert exchange(port, b"GET /x HTTP/1.0\r\n\r\n").endswith(b"ok")
-        assert b"X-Forwarded-For: 127.0.0.1\r\n" in server.received
+        assert b"x-forwarded-for: 127.0.0.1\r\n" in server.received  # HAProxy's case
     dead = free_port()
     with serving(tmp_path, http_config(port, [dead], "    retries 0\n"), port):
         reply = exchange(port, b"GET / HTTP/1.0\r\n\r\n")

@@ -66,7 +66,8 @@ def test_server_options(tmp_path: Path) -> None:
         tmp_path,
         "default-server inter 3s fall 5",
         server="server s1 127.0.0.1:8001 weight 10 maxconn 20 maxqueue 5 check inter 2s "
-        "rise 4 slowstart 1m backup pool-max-conn -1 pool-purge-delay 10s init-addr libc,none "
+        "rise 4 slowstart 1m backup pool-max-conn -1 pool-purge-delay 10s pool-low-conn 3 "
+        "init-addr libc,none "
         "cookie c1 observe layer4 error-limit 3 on-error mark-down agent-check agent-port 9999",
     )
     options = proxy.servers[0].options
@@ -81,6 +82,7 @@ def test_server_options(tmp_path: Path) -> None:
     assert options["backup"] is True
     assert options["pool-max-conn"] == -1
     assert options["pool-purge-delay"] == 10_000
+    assert options["pool-low-conn"] == 3
     assert options["init-addr"] == ("libc", "none")
     assert options["cookie"] == "c1"
     assert options["observe"] == "layer4"
@@ -215,15 +217,17 @@ def test_captures_and_formats(tmp_path: Path) -> None:
 
 
 def test_error_pages(tmp_path: Path) -> None:
+    page = tmp_path / "404.http"  # an errorfile is opened while parsing, as in HAProxy
+    page.write_bytes(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
     text = "http-errors site\n    errorfile 503 /srv/503.http\n" + in_app(
-        "errorfile 404 /srv/404.http",
+        f"errorfile 404 {page}",
         "errorfiles site 503",
         "errorloc303 502 https://example.com/down",
         "http-error status 500 content-type text/plain string oops hdr X-A b",
     )
     config = ok(load_text(tmp_path, text))
     proxy = config.proxies[0]
-    assert proxy.settings["errorfile"] == {404: "/srv/404.http"}
+    assert proxy.settings["errorfile"] == {404: str(page)}
     assert proxy.settings["errorfiles"] == ({"section": "site", "codes": (503,)},)
     assert proxy.settings["errorloc"] == {502: ("https://example.com/down", 303)}
     reply = proxy.settings["http-error"][0]
@@ -471,7 +475,7 @@ def test_bad_proxy_argument(tmp_path: Path, line: str, names: str) -> None:
         ("addr not-an-ip", "addr"),
         ("pool-max-conn -2", "pool-max-conn"),
         ("pool-purge-delay x", "pool-purge-delay"),
-        ("pool-low-conn 5", "pool-low-conn"),
+        ("max-reuse 5", "max-reuse"),
         ("track nosuch", "nosuch"),
         ("check track s0", "track"),
         ("agent-port 0", "agent-port"),

@@ -756,3 +756,37 @@ async def test_a_paused_worker_still_stops_softly(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGUSR1)
             await _until(lambda: served.returned == [0])
         nursery.cancel_scope.cancel()
+
+
+async def test_a_bug_in_one_session_closes_it_and_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception in a session (a bug) must not cancel the listener's nursery:
+    that connection is closed, the alert names it, and the next connection is served."""
+    import worker.session as session_module
+
+    real_forward = session_module._forward
+    calls = 0
+
+    async def first_one_fails(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("seeded bug")
+        await real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "_forward", first_one_fails)
+    fe = free_port()
+    output = io.StringIO()
+    async with trio.open_nursery() as nursery:
+        port = await EchoServer().start_tcp(nursery)
+        async with running(tmp_path, single_backend(port, fe), reporter=Reporter(stream=output)):
+            with trio.fail_after(10):
+                broken = await connect(fe)
+                async with broken:
+                    assert await read_to_eof(broken) == b""  # closed, unanswered
+                assert await exchange(fe, b"still here") == b"still here"
+        nursery.cancel_scope.cancel()
+    text = output.getvalue()
+    assert "internal error while serving a connection from 127.0.0.1:" in text
+    assert "frontend 'fe': RuntimeError: seeded bug" in text

@@ -106,6 +106,11 @@ def _capture_cookie(stmt: Statement, ctx: ParseContext) -> None:
 def _errorfile(stmt: Statement, ctx: ParseContext) -> None:
     code, path = stmt.exactly(2, "<status code> and <file> as arguments")
     status = handled_status(code, "errorfile")
+    try:  # HAProxy reads the page while parsing: -c must refuse a missing one too
+        with open(path, "rb"):
+            pass
+    except OSError:
+        raise ConfigError(f"errorfile : error opening file '{path}'.") from None
     ctx.section.values.setdefault("settings", {}).setdefault("errorfile", {})[status] = path
 
 

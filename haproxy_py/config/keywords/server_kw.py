@@ -9,6 +9,7 @@ once at start-up by the data plane, not while parsing.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 from haproxy_py.config.address import SERVER_RULES, parse_address
@@ -72,6 +73,13 @@ def _proxy_v2_options(name: str, args: Sequence[str]) -> tuple[str, ...]:
 
 def _pool_max_conn(name: str, args: Sequence[str]) -> int:
     return parse_int(args[0], name, -1)
+
+
+def _pool_low_conn(name: str, args: Sequence[str]) -> int:
+    """HAProxy 2.6 reads it as C's atoi(): leading digits (signed), anything else is 0; a
+    negative value lowers the need (checked on haproxy 2.6.12)."""
+    match = re.match(r"\s*([+-]?\d+)", args[0])
+    return int(match.group(1)) if match else 0
 
 
 def _observe(name: str, args: Sequence[str]) -> str:
@@ -334,6 +342,14 @@ SERVER_OPTIONS = make_suboption_table(
             "http",
         ),
         SubOption(
+            "pool-low-conn",
+            1,
+            _pool_low_conn,
+            "pool-low-conn <n>",
+            "idle connections kept beyond the recent need",
+            "http",
+        ),
+        SubOption(
             "pool-purge-delay",
             1,
             time_ms,
@@ -400,7 +416,6 @@ SERVER_OPTIONS = make_suboption_table(
         "check-proto": "protocol selection is out of scope",
         "log-proto": "log servers (ring sections) are out of scope",
         "max-reuse": "not implemented yet",
-        "pool-low-conn": "not implemented yet",
         "non-stick": "stick tables are not supported yet",
         "stick": "stick tables are not supported yet",
         "resolve-net": "run-time DNS resolution is out of scope (names resolve once at start)",
