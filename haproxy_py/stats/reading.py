@@ -42,6 +42,19 @@ MAX_FIELDS = tuple(index for index, spec in enumerate(COUNTER_FIELDS) if spec.ag
 _clock = time.monotonic  # system-wide on Linux: every worker's slots use the same seconds
 
 
+class _Memo:
+    """The last configuration read and its configured servers' facts."""
+
+    __slots__ = ("config", "facts")
+
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        self.facts: dict[tuple[str, str], ServerFacts] = {}
+
+
+_memo = _Memo()
+
+
 class Reading:
     """Everything one `show stat` reads, read once: the summed counters, the rates, each
     server's state rows, and the configuration indexed by name."""
@@ -75,6 +88,11 @@ class Reading:
         self._health: dict[int, Health] = {}
         self._counters: dict[int, list[int]] = {}
         self._facts: dict[int, ServerFacts] = {}
+        # A configured server's facts come from its configuration line only: kept from one
+        # `show stat` to the next while the configuration is the same object (a worker's).
+        if _memo.config is not config:
+            _memo.config, _memo.facts = config, {}
+        self._static_facts = _memo.facts
         self._rates: _Rates | None = None
 
     def admin(self, slot: ServerSlot) -> AdminState:
@@ -105,7 +123,14 @@ class Reading:
     def facts(self, proxy: Proxy, slot: ServerSlot) -> ServerFacts:
         found = self._facts.get(slot.index)
         if found is None:
-            found = self._facts[slot.index] = ServerFacts(self, proxy, slot)
+            if slot.dynamic:  # its address lives in its admin row: read it each time
+                found = ServerFacts(self, proxy, slot)
+            else:
+                found = self._static_facts.get((slot.backend, slot.name))
+                if found is None:
+                    found = ServerFacts(self, proxy, slot)
+                    self._static_facts[(slot.backend, slot.name)] = found
+            self._facts[slot.index] = found
         return found
 
     def rates(self, row: Row) -> tuple[int, int, int, int]:
