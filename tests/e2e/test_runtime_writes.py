@@ -141,10 +141,16 @@ def test_acl_change_and_respawned_worker_gets_the_changes(setup) -> None:
     }
     assert socat(stats, "add map #1 d.example be2") == "\n"
     # A worker dies; the one started in its place gets every change made since the start.
-    victim = running.workers()[0]
+    before = running.workers()
+    victim = before[0]
     os.kill(victim, signal.SIGKILL)
-    running.wait_for(lambda: len(running.workers()) == 2 and victim not in running.workers())
-    fresh = next(pid for pid in running.workers() if pid != victim)
+
+    def respawned() -> list[int]:  # one look at the children (two looks can disagree)
+        now = running.workers()
+        return [pid for pid in now if pid not in before] if victim not in now else []
+
+    running.wait_for(lambda: len(respawned()) == 1)
+    fresh = respawned()[0]
     # The replayed changes are applied one message after the other: wait for the last one.
     running.wait_for(
         lambda: (
