@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.tcp_tools import ThreadedServer, read_head, wait_listening
+from tests.e2e.check_logs import logged_proxy
+from tests.e2e.tcp_tools import ThreadedServer, read_head
 from tests.e2e.test_health_checks import HealthServer
-from tests.helpers import TRACEBACK, base_env, free_port, haproxy_py_command
+from tests.helpers import TRACEBACK, free_port, haproxy_py_command
 
 pytestmark = pytest.mark.e2e
 
@@ -97,29 +96,20 @@ def _run(command: list[str], tmp_path: Path, name: str) -> dict[str, str]:
         )
     path = tmp_path / f"{name}.cfg"
     path.write_text(text)
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
     try:
-        for port in ports.values():
-            wait_listening(port, process)
-        deadline = time.monotonic() + 10
-        while errors.read_text().count("check passed") < len(ports):  # first checks done
-            assert time.monotonic() < deadline, errors.read_text()
-            time.sleep(0.05)
-        for (_, post), port in ports.items():
-            _request(port, post)
-        time.sleep(0.5)
+        with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+            for port in ports.values():
+                proxy.wait_listening(port)
+            # the first checks done
+            proxy.wait_logged(lambda text: text.count("check passed") >= len(ports))
+            for (_, post), port in ports.items():
+                _request(port, post)
+            time.sleep(0.5)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
         health.close()
         for server in servers.values():
             server.close()
-    logged = errors.read_text()
+    logged = proxy.text()
     assert TRACEBACK not in logged
     found = {}
     for mode, post in ports:

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.checks.protocols import mysql_login, pgsql_startup
+from tests.e2e.check_logs import logged_proxy, masked
 from tests.e2e.mworker_tools import Master
 from tests.e2e.tcp_tools import ThreadedServer, read_head, wait_listening
 from tests.e2e.test_checks_shared import Agent
 from tests.e2e.test_health_checks import HealthServer, serving, wait_for
-from tests.helpers import base_env, free_port, haproxy_py_command
+from tests.helpers import free_port, haproxy_py_command
 
 pytestmark = pytest.mark.e2e
 
@@ -260,36 +261,24 @@ def _layer7_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str
         f"  server s1 127.0.0.1:{server.port} check inter 10s observe layer7 error-limit 3"
         " on-error mark-down\n"
     )
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
     try:
-        wait_listening(port, process)
-        time.sleep(0.5)  # the first check has passed
-        for status in (500, 500, 501, 505, 404, 200):  # a run of 2 errors, then successes
-            server.status = status
-            curl(port)
-        assert "is DOWN" not in errors.read_text()
-        server.status = 503
-        for _ in range(3):
-            curl(port)
-        deadline = time.monotonic() + 5
-        while "is DOWN" not in errors.read_text():
-            assert time.monotonic() < deadline, errors.read_text()
-            time.sleep(0.05)
-        time.sleep(0.2)
-        row = show_stat(sock)["be/s1"]
+        with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+            proxy.wait_listening(port)
+            time.sleep(0.5)  # the first check has passed
+            for status in (500, 500, 501, 505, 404, 200):  # a run of 2 errors, then successes
+                server.status = status
+                curl(port)
+            assert "is DOWN" not in proxy.text()
+            server.status = 503
+            for _ in range(3):
+                curl(port)
+            proxy.wait_logged("is DOWN", timeout=5)
+            time.sleep(0.2)
+            row = show_stat(sock)["be/s1"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
         server.close()
-    lines = [re.sub(r"\(\d+\)", "(PID)", line) for line in errors.read_text().splitlines()]
     # The response that tripped it may still be under way (HAProxy: 1, here 0 or 1).
-    lines = [re.sub(r"\d+ sessions active", "N sessions active", line) for line in lines]
-    lines = [re.sub(r"duration: \d+ms", "duration: Nms", line) for line in lines]
+    lines = masked(proxy.text(), sessions=True)
     return [line for line in lines if "be/s1" in line], row
 
 
@@ -325,38 +314,29 @@ def _enable_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str
         f"backend be\n  server s1 127.0.0.1:{live.port} check inter 300 disabled\n"
         f"  server s2 127.0.0.1:{refused} check inter 300 disabled\n"
     )
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
     try:
-        wait_listening(port, process)
-        time.sleep(1)  # several intervals in maintenance
-        before = show_stat(sock)
-        assert [before[f"be/{s}"]["status"] for s in ("s1", "s2")] == ["MAINT", "MAINT"]
-        for server in ("s1", "s2"):
-            subprocess.run(
-                ["socat", "-t", "1", "-", f"UNIX-CONNECT:{sock}"],
-                input=f"enable server be/{server}\n", text=True, capture_output=True,
-                timeout=10, check=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 5
-        while True:
-            logged = "be/s2 is DOWN" in errors.read_text()
-            rows = show_stat(sock)  # read after the log: the row is as new as the line
-            settled = rows["be/s2"]["status"] == "DOWN" and rows["be/s1"]["check_status"] != "INI"
-            if logged and settled:
-                break
-            assert time.monotonic() < deadline, (command, rows, errors.read_text())
-            time.sleep(0.05)
+        with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+            proxy.wait_listening(port)
+            time.sleep(1)  # several intervals in maintenance
+            before = show_stat(sock)
+            assert [before[f"be/{s}"]["status"] for s in ("s1", "s2")] == ["MAINT", "MAINT"]
+            for server in ("s1", "s2"):
+                subprocess.run(
+                    ["socat", "-t", "1", "-", f"UNIX-CONNECT:{sock}"],
+                    input=f"enable server be/{server}\n", text=True, capture_output=True,
+                    timeout=10, check=True,
+                )  # fmt: skip
+            rows: dict[str, dict[str, str]] = {}
+
+            def settled(log: str) -> bool:
+                rows.update(show_stat(sock))  # read after the log: as new as its lines
+                checked = rows["be/s1"]["check_status"] != "INI"
+                return "be/s2 is DOWN" in log and rows["be/s2"]["status"] == "DOWN" and checked
+
+            proxy.wait_logged(settled, timeout=5)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
         live.close()
-    lines = [re.sub(r"\(\d+\)", "(PID)", line) for line in errors.read_text().splitlines()]
-    lines = [re.sub(r"duration: \d+ms", "duration: Nms", line) for line in lines]
+    lines = masked(proxy.text())
     return [line for line in lines if "be/s" in line], rows
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from tests.e2e.check_logs import logged_proxy, masked
 from tests.e2e.mworker_tools import Master
 from tests.e2e.tcp_tools import ThreadedServer, wait_listening
 from tests.e2e.test_shared_state import cli
@@ -250,26 +251,15 @@ def _differential_config(sock: Path, port: int, ok: int, bad: int, refused: int)
 
 
 def _check_rows(command: list[str], tmp_path: Path, name: str, servers: tuple) -> dict:
-    import subprocess
-
-    from tests.helpers import base_env, write_cfg
+    from tests.helpers import write_cfg
 
     sock = tmp_path / f"{name}.sock"
     port = free_port()
     path = write_cfg(tmp_path / name, _differential_config(sock, port, *servers))
-    process = subprocess.Popen(
-        [*command, "-db", "-f", str(path)],
-        env=base_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, process)  # type: ignore[arg-type]
+    with logged_proxy(command, path, tmp_path / f"{name}.err") as running:
+        running.wait_listening(port)
         time.sleep(2.5)  # every server checked several times: the verdicts have settled
         rows = stat_rows(cli(sock, "show stat"))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
     result = {}
     for (proxy, server), row in rows.items():
         if proxy == "be":
@@ -322,43 +312,26 @@ def _track_config(sock: Path, port: int, target: int) -> str:
 def _transitions(command: list[str], tmp_path: Path, name: str) -> tuple[list[str], dict]:
     """Run `command` on the tracking configuration: the target refuses, then listens.
     Returns the transition lines (pid and durations blanked) and show stat while warming."""
-    import re
-    import subprocess
-
-    from tests.helpers import base_env, write_cfg
+    from tests.helpers import write_cfg
 
     sock, port, target = tmp_path / f"{name}.sock", free_port(), free_port()
     path = write_cfg(tmp_path / name, _track_config(sock, port, target))
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
     listener = None
     try:
-        # No client on the frontend: it would count as a session on s1 in the DOWN line.
-        deadline = time.monotonic() + 10
-        while "be2' has no server" not in errors.read_text():
-            assert time.monotonic() < deadline, errors.read_text()
-            time.sleep(0.05)
-        listener = socket.create_server(("127.0.0.1", target))
-        listener.listen(100)
-        while "be2/u is UP" not in errors.read_text():
-            assert time.monotonic() < deadline, errors.read_text()
-            time.sleep(0.05)
-        time.sleep(1.2)
-        rows = stat_rows(cli(sock, "show stat"))
+        with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+            # No client on the frontend: it would count as a session on s1 in the DOWN line.
+            deadline = time.monotonic() + 10
+            proxy.wait_logged("be2' has no server", timeout=deadline - time.monotonic())
+            listener = socket.create_server(("127.0.0.1", target))
+            listener.listen(100)
+            proxy.wait_logged("be2/u is UP", timeout=deadline - time.monotonic())
+            time.sleep(1.2)
+            rows = stat_rows(cli(sock, "show stat"))
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
         if listener is not None:
             listener.close()
-    lines = []
-    for line in errors.read_text().splitlines():
-        if " is DOWN" in line or " is UP" in line or "has no server" in line:
-            line = re.sub(r"\(\d+\)", "(PID)", line)
-            lines.append(re.sub(r"check duration: \d+ms", "check duration: Nms", line))
+    wanted = (" is DOWN", " is UP", "has no server")
+    lines = [line for line in masked(proxy.text()) if any(word in line for word in wanted)]
     return lines, rows
 
 
@@ -391,10 +364,7 @@ def _observe_run(command: list[str], tmp_path: Path, name: str, live: int) -> tu
     """Clients to a server that refuses while its check port answers: `observe layer4`
     with `error-limit 2` and `on-error mark-down` takes it down. Returns its DOWN line and
     its show stat row."""
-    import re
-    import subprocess
-
-    from tests.helpers import base_env, write_cfg
+    from tests.helpers import write_cfg
 
     sock, port, refused = tmp_path / f"{name}.sock", free_port(), free_port()
     path = write_cfg(
@@ -408,30 +378,21 @@ def _observe_run(command: list[str], tmp_path: Path, name: str, live: int) -> tu
         " error-limit 2 on-error mark-down\n"
         f"    server s2 127.0.0.1:{live}\n",
     )
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
-    try:
-        wait_listening(port, process)  # type: ignore[arg-type]
+
+    def one_client() -> None:
+        with socket.create_connection(("127.0.0.1", port), 2) as client:
+            client.settimeout(2)
+            with suppress(OSError):
+                client.recv(10)
+
+    with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+        proxy.wait_listening(port)
         time.sleep(0.5)  # s1's first check has passed (its check port answers)
-        deadline = time.monotonic() + 10
-        while "is DOWN" not in errors.read_text():
-            assert time.monotonic() < deadline, errors.read_text()
-            with socket.create_connection(("127.0.0.1", port), 2) as client:
-                client.settimeout(2)
-                with suppress(OSError):
-                    client.recv(10)
+        proxy.wait_logged("is DOWN", between=one_client)  # a client after each miss
         time.sleep(0.3)
         row = stat_rows(cli(sock, "show stat"))[("be", "s1")]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-    line = next(line for line in errors.read_text().splitlines() if "is DOWN" in line)
-    line = re.sub(r"\(\d+\)", "(PID)", line)
-    return re.sub(r"\d+ sessions active", "N sessions active", line), row
+    line = next(line for line in masked(proxy.text(), sessions=True) if "is DOWN" in line)
+    return line, row
 
 
 def test_observe_layer4_marks_down_as_haproxy(tmp_path: Path) -> None:
@@ -493,10 +454,7 @@ def _agent_status(sock: Path) -> str:
 def _agent_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str], list[dict]]:
     """The agent says up, stopped, `up 50%`, something wrong, `drain`: the transition
     lines and show stat's agent columns of s1 after each."""
-    import re
-    import subprocess
-
-    from tests.helpers import base_env, write_cfg
+    from tests.helpers import write_cfg
 
     agent, live = Agent(), BannerServer(b"s1")
     sock = tmp_path / f"{name}.sock"
@@ -509,50 +467,39 @@ def _agent_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str]
         f' agent-port {agent.port} agent-inter 200 agent-send "hello\\n" weight 20\n'
         f"    server s2 127.0.0.1:{live.port}\n",
     )
-    errors = tmp_path / f"{name}.err"
-    with errors.open("w") as stream:
-        process = subprocess.Popen(
-            [*command, "-db", "-f", str(path)], env=base_env(), stdout=subprocess.DEVNULL,
-            stderr=stream,
-        )  # fmt: skip
     rows = []
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists():
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
-        while _agent_status(sock) in ("", "INI"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)  # serving, and the agent asked once
-        steps = (
-            (b"up\n", lambda row: row["last_agt"] == "via agent : up"),
-            (b"stopped\n", lambda row: row["agent_health"] == "0"),
-            (b"up 50%\n", lambda row: row["weight"] == "10" and row["agent_health"] == "1"),
-            (b"bogus\n", lambda row: row["last_agt"].startswith("agent reports")),
-            (b"drain\n", lambda row: row["status"].startswith("DRAIN")),
-        )
-        for reply, reached in steps:
-            agent.reply = reply
-            deadline = time.monotonic() + 5
-            while True:  # the state the reply leads to (under load it may take a while)
-                row = stat_rows(cli(sock, "show stat"))[("be", "s1")]
-                if reached(row) or time.monotonic() > deadline:
-                    break
+        with logged_proxy(command, path, tmp_path / f"{name}.err") as proxy:
+            deadline = time.monotonic() + 10
+            while not sock.exists():
+                assert time.monotonic() < deadline and proxy.process.poll() is None
                 time.sleep(0.05)
-            time.sleep(0.5)  # a few more agent checks: the state stays
-            row = stat_rows(cli(sock, "show stat"))[("be", "s1")]
-            rows.append({column: row[column] for column in AGENT_COLUMNS})
+            while _agent_status(sock) in ("", "INI"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)  # serving, and the agent asked once
+            steps = (
+                (b"up\n", lambda row: row["last_agt"] == "via agent : up"),
+                (b"stopped\n", lambda row: row["agent_health"] == "0"),
+                (b"up 50%\n", lambda row: row["weight"] == "10" and row["agent_health"] == "1"),
+                (b"bogus\n", lambda row: row["last_agt"].startswith("agent reports")),
+                (b"drain\n", lambda row: row["status"].startswith("DRAIN")),
+            )
+            for reply, reached in steps:
+                agent.reply = reply
+                deadline = time.monotonic() + 5
+                while True:  # the state the reply leads to (under load it may take a while)
+                    row = stat_rows(cli(sock, "show stat"))[("be", "s1")]
+                    if reached(row) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                time.sleep(0.5)  # a few more agent checks: the state stays
+                row = stat_rows(cli(sock, "show stat"))[("be", "s1")]
+                rows.append({column: row[column] for column in AGENT_COLUMNS})
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
         agent.close()
         live.close()
     assert agent.received[0] == b"hello\n"
-    lines = []
-    for line in errors.read_text().splitlines():
-        if " is DOWN" in line or " is UP," in line:
-            line = re.sub(r"\(\d+\)", "(PID)", line)
-            lines.append(re.sub(r"check duration: \d+ms", "check duration: Nms", line))
+    lines = [line for line in masked(proxy.text()) if " is DOWN" in line or " is UP," in line]
     return lines, rows
 
 

@@ -10,10 +10,8 @@ with the real HAProxy 2.6's."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -23,9 +21,10 @@ import pytest
 from tests.e2e.cli_tools import SOCAT, ask_cli, ask_socat
 from tests.e2e.cookie_tools import NamedBackend, fetch, wait_port
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import needs_haproxy
 from tests.e2e.tcp_tools import ThreadedServer
-from tests.e2e.test_dynamic_servers import TracedBackend, stat_rows
-from tests.helpers import free_port, haproxy_py_command
+from tests.e2e.test_dynamic_servers import TracedBackend, answers_on_a_target, stat_rows
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.skipif(SOCAT is None, reason="socat is not installed")
 
@@ -307,39 +306,15 @@ COMMANDS = [
 ]
 
 
+@needs_haproxy
 def test_answers_match_haproxy_byte_for_byte(tmp_path: Path) -> None:
-    haproxy = shutil.which("haproxy")
-    if haproxy is None:
-        pytest.skip("HAProxy 2.6 is not installed")
-    target = NamedBackend("t")
-    answers: dict[str, list[str]] = {}
-    try:
-        for who in ("haproxy", "haproxy-py"):
-            sock, port = tmp_path / f"{who}.sock", free_port()
-            path = tmp_path / f"{who}.cfg"
-            path.write_text(DIFFERENTIAL.format(sock=sock, port=port, target=target.port))
-            command = [haproxy, "-db"] if who == "haproxy" else [*haproxy_py_command(), "-W"]
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            process = subprocess.Popen([*command, "-f", str(path)], cwd=tmp_path, **quiet)
-            try:
-                wait_port(port, None)
-                said = [ask_socat(sock, line.format(target=target.port)) for line in COMMANDS]
-                # show servers state: be_id be_name srv_id srv_name srv_addr srv_op_state
-                # srv_admin_state (the rest: times and ports of each process)
-                said[-1] = "\n".join(
-                    " ".join(line.split()[:7]) for line in said[-1].splitlines()[2:] if line
-                )
-                rows = ask_socat(sock, "show stat -1 4 -1").splitlines()
-                said += [
-                    ",".join(row.split(",")[i] for i in (0, 1, 27, 28)) for row in rows[1:] if row
-                ]
-                answers[who] = said
-            finally:
-                process.terminate()
-                process.wait(timeout=15)
-    finally:
-        target.close()
-    theirs, ours = answers["haproxy"], answers["haproxy-py"]
+    # show stat: pxname svname iid sid
+    theirs, ours = answers_on_a_target(tmp_path, DIFFERENTIAL, COMMANDS, (0, 1, 27, 28))
+    for said in (theirs, ours):
+        # show servers state: be_id be_name srv_id srv_name srv_addr srv_op_state
+        # srv_admin_state (the rest: times and ports of each process)
+        state = said[len(COMMANDS) - 1].splitlines()[2:]
+        said[len(COMMANDS) - 1] = "\n".join(" ".join(line.split()[:7]) for line in state if line)
     for line, mine, reference in zip(COMMANDS + ["show stat"] * 20, ours, theirs, strict=False):
         if line.endswith("agent-check") and reference.startswith("Server"):
             reference = "s" + reference[1:]

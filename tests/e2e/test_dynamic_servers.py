@@ -10,11 +10,10 @@ real HAProxy 2.6's."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -23,7 +22,8 @@ import pytest
 from tests.e2e.cli_tools import SOCAT, ask_cli, ask_socat
 from tests.e2e.cookie_tools import NamedBackend, fetch, wait_port
 from tests.e2e.mworker_tools import master
-from tests.helpers import free_port, haproxy_py_command
+from tests.e2e.side_by_side import needs_haproxy, side_by_side, stat_columns
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.skipif(SOCAT is None, reason="socat is not installed")
 
@@ -239,36 +239,32 @@ COMMANDS = [
 ]
 
 
-def test_answers_match_haproxy_byte_for_byte(tmp_path: Path) -> None:
-    """The same commands on the real HAProxy 2.6 and on haproxy-py -W (two workers)."""
-    haproxy = shutil.which("haproxy")
-    if haproxy is None:
-        pytest.skip("HAProxy 2.6 is not installed")
+def answers_on_a_target(
+    tmp_path: Path, template: str, commands: list[str], columns: Sequence[int]
+) -> tuple[list[str], list[str]]:
+    """`commands` asked of haproxy and of haproxy-py, both running `template` with its
+    servers on one test backend (`{target}`: its port, in the commands too), then `show stat
+    -1 4 -1`: its rows cut to `columns` follow the answers, one line each."""
     target = NamedBackend("t")
-    answers: dict[str, list[str]] = {}
     try:
-        for who in ("haproxy", "haproxy-py"):
-            sock, port = tmp_path / f"{who}.sock", free_port()
-            path = tmp_path / f"{who}.cfg"
-            path.write_text(DIFFERENTIAL.format(sock=sock, port=port, target=target.port))
-            command = [haproxy, "-db"] if who == "haproxy" else [*haproxy_py_command(), "-W"]
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            process = subprocess.Popen([*command, "-f", str(path)], cwd=tmp_path, **quiet)
-            try:
-                wait_port(port, None)
-                said = [ask_socat(sock, line.format(target=target.port)) for line in COMMANDS]
-                rows = ask_socat(sock, "show stat -1 4 -1").splitlines()
-                # svname status act bck iid sid (not weight: HAProxy 2.6 shows 1 for a
-                # dynamic server until it is first enabled, its own weight after)
-                columns = [1, 17, 19, 20, 27, 28]
-                said += [",".join(row.split(",")[i] for i in columns) for row in rows[1:] if row]
-                answers[who] = said
-            finally:
-                process.terminate()
-                process.wait(timeout=15)
+        answers = side_by_side(
+            tmp_path,
+            lambda side: template.format(sock=side.sock, port=side.port, target=target.port),
+            [line.format(target=target.port) for line in commands] + ["show stat -1 4 -1"],
+            ask_socat,
+        )
     finally:
         target.close()
-    theirs, ours = answers["haproxy"], answers["haproxy-py"]
+    theirs, ours = (said[:-1] + stat_columns(said[-1], columns) for said in answers)
+    return theirs, ours
+
+
+@needs_haproxy
+def test_answers_match_haproxy_byte_for_byte(tmp_path: Path) -> None:
+    """The same commands on the real HAProxy 2.6 and on haproxy-py -W (two workers)."""
+    # show stat: svname status act bck iid sid (not weight: HAProxy 2.6 shows 1 for a
+    # dynamic server until it is first enabled, its own weight after)
+    theirs, ours = answers_on_a_target(tmp_path, DIFFERENTIAL, COMMANDS, [1, 17, 19, 20, 27, 28])
     for line, mine, reference in zip(COMMANDS + ["show stat"] * 20, ours, theirs, strict=False):
-        assert mine == reference.replace("haproxy.cfg", "haproxy-py.cfg"), line
+        assert mine == reference, line
     assert len(ours) == len(theirs)

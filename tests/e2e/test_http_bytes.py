@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli_tools import ask_cli as cli
+from tests.e2e.http_tools import answer_requests, read_one
 from tests.e2e.tcp_tools import ThreadedServer, wait_listening
 from tests.e2e.test_checks_shared import stat_rows
-from tests.e2e.test_http_fast import read_one
 from tests.e2e.test_serve_tcp import serving
 from tests.helpers import free_port, write_cfg
 
@@ -51,27 +51,13 @@ class Backend(ThreadedServer):
     /slow after 300 ms."""
 
     def _serve(self, conn: socket.socket) -> None:
-        pending = b""
-        with conn:
-            conn.settimeout(10)
-            try:
-                while True:
-                    while b"\r\n\r\n" not in pending:
-                        data = conn.recv(65536)
-                        if not data:
-                            return
-                        pending += data
-                    head, _, pending = pending.partition(b"\r\n\r\n")
-                    if b"Content-Length: 3" in head:
-                        while len(pending) < 3:
-                            pending += conn.recv(65536)
-                        pending = pending[3:]
-                    path = head.split(b" ")[1]
-                    if path == b"/slow":
-                        time.sleep(0.3)
-                    conn.sendall(ANSWERS[path])
-            except OSError:
-                return
+        def answer(head: bytes) -> None:
+            path = head.split(b" ")[1]
+            if path == b"/slow":
+                time.sleep(0.3)
+            conn.sendall(ANSWERS[path])
+
+        answer_requests(conn, answer)
 
 
 def config(port: int, dead_port: int, server_port: int, stats: Path, extra: str) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli_tools import ask_cli as cli
+from tests.e2e.http_tools import answer_requests, read_one
 from tests.e2e.tcp_tools import ThreadedServer
 from tests.e2e.test_checks_shared import stat_rows
 from tests.e2e.test_logging import receive, syslog_socket
@@ -88,71 +89,22 @@ class ScriptedBackend(ThreadedServer):
         self.lock = threading.Lock()
         super().__init__()
 
+    def _record(self, data: bytes) -> None:
+        with self.lock:
+            self.received += data
+
     def _serve(self, conn: socket.socket) -> None:
-        pending = b""
-        with conn:
-            conn.settimeout(10)
-            try:
-                while True:
-                    while b"\r\n\r\n" not in pending:
-                        data = conn.recv(65536)
-                        if not data:
-                            return
-                        with self.lock:
-                            self.received += data
-                        pending += data
-                    head, _, pending = pending.partition(b"\r\n\r\n")
-                    if b"Content-Length: 3" in head:
-                        while len(pending) < 3:
-                            more = conn.recv(65536)
-                            with self.lock:
-                                self.received += more
-                            pending += more
-                        pending = pending[3:]
-                    path = head.split(b" ")[1]
-                    response, close, pause = SCRIPT[path]
-                    if pause:
-                        cut = response.index(b"\r\n\r\n") + 4
-                        conn.sendall(response[:cut])
-                        time.sleep(pause)
-                        response = response[cut:]
-                    conn.sendall(response)
-                    if close:
-                        return
-            except OSError:
-                return
+        def answer(head: bytes) -> bool:
+            response, close, pause = SCRIPT[head.split(b" ")[1]]
+            if pause:
+                cut = response.index(b"\r\n\r\n") + 4
+                conn.sendall(response[:cut])
+                time.sleep(pause)
+                response = response[cut:]
+            conn.sendall(response)
+            return not close
 
-
-def read_one(sock: socket.socket, buffer: bytes, head_request: bool) -> tuple[bytes, bytes]:
-    """One response from `sock` (after `buffer`): (the response, what followed it)."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return buffer, b""
-        buffer += chunk
-    head, _, rest = buffer.partition(b"\r\n\r\n")
-    lower = head.lower()
-    if head_request or b" 204 " in head.split(b"\r\n")[0]:
-        length = 0
-    elif b"transfer-encoding: chunked" in lower:
-        while b"0\r\n\r\n" not in rest:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-        length = rest.index(b"0\r\n\r\n") + 5
-    elif b"content-length: " in lower:
-        length = int(lower.split(b"content-length: ")[1].split(b"\r\n")[0])
-    else:
-        while chunk := sock.recv(65536):
-            rest += chunk
-        length = len(rest)
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+        answer_requests(conn, answer, self._record)
 
 
 def walk(port: int) -> list[bytes]:

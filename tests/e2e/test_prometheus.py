@@ -18,9 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.cli_tools import ask_cli as cli
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import both_running, needs_haproxy
 from tests.e2e.tcp_tools import wait_listening
 from tests.e2e.test_serve_http import backend
-from tests.helpers import free_port, haproxy_command, write_cfg
+from tests.helpers import free_port
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")
@@ -116,31 +117,17 @@ def families(page: str) -> dict[str, tuple[str, frozenset[str]]]:
     return found
 
 
-@pytest.mark.skipif(haproxy_command() is None, reason="HAProxy is not installed")
+@needs_haproxy
 def test_every_family_is_one_haproxy_has(tmp_path: Path) -> None:
-    port, theirs_port = free_port(), free_port()
-    with backend() as server:
-        ours_cfg = config(port, server.port, tmp_path / "ours.sock")
-        theirs_cfg = write_cfg(
-            tmp_path, config(theirs_port, server.port, tmp_path / "theirs.sock"), "theirs.cfg"
-        )
-        reference = subprocess.Popen(
-            [*haproxy_command(), "-db", "-f", str(theirs_cfg)],  # type: ignore[misc]
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_listening(theirs_port, reference)  # type: ignore[arg-type]
-            curl(f"http://127.0.0.1:{theirs_port}/")
-            theirs = families(curl(f"http://127.0.0.1:{theirs_port}/metrics").stdout)
-        finally:
-            reference.terminate()
-            reference.wait(timeout=10)
-        with master(tmp_path, ours_cfg) as running:
-            running.wait_ready()
-            wait_listening(port, running.process)
-            curl(f"http://127.0.0.1:{port}/")
-            ours = families(curl(f"http://127.0.0.1:{port}/metrics").stdout)
+    with (
+        backend() as server,
+        both_running(tmp_path, lambda side: config(side.port, server.port, side.sock)) as sides,
+    ):
+        pages = []
+        for side in sides:
+            curl(f"http://127.0.0.1:{side.port}/")
+            pages.append(families(curl(f"http://127.0.0.1:{side.port}/metrics").stdout))
+    theirs, ours = pages
     assert len(ours) >= 130
     for name, (kind, labels) in ours.items():
         assert name in theirs, name

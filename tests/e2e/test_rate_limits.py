@@ -22,8 +22,9 @@ import pytest
 
 from tests.e2e.cli_tools import ask_cli, ask_socat
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import Side, needs_haproxy, side_by_side
 from tests.e2e.tcp_tools import ThreadedServer, wait_listening
-from tests.helpers import TIMEOUTS, free_port, haproxy_command, haproxy_py_command
+from tests.helpers import TIMEOUTS, free_port, haproxy_command
 
 BURST = 100
 LIMIT = 20
@@ -251,20 +252,8 @@ listen li
 VOLATILE = ("lastchg",)
 
 
-def _show_stat(command: list[str], tmp_path: Path, name: str, server: int) -> dict:
-    sock = tmp_path / f"{name}.sock"
-    ports = {f"p{i}": free_port() for i in range(1, 5)}
-    cfg = tmp_path / f"{name}.cfg"
-    cfg.write_text(STAT_CFG.format(sock=sock, timeouts=TIMEOUTS, server=server, **ports))
-    process = subprocess.Popen(
-        [*command, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_stats_socket(sock, process)  # not a proxy port: a probe would count a session
-        header, *lines = ask_cli(sock, "show stat").splitlines()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def _stat_rows(answer: str) -> dict:
+    header, *lines = answer.splitlines()
     columns = header.lstrip("# ").split(",")
     return {
         tuple(line.split(",")[:2]): dict(zip(columns, line.split(","), strict=True))
@@ -273,15 +262,19 @@ def _show_stat(command: list[str], tmp_path: Path, name: str, server: int) -> di
     }
 
 
+@needs_haproxy
 def test_show_stat_limits_columns_match_haproxy(tmp_path: Path, hello: HelloServer) -> None:
     """Every column of frontends, backends and servers with and without maxconn, fullconn and
     rate-limit, side by side with HAProxy 2.6 (`slim`: the frontends' global maxconn, the
     backends' computed fullconn; `rate_lim`; the TLS and HTTP/2 module zeros)."""
-    reference = haproxy_command()
-    if reference is None:
-        pytest.skip("HAProxy 2.6 is not installed")
-    theirs = _show_stat(reference, tmp_path, "haproxy", hello.port)
-    ours = _show_stat(haproxy_py_command(), tmp_path, "ours", hello.port)
+
+    def config(side: Side) -> str:
+        ports = {"p1": side.port, **{f"p{i}": free_port() for i in range(2, 5)}}
+        return STAT_CFG.format(sock=side.sock, timeouts=TIMEOUTS, server=hello.port, **ports)
+
+    # (both_running waits on the stats socket, not a proxy port: a probe would count a session)
+    answers = side_by_side(tmp_path, config, ["show stat"], ask_cli, haproxy_py_flags=("-db",))
+    theirs, ours = (_stat_rows(said[0]) for said in answers)
     assert ours.keys() == theirs.keys()
     # be: fe's 1000 and fe2's 30 (a conditional use_backend counts), a tenth rounded up
     assert (theirs[("be", "BACKEND")]["slim"], theirs[("be2", "BACKEND")]["slim"]) == ("103", "3")

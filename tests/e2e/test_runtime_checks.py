@@ -8,9 +8,7 @@ same commands answered byte for byte as it answers them on the same configuratio
 from __future__ import annotations
 
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from tests.e2e.cookie_tools import NamedBackend, fetch, wait_port
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import needs_haproxy, side_by_side
 from tests.e2e.test_runtime_writes import cli, socat
 from tests.helpers import free_port
 
@@ -275,30 +274,13 @@ backend be
 """
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="HAProxy 2.6 not installed")
+@needs_haproxy
 def test_same_answers_as_haproxy(tmp_path: Path) -> None:
-    theirs_dir, ours_dir = tmp_path / "theirs", tmp_path / "ours"
-    theirs_dir.mkdir()
-    ours_dir.mkdir()
-    (theirs_dir / "h.cfg").write_text(_differential_config(theirs_dir, free_port()))
-    haproxy = subprocess.Popen(
-        ["haproxy", "-db", "-f", str(theirs_dir / "h.cfg")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    theirs, ours = side_by_side(
+        tmp_path, lambda side: _differential_config(side.directory, side.port), SAME, socat
     )
-    try:
-        with master(ours_dir, _differential_config(ours_dir, free_port())) as running:
-            running.wait_ready()
-            for sock in (theirs_dir / "stats.sock", ours_dir / "stats.sock"):
-                end = time.monotonic() + 10
-                while not sock.exists() and time.monotonic() < end:
-                    time.sleep(0.05)
-            for command in SAME:
-                theirs = socat(theirs_dir / "stats.sock", command)
-                assert socat(ours_dir / "stats.sock", command) == theirs, command
-    finally:
-        haproxy.terminate()
-        haproxy.wait(timeout=10)
+    for command, mine, reference in zip(SAME, ours, theirs, strict=True):
+        assert mine == reference, command
 
 
 def test_dynamic_server_checks(setup) -> None:

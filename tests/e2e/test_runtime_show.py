@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cli_tools import ask_socat as socat
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import both_running, needs_haproxy
 from tests.e2e.tcp_tools import ask, echo_servers, wait_listening
-from tests.helpers import base_env, free_port, haproxy_command, write_cfg
+from tests.helpers import base_env, free_port
 
 SOCAT = shutil.which("socat")
 LEVELS = ("admin", "operator", "user")
@@ -121,9 +121,8 @@ def _stot(stat: str) -> int:
     raise AssertionError(stat)
 
 
-@pytest.mark.skipif(haproxy_command() is None, reason="HAProxy is not installed")
+@needs_haproxy
 def test_answers_match_haproxy(tmp_path: Path) -> None:
-    port, theirs_port = free_port(), free_port()
     commands = [
         "show backend",
         "show servers state nope",
@@ -139,22 +138,13 @@ def test_answers_match_haproxy(tmp_path: Path) -> None:
               "operator": ["clear counters all"]}  # fmt: skip
     with echo_servers(b"1:", b"2:") as servers:
         ports = [server.port for server in servers]
-        theirs_cfg = write_cfg(tmp_path, config(tmp_path, theirs_port, ports, 1, "ha"), "ha.cfg")
-        reference = subprocess.Popen(
-            [*haproxy_command(), "-db", "-f", str(theirs_cfg)],  # type: ignore[misc]
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_listening(theirs_port, reference)  # type: ignore[arg-type]
-            expected = _answers(tmp_path, "ha", commands, levels)
-        finally:
-            reference.terminate()
-            reference.wait(timeout=10)
-        with master(tmp_path, config(tmp_path, port, ports, 1, "py")) as running:
-            running.wait_ready()
-            wait_listening(port, running.process)
-            got = _answers(tmp_path, "py", commands, levels)
+        with both_running(
+            tmp_path,
+            lambda side: config(side.directory, side.port, ports, 1, "x"),
+            sock_name="x-admin.sock",
+        ) as (theirs, ours):
+            expected = _answers(theirs.directory, "x", commands, levels)
+            got = _answers(ours.directory, "x", commands, levels)
     for key, answer in expected.items():
         assert got[key] == answer, key
 

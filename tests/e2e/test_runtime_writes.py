@@ -13,13 +13,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cookie_tools import NamedBackend, fetch, wait_port
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import Side, needs_haproxy, side_by_side
 from tests.helpers import free_port
 
 
@@ -317,51 +317,32 @@ DIFFERENTIAL = [
 ]
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="the real haproxy is not installed")
-def test_answers_match_the_real_haproxy(tmp_path: Path) -> None:
-    """The same commands on the same configuration, byte for byte, over the stats socket."""
+def answers_on_both(tmp_path: Path, templates: list[str]) -> tuple[list[bytes], list[bytes]]:
+    """`templates` ({map}, {acl}: each side's own files) asked over the stats socket of
+    haproxy and of haproxy-py -W, both on `config`: (haproxy's answers, haproxy-py's)."""
     one, two = NamedBackend("one"), NamedBackend("two")
-    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
-    ours_dir.mkdir()
-    theirs_dir.mkdir()
+
+    def side_config(side: Side) -> str:
+        text = config(side.directory, side.port, one, two)
+        if side.name == "haproxy":
+            return text.replace("    nbthread 2\n    master-worker no-exit-on-failure\n", "")
+        return text
+
+    def commands(side: Side) -> list[str]:
+        files = {"map": side.directory / "hosts.map", "acl": side.directory / "blocked.acl"}
+        return [template.format(**files) for template in templates]
+
     try:
-        theirs_text = config(theirs_dir, free_port(), one, two)
-        theirs_text = theirs_text.replace(
-            "    nbthread 2\n    master-worker no-exit-on-failure\n", ""
-        )
-        (theirs_dir / "h.cfg").write_text(theirs_text)
-        haproxy = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(theirs_dir / "h.cfg")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            port = free_port()
-            with master(ours_dir, config(ours_dir, port, one, two)) as running:
-                running.wait_ready()
-                wait_port(port, running.process)
-                for _ in range(100):
-                    if (theirs_dir / "stats.sock").exists():
-                        break
-                    time.sleep(0.05)
-                answers = []
-                for template in DIFFERENTIAL:
-                    ours = raw_cli(
-                        ours_dir / "stats.sock",
-                        template.format(map=ours_dir / "hosts.map", acl=ours_dir / "blocked.acl"),
-                    )
-                    theirs = raw_cli(
-                        theirs_dir / "stats.sock",
-                        template.format(
-                            map=theirs_dir / "hosts.map", acl=theirs_dir / "blocked.acl"
-                        ),
-                    )
-                    assert ours == theirs, template
-                    answers.append(ours)
-                assert b'found=yes, idx=tree, key="a.example", value="be1"' in answers[0]
-        finally:
-            haproxy.terminate()
-            haproxy.wait(timeout=10)
+        return side_by_side(tmp_path, side_config, commands, raw_cli)
     finally:
         one.close()
         two.close()
+
+
+@needs_haproxy
+def test_answers_match_the_real_haproxy(tmp_path: Path) -> None:
+    """The same commands on the same configuration, byte for byte, over the stats socket."""
+    theirs, ours = answers_on_both(tmp_path, DIFFERENTIAL)
+    for template, mine, reference in zip(DIFFERENTIAL, ours, theirs, strict=True):
+        assert mine == reference, template
+    assert b'found=yes, idx=tree, key="a.example", value="be1"' in ours[0]

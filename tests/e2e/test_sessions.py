@@ -21,8 +21,9 @@ import pytest
 
 from tests.e2e.cli_tools import ask_socat as socat
 from tests.e2e.mworker_tools import master
+from tests.e2e.side_by_side import Side, both_running, needs_haproxy
 from tests.e2e.tcp_tools import EchoServer, ThreadedServer, echo_servers, wait_listening
-from tests.helpers import TIMEOUTS, free_port, haproxy_command, haproxy_py_command
+from tests.helpers import TIMEOUTS, free_port
 
 SOCAT = shutil.which("socat")
 CURL = shutil.which("curl")
@@ -274,56 +275,26 @@ def _fields(line: str) -> list[str]:
     return re.findall(r"(?:^|\s)([a-z_]+)[=\[]", line.split(": ", 1)[1])
 
 
-@pytest.mark.skipif(haproxy_command() is None, reason="HAProxy 2.6 is not installed")
+@needs_haproxy
 def test_same_fields_and_errors_as_haproxy(tmp_path: Path) -> None:
     """The same configuration under haproxy and haproxy-py, one idle TCP session each: the
     same field names in the same order, the same values where haproxy-py fills them, and the
     same error answers."""
     with echo_servers(b"1:") as (echo,):
         answers = {}
-        for name in ("haproxy", "haproxy-py"):
-            port, sock = free_port(), tmp_path / f"{name}.sock"
-            cfg = tmp_path / f"{name}.cfg"
-            cfg.write_text(
-                f"global\n    stats socket {sock} level admin\n"
-                f"defaults\n    mode tcp\n{TIMEOUTS}"
-                f"listen app\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:{echo.port}\n"
-            )
-            command = haproxy_command() if name == "haproxy" else haproxy_py_command()
-            process = subprocess.Popen(
-                [*command, "-db", "-f", str(cfg)],  # type: ignore[misc]
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_listening(port, process)  # type: ignore[arg-type]
-                with socket.create_connection(("127.0.0.1", port)) as client:
-                    client.sendall(b"x")
-                    assert client.recv(10) == b"1:x", name
-                    listing = socat(sock, "show sess")
-                    line = next(ln for ln in listing.splitlines() if " fe=app " in ln)
-                    errors = [
-                        socat(sock, command)
-                        for command in (
-                            "show sess 0x10",
-                            "shutdown session",
-                            "shutdown session 0x10",
-                            "shutdown sessions server app",
-                            "shutdown sessions server nope/s1",
-                            "shutdown sessions server app/nope",
-                        )
-                    ]
-                    session_id = line.split(":", 1)[0]
-                    closed = socat(sock, f"shutdown session {session_id}")
-                    client.settimeout(5)
-                    try:
-                        eof: bytes | None = client.recv(10)
-                    except TimeoutError:  # kept, so the comparison below names the side
-                        eof = None
-                answers[name] = (line, errors, closed, eof, listing.endswith("\n\n"))
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
+        text = (
+            "global\n    stats socket {sock} level admin\n"
+            f"defaults\n    mode tcp\n{TIMEOUTS}"
+            "listen app\n    bind 127.0.0.1:{port}\n"
+            f"    server s1 127.0.0.1:{echo.port}\n"
+        )
+
+        def config(side: Side) -> str:
+            return text.format(sock=side.sock, port=side.port)
+
+        with both_running(tmp_path, config, haproxy_py_flags=("-db",)) as sides:
+            for side in sides:
+                answers[side.name] = _one_session(side)
     (theirs, their_errors, their_closed, their_eof, their_end) = answers["haproxy"]
     (ours, our_errors, our_closed, our_eof, our_end) = answers["haproxy-py"]
     assert _fields(ours) == _fields(theirs)
@@ -333,3 +304,36 @@ def test_same_fields_and_errors_as_haproxy(tmp_path: Path) -> None:
     assert (
         (our_closed, our_eof, our_end) == (their_closed, their_eof, their_end) == ("\n", b"", True)
     )
+
+
+def _one_session(side: Side) -> tuple[str, list[str], str, bytes | None, bool]:
+    """A client's session on `side`: its `show sess` line, the error answers, the answer to
+    `shutdown session ID`, what the client then reads (None: no close within 5 s), and
+    whether the listing ended with an empty line."""
+    with socket.create_connection(("127.0.0.1", side.port)) as client:
+        client.sendall(b"x")
+        assert client.recv(10) == b"1:x", side.name
+        listing = socat(side.sock, "show sess")
+        # This client's line, by its source port: not merely the first of `fe=app`, which
+        # under load was an earlier connection's still listed (a readiness probe's).
+        source = f" src=127.0.0.1:{client.getsockname()[1]} "
+        (line,) = [ln for ln in listing.splitlines() if " fe=app " in ln and source in ln]
+        errors = [
+            socat(side.sock, command)
+            for command in (
+                "show sess 0x10",
+                "shutdown session",
+                "shutdown session 0x10",
+                "shutdown sessions server app",
+                "shutdown sessions server nope/s1",
+                "shutdown sessions server app/nope",
+            )
+        ]
+        session_id = line.split(":", 1)[0]
+        closed = socat(side.sock, f"shutdown session {session_id}")
+        client.settimeout(5)
+        try:
+            eof: bytes | None = client.recv(10)
+        except TimeoutError:  # kept, so the comparison names the side
+            eof = None
+    return line, errors, closed, eof, listing.endswith("\n\n")
