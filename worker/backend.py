@@ -173,15 +173,13 @@ class BackendRuntime:
     # -- the backend's own sessions -------------------------------------------------------------
 
     def session_started(self) -> None:
-        self.counters.session_opened()
-        self.farm.backend_conns = self.counters.cur_sessions
+        self.farm.backend_conns = self.counters.session_opened()  # (cur_sessions)
         if self.dynamic_limits and len(self.queues):
             for lb in self.farm.servers:
                 self._serve_queue(lb)
 
     def session_ended(self) -> None:
-        self.counters.session_closed()
-        self.farm.backend_conns = self.counters.cur_sessions
+        self.farm.backend_conns = self.counters.session_closed()
 
     def key_for(self, peer: object) -> bytes | None:
         """The load-balancing key of a client: its address for `balance source`, else None."""
@@ -218,7 +216,7 @@ class BackendRuntime:
         if self.state_sync is not None:
             self.state_sync()
         clock = self.counters.clock  # show stat's qtime/ctime: the counters' coarse clock
-        began = clock.read()
+        began = clock.now if clock.live else clock.read()  # (read(), inlined)
         started = trio.current_time() if log is not None else 0.0
         if direct is not None:
             # None: its queue is full or timed out, or the client left (no load balancing then)
@@ -231,7 +229,7 @@ class BackendRuntime:
                 server = await self._assign(key, (), still_wanted, log)
         if server is None:
             return None
-        queued_at = clock.read()
+        queued_at = clock.now if clock.live else clock.read()
         if log is not None:
             assigned = trio.current_time()
             log.t_queue = int((assigned - started) * 1000)
@@ -247,7 +245,8 @@ class BackendRuntime:
                     if idle is not None:
                         if log is not None:
                             log.t_connect = 0
-                        self._count_times(server, began, queued_at, queued_at)
+                        # (_count_times, inlined: no connect time)
+                        server.counters.connected(int((queued_at - began) * 1000), 0)
                         return server, idle
                 if target.relative and destination_port < 0:
                     destination_port = _destination_port(client)
@@ -306,14 +305,18 @@ class BackendRuntime:
         """The backend's only server, taken, when it has a free slot and nobody waits: with
         one server every algorithm picks it, so the pick is skipped (the HTTP hot path's
         common case); None otherwise, and _assign() decides as usual."""
-        servers = self.farm.servers
+        farm = self.farm
+        servers = farm.servers
         if len(servers) != 1 or len(self.queues):
             return None
         lb = servers[0]
-        if not lb.eligible or self.farm.is_full(lb):
+        # (lb.eligible; and no maxconn: never full, see Farm.is_full)
+        if not (lb.usable and lb.weight > 0) or (lb.maxconn > 0 and farm.is_full(lb)):
             return None
-        self._take(lb)
-        return self.servers[lb]
+        server = self.servers[lb]
+        self.algorithm.take(lb)  # (_take, inlined: one lookup)
+        server.counters.session_opened()
+        return server
 
     def _take_preferred(self, server: ServerRuntime) -> ServerRuntime | None:
         lb = server.lb

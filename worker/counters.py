@@ -202,7 +202,8 @@ class Counters:
         # row; a backend's come from its servers, read by haproxy_py/stats/csv.py).
         self.starts: deque[float] | None = deque() if server or timed else None
 
-    def session_opened(self) -> None:
+    def session_opened(self) -> int:
+        """One more session: counted, and its start kept (timed rows); returns scur."""
         row = self.row
         cur = row[SCUR] + 1
         row[SCUR] = cur
@@ -210,7 +211,8 @@ class Counters:
         if cur > row[SMAX]:
             row[SMAX] = cur
         row[self.total] += 1  # lbtot (server) or conn_tot
-        now = self.clock.read()
+        clock = self.clock
+        now = clock.now if clock.live else _monotonic()  # (CoarseClock.read, inlined)
         second = int(now)
         if row[RATE_SEC] != second:
             roll(row, second)
@@ -219,20 +221,29 @@ class Counters:
         if starts is not None:  # servers: lastsess and ttime (a backend's: its servers')
             row[LASTSESS] = second + 1
             starts.append(now)
+        return cur
 
-    def session_closed(self) -> None:
+    def session_closed(self) -> int:
+        """A session ended (a ttime sample on timed rows); returns scur."""
         row = self.row
-        if row[SCUR]:
-            row[SCUR] -= 1
+        cur = row[SCUR]
+        if cur:
+            cur -= 1
+            row[SCUR] = cur
         starts = self.starts
         if starts:  # a ttime sample, inlined (see timing())
-            ms = int((self.clock.read() - starts.popleft()) * 1000)
+            clock = self.clock
+            now = clock.now if clock.live else _monotonic()
+            ms = int((now - starts.popleft()) * 1000)
             total = row[TTIME_SUM]
-            row[TTIME_SUM] = total - (total >> 10) + ms
+            changed = total - (total >> 10) + ms
+            if changed != total:  # (as in connected())
+                row[TTIME_SUM] = changed
             if row[TTIME_N] < TIME_SAMPLES:
                 row[TTIME_N] += 1
             if ms > row[TTIME_MAX]:
                 row[TTIME_MAX] = ms
+        return cur
 
     def timing(self, index: int, ms: int) -> None:
         """One sample of a time (QTIME_SUM, CTIME_SUM, TTIME_SUM...): the sliding sum loses
@@ -248,12 +259,18 @@ class Counters:
             row[highest] = ms
 
     def connected(self, queue_ms: int, connect_ms: int) -> None:
-        """A server connection was had: one qtime and one ctime sample (timing(), inlined)."""
+        """A server connection was had: one qtime and one ctime sample (timing(), inlined;
+        a sum that does not change is not written: a sample of 0 ms on a sum under 1024,
+        the common case of a kept connection, costs reads only)."""
         row = self.row
         total = row[QTIME_SUM]
-        row[QTIME_SUM] = total - (total >> 10) + queue_ms
+        changed = total - (total >> 10) + queue_ms
+        if changed != total:
+            row[QTIME_SUM] = changed
         total = row[CTIME_SUM]
-        row[CTIME_SUM] = total - (total >> 10) + connect_ms
+        changed = total - (total >> 10) + connect_ms
+        if changed != total:
+            row[CTIME_SUM] = changed
         if row[QTIME_N] < TIME_SAMPLES:
             row[QTIME_N] += 1
         if row[CTIME_N] < TIME_SAMPLES:
@@ -311,7 +328,8 @@ class FrontendCounters(Counters):
         added = value - row[REQ_TOT]
         row[REQ_TOT] = value
         if added > 0:
-            second = int(self.clock.read())
+            clock = self.clock
+            second = int(clock.now if clock.live else _monotonic())
             if row[RATE_SEC] != second:
                 roll(row, second)
             row[REQ_CUR] += added
@@ -351,7 +369,9 @@ def count_exchange(
     row[BOUT] += bytes_out
     if response_ms >= 0:
         total = row[RTIME_SUM]
-        row[RTIME_SUM] = total - (total >> 10) + response_ms
+        changed = total - (total >> 10) + response_ms
+        if changed != total:  # (as in connected())
+            row[RTIME_SUM] = changed
         if row[RTIME_N] < TIME_SAMPLES:
             row[RTIME_N] += 1
         if response_ms > row[RTIME_MAX]:

@@ -57,6 +57,8 @@ class Algorithm:
     def __init__(self, farm: Farm, params: Mapping[str, Any] | None = None) -> None:
         self.farm = farm
         self.params = MappingProxyType(dict(params or {}))  # the balance line's arguments
+        # Whether this algorithm follows the load (overrides load_changed): leastconn.
+        self._load_ordered = type(self).load_changed is not Algorithm.load_changed
         self._active = self._new_pool()
         self._backup = self._new_pool()
         self.update()
@@ -93,12 +95,15 @@ class Algorithm:
     def take(self, server: LbServer) -> None:
         """A connection to `server` starts."""
         server.cur_conns += 1
-        self.load_changed(server)
+        if self._load_ordered:  # (a call per request saved where the load orders nothing)
+            self.load_changed(server)
 
     def release(self, server: LbServer) -> None:
         """A connection to `server` ended."""
-        server.cur_conns = max(0, server.cur_conns - 1)
-        self.load_changed(server)
+        if server.cur_conns > 0:
+            server.cur_conns -= 1
+        if self._load_ordered:
+            self.load_changed(server)
 
     def load_changed(self, server: LbServer) -> None:
         """`cur_conns` or `pending` changed; only load-ordered algorithms care."""

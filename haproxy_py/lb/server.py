@@ -143,6 +143,8 @@ class Farm:
 
     def is_full(self, server: LbServer) -> bool:
         """No free slot, or others already waiting for one (a newcomer must not overtake)."""
+        if server.maxconn <= 0:
+            return False  # no limit at all (effective_maxconn: 0), without the call
         limit = self.limit(server)
         return limit > 0 and (server.pending > 0 or server.cur_conns >= limit)
 

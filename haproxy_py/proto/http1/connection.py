@@ -212,8 +212,8 @@ class _Connection:
         """After both messages ended on a keep-alive connection: accept the next exchange."""
         if self.their_state != DONE or self.our_state != DONE:
             raise H1UsageError(f"exchange not finished ({self.their_state}/{self.our_state})")
-        if not self.keep_alive:
-            raise H1UsageError("this connection cannot be kept alive")
+        if not (self._their_keep_alive and self._our_keep_alive) or self._close_wanted:
+            raise H1UsageError("this connection cannot be kept alive")  # (not keep_alive)
         self.their_state = self.our_state = IDLE
         self._their_keep_alive = self._our_keep_alive = True
         self._method = b""
@@ -395,10 +395,12 @@ def pass_plain_response(
     ):
         return None
     # The line send() would add last: by the client's version and whether it stays.
-    if front._request_version == b"1.1":
-        last = b"" if front.keep_alive else CLOSE_LINE
-    elif front._request_version == b"1.0":
-        last = KEEP_ALIVE_LINE if front.keep_alive else b""
+    stays = front._their_keep_alive and front._our_keep_alive and not front._close_wanted
+    version = front._request_version
+    if version == b"1.1":
+        last = b"" if stays else CLOSE_LINE
+    elif version == b"1.0":
+        last = KEEP_ALIVE_LINE if stays else b""
     else:
         return None
     found = plain_response(buf, back._method, back.limits, last)  # type: ignore[arg-type]

@@ -23,6 +23,12 @@ Rules: both accept only what the strict parser (head.py, framing.py) accepts and
 what the general event path gives (tests/unit/http1/test_plain.py checks this on the corpora
 and on generated messages); None is never an error, only "take the general path", which
 then finds any error itself. Neither copies the message when nothing is to be removed.
+Each keeps its last verdict (one entry: the bytes, the other arguments, the answer): the
+answer depends on nothing else, so equal bytes with the same limits (a frozen H1Limits, by
+identity) get it without the match. wrk sends the same request on every connection and a
+server the same response until its Date changes; most clients repeat themselves on one
+connection. A different message costs one failed comparison (lengths differ, or memcmp
+stops at the first difference); a response bigger than 8 KiB is not remembered.
 """
 
 from __future__ import annotations
@@ -92,9 +98,35 @@ KEEP_ALIVE_LINE = b"Connection: keep-alive\r\n"
 CLOSE_LINE = b"Connection: close\r\n"
 
 
-def plain_request(buf: bytes, limits: H1Limits) -> tuple[bytes, bytes, bool, bytes] | None:
+_RequestVerdict = tuple[bytes, bytes, bool, bytes] | None
+_ResponseVerdict = tuple[bytes, int, bool] | None
+# A response up to this size is remembered (its body is compared too, which a big body
+# would make dearer than the match, which reads the head only).
+_CACHED_RESPONSE_MAX = 8192
+# The last verdicts: (buf, limits, answer) and (buf, method, limits, last, answer).
+_last_request: tuple[bytes, H1Limits | None, _RequestVerdict] = (b"", None, None)
+_last_response: tuple[bytes, bytes, H1Limits | None, bytes, _ResponseVerdict] = (
+    b"",
+    b"",
+    None,
+    b"",
+    None,
+)
+
+
+def plain_request(buf: bytes, limits: H1Limits) -> _RequestVerdict:
     """(method, bytes to forward, client keeps alive, version) for the plain request that
     `buf` is entirely, or None (see the module)."""
+    global _last_request
+    last = _last_request
+    if last[0] == buf and last[1] is limits:
+        return last[2]
+    found = _plain_request(buf, limits)
+    _last_request = (buf, limits, found)
+    return found
+
+
+def _plain_request(buf: bytes, limits: H1Limits) -> _RequestVerdict:
     if len(buf) > limits.max_head_size or limits.accept_invalid:
         return None
     match = _REQUEST.fullmatch(buf)
@@ -123,10 +155,22 @@ def plain_request(buf: bytes, limits: H1Limits) -> tuple[bytes, bytes, bool, byt
 
 def plain_response(
     buf: bytes, method: bytes, limits: H1Limits, last: bytes = b""
-) -> tuple[bytes, int, bool] | None:
+) -> _ResponseVerdict:
     """(bytes for the client, status, server keeps alive) for a plain response, or None.
 
     `last`: a header line added last (CLOSE_LINE, KEEP_ALIVE_LINE) or nothing."""
+    global _last_response
+    if len(buf) > _CACHED_RESPONSE_MAX:  # the match reads the head only: comparing costs more
+        return _plain_response(buf, method, limits, last)
+    seen = _last_response
+    if seen[0] == buf and seen[1] == method and seen[2] is limits and seen[3] == last:
+        return seen[4]
+    found = _plain_response(buf, method, limits, last)
+    _last_response = (buf, method, limits, last, found)
+    return found
+
+
+def _plain_response(buf: bytes, method: bytes, limits: H1Limits, last: bytes) -> _ResponseVerdict:
     if limits.accept_invalid or method == b"CONNECT":
         return None  # (a 2xx to CONNECT switches to a tunnel)
     match = _RESPONSE.match(buf)

@@ -7,7 +7,9 @@ name plus its value (no separator, no CRLF), the end of the headers 1 byte, body
 length (chunk sizes and CRLFs not counted) and the end of a chunked body 1 byte (plus its
 trailers as headers). The `Connection` header is not counted: HAProxy's HTTP/1 layer takes
 it out when it reads the message. The same numbers go to the frontend, the backend and the
-server rows of the request. Pure functions, no state.
+server rows of the request. Pure functions; `canonical_head_size` remembers its last answer
+for a whole message and for a head (the same bytes object, held: its identity cannot be
+reused) since the plain path (plain.py) hands on the same object for a repeated message.
 """
 
 from __future__ import annotations
@@ -19,15 +21,33 @@ _END_OF_HEADERS = 1
 END_OF_CHUNKED = 1  # the end of a chunked body (trailers, if any, are counted as headers)
 
 
+# The last (wire, size) measured whole and (wire, end, size) measured up to `end`.
+_last_whole: tuple[bytes, int] = (b"", 0)
+_last_part: tuple[bytes, int, int] = (b"", 0, 0)
+
+
 def canonical_head_size(wire: bytes, end: int | None = None) -> int:
     """The counted size of a canonical head (`START LINE\\r\\n`, `Name: value\\r\\n` lines,
     `\\r\\n`) with no Connection line: `wire[:end]` (the whole of `wire` without `end`).
 
     Each CRLF-ended line loses its separator (4 bytes: ': ' and CRLF, or the two spaces and
     CRLF of the start line, which gains 20), the blank line weighs 1 instead of 2."""
+    global _last_whole, _last_part
     if end is None:
-        end = len(wire)
-    return end + 23 - 4 * wire.count(b"\r\n", 0, end)
+        whole = _last_whole
+        if whole[0] is wire:
+            return whole[1]
+        size = len(wire) + 23 - 4 * wire.count(b"\r\n")
+        if wire.__class__ is bytes:  # (a bytearray could change under the same identity)
+            _last_whole = (wire, size)
+        return size
+    part = _last_part
+    if part[0] is wire and part[1] == end:
+        return part[2]
+    size = end + 23 - 4 * wire.count(b"\r\n", 0, end)
+    if wire.__class__ is bytes:
+        _last_part = (wire, end, size)
+    return size
 
 
 def fields_size(headers: Iterable[tuple[bytes, bytes]]) -> int:
