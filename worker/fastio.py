@@ -28,6 +28,11 @@ wait at once. The caller's rule, because an edge is reported once: wait only whe
 is known to be drained, i.e. after a recv that said EAGAIN or returned less than asked for
 (a short TCP read means the receive queue was empty), with nothing read since; a wait that
 ends without data (a remembered old edge) is harmless: recv says EAGAIN, wait again.
+`hook_edge(sock, deadline, driven)` is that wait for a coroutine driven by worker/driven.py:
+no task parks here; the poller calls `driven.resume(True)` at the edge (the watchdog
+`resume(False)` at the deadline), which runs the coroutine on in the poller's (watchdog's)
+task; `unhook_edge` takes it off when its session task is cancelled. Direct waits
+(`_EdgePoller.direct`) are for the other waits only.
 
 `tick_clock(clock)` makes the counters' CoarseClock (worker/counters.py) read the monotonic
 clock once per turn of the event loop, after each I/O wait (a trio instrument, installed once
@@ -44,6 +49,7 @@ import select
 import socket
 import sys
 import time
+from typing import Protocol
 
 import outcome
 import trio
@@ -97,14 +103,24 @@ class _Watchdog:
                 elif deadline < earliest:
                     earliest = deadline
             edge = _EDGE.get(None)
+            woke_driven = False
             for key in late:
+                if deadlines.get(key, INF) > now:
+                    continue  # (a driven coroutine resumed just before moved or ended it)
                 del deadlines[key]
+                driven = edge.driven.pop(key, None) if edge is not None else None
+                if driven is not None:  # a driven coroutine (worker/driven.py): "timed out"
+                    driven.resume(False)  # (it may set new deadlines)
+                    woke_driven = True
+                    continue
                 expired.add(key)
                 task = edge.waiters.pop(key, None) if edge is not None else None
                 if task is not None:
                     reschedule(task, outcome.Value(False))  # an edge wait: "timed out"
                 else:
                     notify_closing(key if key >= 0 else ~key)
+            if woke_driven:
+                earliest = min(deadlines.values(), default=INF)
             if earliest < INF:
                 earliest = max(earliest, now + RESOLUTION)
             self.next_wake = earliest
@@ -232,6 +248,7 @@ class _EdgePoller:
     __slots__ = (
         "direct",
         "drained",
+        "driven",
         "epoll",
         "off",
         "registered",
@@ -245,6 +262,7 @@ class _EdgePoller:
         self.epoll = select.epoll()
         self.registered: dict[int, socket.socket] = {}  # fd -> the socket registered on it
         self.waiters: dict[int, trio.lowlevel.Task] = {}
+        self.driven: dict[int, _Driven] = {}  # fd -> a coroutine this task drives on its edge
         self.seen: set[int] = set()  # fds whose edge came while nobody waited
         self.drained: set[int] = set()  # client fds noted drained by their session
         self.off: set[int] = set()  # registered fds whose edges are masked (direct waits)
@@ -272,11 +290,18 @@ class _EdgePoller:
         epoll = self.epoll
         fd = epoll.fileno()
         waiters = self.waiters
+        driven = self.driven
         seen = self.seen
+        deadlines = _watchdog().deadlines
         try:
             while True:
                 await _trio_wait_readable(fd)
                 for ready, _ in epoll.poll(0):
+                    hooked = driven.pop(ready, None)
+                    if hooked is not None:
+                        deadlines.pop(ready, None)
+                        hooked.resume(True)  # runs it here, up to its next wait or its end
+                        continue
                     task = waiters.pop(ready, None)
                     if task is None:
                         seen.add(ready)
@@ -295,6 +320,15 @@ class _EdgePoller:
         # remembered for the fd number's previous socket means nothing for this one.
         self.seen.discard(fd)
         self.off.discard(fd)
+
+
+class _Driven(Protocol):
+    """What worker/driven.py hooks on an fd: resumed with True at its edge, False at its
+    deadline; `fd`: where it is hooked."""
+
+    fd: int
+
+    def resume(self, value: bool) -> None: ...
 
 
 class _TurnCounter(trio.abc.Instrument):
@@ -380,3 +414,39 @@ async def wait_readable_edge(sock: socket.socket, deadline: float) -> bool:
     finally:
         dog.deadlines.pop(fd, None)
         dog.expired.discard(fd)
+
+
+def hook_edge(sock: socket.socket, deadline: float, driven: _Driven) -> bool:
+    """wait_readable_edge() for a driven coroutine (worker/driven.py): True when an edge
+    already came (go on at once); else False, `driven` hooked on the fd: the edge poller
+    resumes it with True at the next edge, the watchdog with False at `deadline`. Direct
+    waits are not used: the poller's wake runs the coroutine itself, no session task switch."""
+    poller = _edge_poller()
+    fd = sock.fileno()
+    if poller.registered.get(fd) is not sock:
+        poller.register(sock, fd)
+    elif fd in poller.off:
+        poller.epoll.modify(fd, _EDGE_MASK)  # unmasked: the present state comes as an edge
+        poller.off.discard(fd)
+    seen = poller.seen
+    if fd in seen:
+        seen.discard(fd)
+        return True
+    if deadline < INF:
+        dog = _watchdog()
+        dog.deadlines[fd] = deadline
+        if deadline < dog.next_wake:
+            dog.next_wake = deadline
+            dog.kick()
+    driven.fd = fd
+    poller.driven[fd] = driven
+    return False
+
+
+def unhook_edge(driven: _Driven) -> None:
+    """Take a hooked coroutine off the poller (its task was cancelled while parked)."""
+    poller = _edge_poller()
+    fd = driven.fd
+    if poller.driven.get(fd) is driven:
+        del poller.driven[fd]
+        _watchdog().deadlines.pop(fd, None)

@@ -25,6 +25,11 @@ originalto`, no request-based LB key, and logging (if any) without captures, uni
 (timers, status, bytes, server, termination). `option forwardfor` is applied here (its line
 added last, as the general path adds it). Counters are kept as the general
 path keeps them, the end of a plain exchange in one call (worker/counters.py `count_exchange`).
+The session's loop, this included, is a coroutine the edge poller may be running
+(worker/driven.py): its waits on drained sockets are `recv_edge` (the poller's markers), and
+every trio operation (a connect or a queue, trio's waits, partial sends, the session's
+answers, relay and tunnel) comes after `await to_trio()`, which hands the rest to the session
+task; `_connects_at_once` tells when connect_server() needs no trio at all.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from haproxy_py.proto.http1.head import parse_request_head
 from haproxy_py.proto.http1.plain import CLOSE_LINE, KEEP_ALIVE_LINE
 from haproxy_py.proto.http1.sizes import canonical_head_size
 from worker.counters import count_bytes, count_exchange, count_forwarded
+from worker.driven import DRIVE, to_trio
 from worker.fastio import note_drained, run_time, take_drained, tick_clock
 from worker.http_io import (
     RECV_SIZE,
@@ -47,10 +53,11 @@ from worker.http_io import (
     recv_some,
     recv_some_or_gone,
 )
-from worker.http_server import ServerConn
+from worker.http_server import TRUSTED_IDLE, ServerConn
 from worker.http_settings import KEEP_ALIVE
 
 if TYPE_CHECKING:
+    from worker.backend import BackendRuntime
     from worker.http_session import HttpSession
 
 
@@ -116,11 +123,13 @@ async def fast_exchange(session: HttpSession) -> bool | None:
         except OSError:
             raise ClientGone from None
     else:
+        await to_trio()  # (trio's wait)
         data = await recv_some_or_gone(client, deadline, not first)
     if data is None:  # nothing came in time: as read_request() answers a silent client
         if not first or settings.ignore_probes:
             return False
         session.counters.failed_requests += 1
+        await to_trio()
         await session.reply_and_close(408)
         return False
     front.receive_data(data)
@@ -135,6 +144,7 @@ async def fast_exchange(session: HttpSession) -> bool | None:
     if plain is None:
         if not first:  # the rest of the head must come in time, from the first byte on
             deadline = trio.current_time() + settings.http_request_timeout
+        await to_trio()  # (trio's waits)
         if await _finish_head(session, deadline):
             return None
         return False
@@ -156,6 +166,31 @@ async def fast_exchange(session: HttpSession) -> bool | None:
     if keep and len(data) < RECV_SIZE:
         note_drained(client.fileno())  # our one recv this exchange was short
     return keep
+
+
+def _connects_at_once(session: HttpSession, backend: BackendRuntime) -> bool:
+    """Whether connect_server() will give a connection without any trio operation (in a
+    coroutine the edge poller drives, anything else must go to the session task first):
+    this client's kept connection (take_idle) to the server that backend.connect() takes
+    without a queue (prefer-last-server's, or the only one), recent enough to be trusted
+    without a peek. Mirrors worker/backend.py; a miss is caught (worker/driven.py strays)."""
+    conn = session.private
+    if conn is None or session.settings.abort_on_close:
+        return False
+    # (half TRUSTED_IDLE: take_idle() reads the clock again a moment later)
+    if trio.current_time() - conn.idle_since >= TRUSTED_IDLE / 2:
+        return False
+    if backend.state_sync is not None:
+        backend.state_sync()  # (connect() calls it again: same answer)
+    server = conn.server
+    lb = server.lb
+    farm = backend.farm
+    if not lb.eligible or farm.is_full(lb) or backend.servers.get(lb) is not server:
+        return False
+    if session.settings.prefer_last_server and session.last_server is server:
+        return True
+    servers = farm.servers
+    return len(servers) == 1 and servers[0] is lb and not len(backend.queues)
 
 
 def _add_forwardfor(session: HttpSession, head: bytes, old: bool) -> bytes:
@@ -206,10 +241,13 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
     backend.session_started()
     server = None
     try:
+        if DRIVE.in_poller and not _connects_at_once(session, backend):
+            await to_trio()  # a queue, a connect: trio's
         opened = await session.connect_server(
             backend, None, prefer=session.last_server if settings.prefer_last_server else None
         )
         if opened is None:
+            await to_trio()
             return await session.answer(503, session.error_pages)
         server, sock = opened
         if session.record is not None:
@@ -225,6 +263,7 @@ async def _forward(session: HttpSession, head: bytes, method: bytes) -> bool:
         try:
             await _exchange_with(session, head, method, conn)
         except ServerFailed as failure:
+            await to_trio()
             return await session.server_failed(failure, backend, server)
         return session.front.keep_alive
     finally:
@@ -262,9 +301,11 @@ async def _exchange_with(
             # An idle connection the server had closed meanwhile: once more, on a new one.
             conn.close()
             request = parse_request_head(head, session.settings.request_limits)[0]
+            await to_trio()
             current = await session.reopen(conn.server, request, head)
             tunnel = await session.relay_response(current) == "tunnel"
         if tunnel:
+            await to_trio()
             await session.tunnel(current)
             return
         h1 = current.h1
@@ -287,6 +328,7 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
             conn.drained = False
             data = await recv_edge(conn.sock, deadline)
         else:
+            await to_trio()  # (trio's wait)
             data = await recv_some(conn.sock, deadline, True)
     except OSError:
         raise ServerFailed(502, True) from None
@@ -328,6 +370,7 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
                 record.bytes_out += len(wire)  # counted sent or not, as HAProxy logs `CD`
             await _to_client(session, wire)
             return False
+    await to_trio()
     try:
         return await session.relay_response(conn) == "tunnel"
     except ServerFailed as failure:
@@ -345,6 +388,7 @@ async def _to_server(session: HttpSession, conn: ServerConn, data: bytes) -> Non
     except OSError:
         raise ServerFailed(502, True) from None
     if sent < len(data):  # (counted once all is sent, as to_server() counts)
+        await to_trio()
         await session.to_server(conn, memoryview(data)[sent:])  # type: ignore[arg-type]
 
 
@@ -357,4 +401,5 @@ async def _to_client(session: HttpSession, data: bytes) -> None:
     except OSError:
         raise ClientGone from None
     if sent < len(data):
+        await to_trio()
         await session.to_client(memoryview(data)[sent:])  # type: ignore[arg-type]

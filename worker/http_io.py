@@ -14,7 +14,8 @@ import socket
 
 import trio
 
-from worker.fastio import wait_readable, wait_readable_edge, wait_writable
+from worker.driven import wait_edge
+from worker.fastio import wait_readable, wait_writable
 
 RECV_SIZE = 65536
 
@@ -100,9 +101,10 @@ async def recv_some_or_gone(
 
 async def recv_edge(sock: socket.socket, deadline: float) -> bytes | None:
     """recv_some() for a socket known to be drained (worker/fastio.py's rule): waits on the
-    edge-triggered epoll first, then reads; None when `deadline` passed first."""
+    edge-triggered epoll first, then reads; None when `deadline` passed first. In a
+    coroutine driven by worker/driven.py, the wait is one of its markers."""
     while True:
-        if not await wait_readable_edge(sock, deadline):
+        if not await wait_edge(sock, deadline):
             try:  # the deadline and the data may have come together
                 return sock.recv(RECV_SIZE)
             except BlockingIOError:

@@ -60,6 +60,7 @@ from haproxy_py.stats.layout import RTIME_SUM
 from worker import log_capture
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.counters import Counters, count_bytes
+from worker.driven import to_trio
 from worker.http_fast import fast_exchange
 from worker.http_io import (
     BadBody,
@@ -253,6 +254,9 @@ class HttpSession:
         served = await fast_exchange(self)  # the plain case in one step (worker/http_fast.py)
         if served is not None:
             return served
+        # The general path is trio's: when the edge poller drove the fast path (worker/
+        # driven.py: session.py runs run() so), it goes on in the session task.
+        await to_trio()
         request = await self.read_request()
         if request is None:
             return False

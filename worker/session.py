@@ -25,6 +25,7 @@ import trio
 
 from haproxy_py.logfmt import LogRecord
 from worker.backend import BackendRuntime, ServerRuntime
+from worker.driven import run_driven
 from worker.http_session import HttpSession
 from worker.logs import ProxyLogger
 from worker.proxy_header import accept_proxy, may_expect_proxy
@@ -301,7 +302,8 @@ async def _serve_http(
         session.start_logging(frontend.logger, frontend.name, peer, _http_log_end(frontend))
     if frontend.worker is not None and frontend.worker.closer is not None:
         frontend.worker.closer.register(session)  # close-spread-time (worker/close_spread.py)
-    await session.run()
+    # Its plain exchanges run on the edge poller's wakes, no task switch (worker/driven.py).
+    await run_driven(session.run())
 
 
 def _http_log_end(frontend: FrontendRuntime) -> Callable[[LogRecord, object], None]:
