@@ -17,6 +17,9 @@ master, which confirms before the session answers); `get weight` reads the table
 each worker holds itself (maps, ACLs, frontend limits and states) are checked here and made
 by every worker (worker/cli_write.py), `set rate-limit` among them; `add|del server`
 go round the same way and take a spare row of the table (worker/cli_dynamic.py).
+`show errors` shows every worker's captures (worker/cli_errors.py); `operator`, `user`, `set
+timeout cli` and `set severity-output` change the request being answered
+(haproxy_py/runtime_api/cli_session.py), the last one how each answer is printed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import trio
 from haproxy_py.process.fdpass import try_send_fds
 from haproxy_py.proto.cli_help import Level
 from haproxy_py.runtime_api.admin import get_weight, parse_admin
+from haproxy_py.runtime_api.cli_session import as_shown, session_command
 from haproxy_py.runtime_api.commands import (
     PERMISSION_DENIED,
     Request,
@@ -43,12 +47,19 @@ from haproxy_py.runtime_api.commands import (
     unknown_command,
 )
 from haproxy_py.runtime_api.info import format_uptime
-from haproxy_py.runtime_api.maps import run_map_command
+from haproxy_py.runtime_api.maps import run_map_command, write_answer
 from haproxy_py.stats.csv import info_rates
 from haproxy_py.stats.layout import G_CUM_CONNS, G_CUM_REQ
 from haproxy_py.stats.typed import show_info_answer, show_stat_answer
 from haproxy_py.version import RELEASE_DATE, VERSION
 from worker.cli_dynamic import is_dynamic, run_dynamic
+from worker.cli_errors import (
+    LOCAL_ERRORS,
+    is_show_errors,
+    local_errors,
+    show_errors_everywhere,
+    show_errors_here,
+)
 from worker.cli_extra import run_extra
 from worker.cli_sessions import LOCAL, run_everywhere, run_local, session_action
 from worker.cli_show import run_show
@@ -211,11 +222,13 @@ async def run_commands(state: WorkerState, request: Request, started: float) -> 
                 answer = await _worker_write(state, words)
             elif is_dynamic(words):
                 answer = await run_dynamic(state, words)
+            elif is_show_errors(words):  # every worker's captures (worker/cli_errors.py)
+                answer = await show_errors_everywhere(state, words)
             elif session_action(words) is not None:  # every worker's (cli_sessions.py)
                 answer = await run_everywhere(state, words)
             else:
                 answer = await _admin_command(state, words)
-        answers.append(answer)
+        answers.append(as_shown(request, text, answer))  # `set severity-output`
     return "".join(answers)
 
 
@@ -228,12 +241,22 @@ def run_command(state: WorkerState, request: Request, text: str, started: float)
         local = run_local(state, request.level, words)
         if local is not None:
             return local
+    if words[:1] == [LOCAL_ERRORS]:  # a peer asks for this worker's `show errors` captures
+        local = local_errors(request.level)
+        if local is not None:
+            return local
     keyword = find_command(words)
     if keyword is None:
         return unknown_command(text, request.level)
     if keyword.level > request.level:
         return PERMISSION_DENIED + "\n"
+    if keyword.action == "cli_session":  # operator, user, set timeout cli
+        return session_command(request, words)
     shared = state.shared
+    if keyword.action == "show_errors":
+        if shared is not None and shared.channel is not None:
+            return None  # run_commands asks the other workers
+        return show_errors_here(state, words)
     if keyword.action == "show_info":
         return show_info_answer(info_values(state, started), words[2:])
     if keyword.action == "show_stat" and shared is not None:
@@ -286,7 +309,7 @@ async def _worker_write(state: WorkerState, words: list[str]) -> str:
     if error:
         return f"{error}\n\n"
     after_write(state, words)  # `disable frontend`: the shared sockets; log lines
-    return "\n"
+    return write_answer(state.maps, words)  # "\n", or `prepare map`'s new version
 
 
 def configured_address(state: WorkerState, backend: str, server: str) -> tuple[str, int]:

@@ -21,7 +21,6 @@ from haproxy_py.runtime_api.show import (
     show_activity,
     show_backend,
     show_env,
-    show_errors,
     show_servers_conn,
     show_servers_state,
 )
@@ -35,7 +34,6 @@ ACTIONS = frozenset(
         "show_activity",
         "show_backend",
         "show_env",
-        "show_errors",
         "show_servers_conn",
         "show_servers_state",
         "not_built",
@@ -55,8 +53,6 @@ def run_show(state: WorkerState, action: str, words: Sequence[str], level: Level
         return show_backend(config)
     if action == "show_env":
         return show_env(os.environ, words[2:])
-    if action == "show_errors":
-        return show_errors(config, words[2:])
     if action == "not_built":
         return NOT_BUILT.format(command=" ".join(words[:2]))
     table = state.shared.table if state.shared is not None else state.counters.table

@@ -61,6 +61,7 @@ from worker import log_capture
 from worker.backend import BackendRuntime, ServerRuntime
 from worker.counters import Counters, count_bytes
 from worker.driven import to_trio
+from worker.error_captures import capture_error
 from worker.http_fast import fast_exchange
 from worker.http_io import (
     BadBody,
@@ -115,6 +116,7 @@ class HttpSession:
     ) -> None:
         self.client = client
         self.peer = peer
+        self.frontend_name = ""  # for `show errors` captures (set by worker/session.py)
         self.settings = settings
         self.backend = backend
         self.pools = pools
@@ -410,6 +412,7 @@ class HttpSession:
                 event = front.next_event()
             except H1Error as exc:
                 self.counters.failed_requests += 1
+                capture_error(front, exc, response=False, proxy=self.frontend_name, peer=self.peer)
                 if closed:
                     self.client_aborted()
                 else:
@@ -837,6 +840,7 @@ class HttpSession:
             try:
                 event = front.next_event()
             except H1Error as exc:
+                self.capture(front, exc, conn, response=False)
                 raise BadBody(exc.status) from None
             if event is NEED_DATA:
                 await self.to_server(conn, b"".join(parts))
@@ -857,6 +861,13 @@ class HttpSession:
                 if _chunked(request.headers):
                     self.req_size += END_OF_CHUNKED + fields_size(event.trailers)  # type: ignore[union-attr]
                 return b"".join(parts), whole
+
+    def capture(self, h1: object, exc: H1Error, conn: ServerConn, *, response: bool) -> None:
+        """`show errors`: keep the message refused (worker/error_captures.py)."""
+        backend = self.backend.name if self.backend is not None else ""
+        proxy, other = (backend, self.frontend_name) if response else (self.frontend_name, backend)
+        where = {"proxy": proxy, "other": other, "server": conn.server.name, "peer": self.peer}
+        capture_error(h1, exc, response=response, in_body=True, **where)
 
     async def to_server(self, conn: ServerConn, data: bytes) -> None:
         if not data:
@@ -882,7 +893,8 @@ class HttpSession:
         while True:
             try:
                 event = h1.next_event()
-            except H1Error:
+            except H1Error as exc:
+                self.capture(h1, exc, conn, response=True)
                 raise ServerFailed(0 if started else 502, not received) from None
             cls = event.__class__
             if event is NEED_DATA:

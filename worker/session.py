@@ -291,6 +291,7 @@ async def _serve_http(
         listener.pipes,
         frontend.timeouts,
     )
+    session.frontend_name = frontend.name  # `show errors` captures (worker/error_captures.py)
     if live is not None:
         live.http = session  # `show sess` reads its backend and last server when asked
     if frontend.rules is not None:

@@ -37,7 +37,8 @@ class Keyword:
     def words(self) -> tuple[str, ...]:
         if self.usage.startswith("@"):
             return ()
-        return tuple(itertools.takewhile(lambda w: w[0] not in "<[", self.usage.split()))
+        # `@<ver>` (commit map) is an argument too
+        return tuple(itertools.takewhile(lambda w: w[0] not in "<[@", self.usage.split()))
 
 
 # Always at the end of a listing, as HAProxy does.

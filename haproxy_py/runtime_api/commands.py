@@ -27,6 +27,8 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
     ("clear map [@<ver>] <map>", "remove every entry of a map", "map"),
     ("clear table <table> [<filter>]*", "remove entries of a stick table (none exist)",
      "table"),
+    ("commit acl @<ver> <acl>", "make a prepared version of an acl the current one", "map"),
+    ("commit map @<ver> <map>", "make a prepared version of a map the current one", "map"),
     ("del acl <acl> [<key>|#<ref>]", "remove the patterns of an acl equal to <key>", "map"),
     ("del map <map> [<key>|#<ref>]", "remove the entries of a map whose key is <key>", "map"),
     ("del server <bk>/<srv>", "remove a dynamically added server",
@@ -50,6 +52,9 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
     ("get acl <acl> <value>", "tell which pattern of an acl matches a sample", "map"),
     ("get map <acl> <value>", "tell which entry of a map matches a sample", "map"),
     ("get weight <bk>/<srv>", "report a server's current weight", "get_weight"),
+    ("operator", "lower the level of this CLI session to operator", "cli_session"),
+    ("prepare acl <acl>", "open a new version of an acl, to fill then commit", "map"),
+    ("prepare map <acl>", "open a new version of a map, to fill then commit", "map"),
     ("set dynamic-cookie-key backend <bk> <k>",
      "change the key a backend derives server cookies from", "dyncookie", _ADMIN),
     ("set map <map> [<key>|#<ref>] <value>", "change the value of map entries", "map"),
@@ -63,8 +68,11 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
      "rate_limit", _ADMIN),
     ("set server <bk>/<srv> [opts]",
      "change a server's state, weight, address or ssl", "admin_server", _ADMIN),
+    ("set severity-output [none|number|string]",
+     "prefix messages with their severity, as a number or a name", "cli_session"),
     ("set table <table> key <k> [data.* <v>]*", "write a stick table entry (none exist)",
      "table"),
+    ("set timeout [cli] <delay>", "change this CLI session's idle timeout", "cli_session"),
     ("set weight <bk>/<srv>  (DEPRECATED)",
      "change a server's weight (use 'set server' instead)", "admin_server", _ADMIN),
     ("show acl [@<ver>] <acl>]", "list the acls, or the patterns of one", "map"),
@@ -74,7 +82,7 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
     ("show cli level", "report this session's level", "show_cli_level"),
     ("show env [var]", "report the environment of the process", "show_env", _OPERATOR),
     ("show errors [<px>] [request|response]",
-     "report captured protocol errors (none are kept)", "show_errors", _OPERATOR),
+     "report the last invalid request and response of each proxy", "show_errors", _OPERATOR),
     ("show info [desc|json|typed|float]*",
      "report information about the running process", "show_info"),
     ("show map [@ver] [map]", "list the maps, or the entries of one", "map"),
@@ -95,6 +103,7 @@ COMMANDS: tuple[Keyword, ...] = tuple(Keyword(*entry) for entry in (
      _ADMIN),
     ("shutdown sessions server <bk>/<srv>",
      "close the live sessions on a server", "shutdown_sessions", _ADMIN),
+    ("user", "lower the level of this CLI session to user", "cli_session"),
 ))
 # fmt: on
 PERMISSION_DENIED = "Permission denied\n"
@@ -105,6 +114,8 @@ class Request:
     level: Level = Level.ADMIN
     modes: set[str] = field(default_factory=set)
     commands: list[str] = field(default_factory=list)
+    timeout: float | None = None  # `set timeout cli` (runtime_api/cli_session.py), seconds
+    severity: str = "none"  # `set severity-output` (runtime_api/severity.py)
 
 
 def parse_request(data: bytes, level: Level = Level.ADMIN) -> Request:

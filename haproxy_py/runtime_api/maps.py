@@ -7,8 +7,9 @@ code, every lookup rebuilt and thrown away) and, when it would succeed, sent to 
 which hands it to every worker of the generation in the same order; each worker then runs
 it with `commit=True`. Entry ids (`0x...`) are numbered per ref, so every worker, and a
 worker started later that replays the master's list of changes, gives the same ids.
-The `@<ver>` forms, payloads and `prepare`/`commit` are not built (answered as HAProxy
-answers missing arguments). Pure: no I/O.
+`prepare`, `commit` and the `@<ver>` forms of `add`, `clear` and `show` are versioned
+updates (haproxy_py/runtime_api/map_versions.py), written like the other writes. Payloads
+are not built (answered as HAProxy answers missing arguments). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from ipaddress import ip_address
 
+from haproxy_py.runtime_api import map_versions as versions
 from haproxy_py.sample.maps import MapCache, PatternRef
 from haproxy_py.sample.matchers import build_lookup
 from haproxy_py.sample.types import SampleError
 
-WRITES = frozenset({"add", "del", "set", "clear"})
+WRITES = frozenset({"add", "del", "set", "clear", "prepare", "commit"})
 _LIST_HEADER = "# id (file) description\n"
 
 
@@ -56,6 +58,12 @@ def run_map_command(maps: MapCache, words: Sequence[str], *, commit: bool = True
     if verb == "get":
         return _get(maps, kind, args)
     try:
+        if verb in ("prepare", "commit"):
+            return (
+                _prepare(maps, kind, args, commit)
+                if verb == "prepare"
+                else (_commit(maps, kind, args, commit))
+            )
         if verb == "add":
             return _add(maps, kind, args, commit)
         if verb == "del":
@@ -67,7 +75,49 @@ def run_map_command(maps: MapCache, words: Sequence[str], *, commit: bool = True
         return f"{error}\n\n"
 
 
+def write_answer(maps: MapCache | None, words: Sequence[str]) -> str:
+    """The answer of a write once every worker made it: `prepare` tells the new version."""
+    if maps is None or words[0] != "prepare" or len(words) < 3:
+        return "\n"
+    ref = find_ref(maps, words[2], words[1])
+    return f"New version created: {ref.next_ver}\n\n" if ref is not None else "\n"
+
+
+def _version(args: list[str]) -> tuple[int | None, list[str]]:
+    """(the `@<ver>` given first, the arguments after it), or (None, args)."""
+    if args and args[0].startswith("@"):
+        return versions.parse_version(args[0]), args[1:]
+    return None, args
+
+
+def _missing(kind: str) -> str:
+    return "Missing map identifier.\n\n" if kind == "map" else "Missing ACL identifier.\n\n"
+
+
+def _prepare(maps: MapCache, kind: str, args: list[str], commit: bool) -> str:
+    ref = find_ref(maps, args[0], kind) if args else None
+    if ref is None:
+        return _unknown(kind)
+    versions.prepare(ref, commit)
+    return "\n"
+
+
+def _commit(maps: MapCache, kind: str, args: list[str], commit: bool) -> str:
+    version, rest = _version(args)
+    if version is None:
+        return versions.MISSING_VERSION
+    if not rest:
+        return _missing(kind)
+    ref = find_ref(maps, rest[0], kind)
+    if ref is None:
+        return _unknown(kind)
+    return versions.commit_version(ref, version, commit)
+
+
 def _show(maps: MapCache, kind: str, args: list[str]) -> str:
+    version, args = _version(args)
+    if not args and version is not None:
+        return _unknown(kind)
     if not args:
         lines = [_LIST_HEADER]
         for ref in maps.refs.values():
@@ -75,16 +125,18 @@ def _show(maps: MapCache, kind: str, args: list[str]) -> str:
                 user = f"{kind} at {ref.where}" if ref.where else kind
                 lines.append(
                     f"{ref.rid} ({ref.path}) pattern loaded from file '{ref.path}' used by {user}."
-                    f" curr_ver=0 next_ver=0 entry_cnt={len(ref.entries)}\n"
+                    f" curr_ver={ref.curr_ver} next_ver={ref.next_ver}"
+                    f" entry_cnt={versions.entry_count(ref)}\n"
                 )
         return "".join(lines) + "\n"
     ref = find_ref(maps, args[0], kind)
     if ref is None:
         return _unknown(kind)
+    entries = ref.entries if version is None else versions.version_entries(ref, version)
     if kind == "map":
-        rows = [f"{entry_id(ref, eid)} {key} {value}\n" for eid, key, value in ref.entries]
+        rows = [f"{entry_id(ref, eid)} {key} {value}\n" for eid, key, value in entries]
     else:
-        rows = [f"{entry_id(ref, eid)} {key}\n" for eid, key, _value in ref.entries]
+        rows = [f"{entry_id(ref, eid)} {key}\n" for eid, key, _value in entries]
     return "".join(rows) + "\n"
 
 
@@ -122,6 +174,7 @@ def _sample(method: str, text: str) -> object:
 
 
 def _add(maps: MapCache, kind: str, args: list[str], commit: bool) -> str:
+    version, args = _version(args)
     if kind == "map" and len(args) < 3:
         return (
             "'add map' expects three parameters (map identifier, key and value) or one"
@@ -133,6 +186,11 @@ def _add(maps: MapCache, kind: str, args: list[str], commit: bool) -> str:
     if ref is None:
         return _unknown(kind)
     value = args[2] if kind == "map" else ""
+    if version is not None and versions.in_future(ref, version):
+        return versions.future_answer(kind)
+    if version is not None and version != ref.curr_ver:
+        versions.add_pending(ref, version, args[1], value, commit)
+        return "\n"
     added = [*ref.entries, (ref.next_id + 1, args[1], value)]
     _write(ref, added, commit)
     if commit:
@@ -177,11 +235,15 @@ def _set(maps: MapCache, args: list[str], commit: bool) -> str:
 
 
 def _clear(maps: MapCache, kind: str, args: list[str], commit: bool) -> str:
+    version, args = _version(args)
     if not args:
-        return "Missing map identifier.\n\n" if kind == "map" else "Missing ACL identifier.\n\n"
+        return _missing(kind)
     ref = find_ref(maps, args[0], kind)
     if ref is None:
         return _unknown(kind)
+    if version is not None and version != ref.curr_ver:
+        versions.clear_pending(ref, version, commit)
+        return "\n"
     _write(ref, [], commit)
     return "\n"
 

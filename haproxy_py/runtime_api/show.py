@@ -1,7 +1,7 @@
 """The runtime API's read-only `show` answers beyond stat/info, in HAProxy 2.6's formats.
 
 `show servers state [BE]` (format version 1, the columns of a server-state file),
-`show servers conn [BE]`, `show backend`, `show env [NAME]`, `show errors`, `show activity`
+`show servers conn [BE]`, `show backend`, `show env [NAME]`, `show activity`
 (a subset), and `clear counters [all]`. Rules of this file: pure (the caller hands over
 the stats table, the configuration, the environment, the clock and what only the worker
 knows, such as its idle connections); answers end with their empty line, as every runtime
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from haproxy_py.process.shm import StatsTable
 
 CANT_FIND_BACKEND = "Can't find backend.\n\n"
-NO_SUCH_PROXY = "No such proxy.\n\n"
 VARIABLE_NOT_FOUND = "Variable not found\n\n"
 SERVERS_STATE_VERSION = 1
 SERVERS_STATE_HEADER = (
@@ -44,7 +43,6 @@ SERVERS_STATE_HEADER = (
 # srv_check_state bits: configured and enabled (HAProxy's CHK_ST_CONFIGURED | CHK_ST_ENABLED).
 CHECK_CONFIGURED_ENABLED = 0x02 | 0x04
 DEFAULT_PURGE_DELAY_MS = 5000
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def find_backend(config: Config, name: str) -> Proxy | None:
@@ -250,32 +248,6 @@ def show_env(environment: Mapping[str, str], words: Sequence[str] = ()) -> str:
             return VARIABLE_NOT_FOUND
         return f"{name}={environment[name]}\n\n"
     return "".join(f"{name}={value}\n" for name, value in environment.items()) + "\n"
-
-
-def show_errors(config: Config, words: Sequence[str] = (), *, now: float | None = None) -> str:
-    """`show errors [PX] [request|response]`: haproxy-py keeps no captures of bad messages,
-    so the answer is HAProxy's for none captured (after checking the proxy named)."""
-    if words and words[0] not in ("-1", "request", "response"):
-        name = words[0]
-        known = any(
-            p.name == name or (name.startswith("#") and name[1:] == str(p.uuid))
-            for p in config.proxies
-            if p.kind != "defaults"
-        )
-        if not known:
-            return NO_SUCH_PROXY
-    moment = time.time() if now is None else now
-    return f"Total events captured on [{log_date(moment)}] : 0\n\n"
-
-
-def log_date(moment: float) -> str:
-    """`21/Nov/2026:18:23:12.731` in local time, as HAProxy dates its captures."""
-    seconds, millis = divmod(round(moment * 1000), 1000)
-    local = time.localtime(seconds)
-    return (
-        f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
-        f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d}.{millis:03d}"
-    )
 
 
 def show_activity(table: StatsTable, worker: int, *, now: float | None = None) -> str:

@@ -90,6 +90,11 @@ class PatternRef:
     users: list[tuple[LiveLookup, Builder]] = field(default_factory=list)
     next_id: int = 0
     where: str = ""  # its first user: "file 'h.cfg' line 12" (`show map`), "" if unknown
+    # `prepare|commit map|acl` (haproxy_py/runtime_api/map_versions.py): `entries` are version
+    # curr_ver; the entries of prepared versions not committed yet, by version
+    curr_ver: int = 0
+    next_ver: int = 0
+    pending: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)
 
     def new_entry(self, key: str, value: str) -> tuple[int, str, str]:
         self.next_id += 1
