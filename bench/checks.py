@@ -4,13 +4,15 @@ One run on 127.0.0.1: a small accept-and-close server stands for every server (t
 at it, each a `server` line of its own with `check inter 2s`); haproxy-py (`-db`) and, when it
 is installed, HAProxy 2.6 run the same configuration, and the CPU each proxy process uses over
 `--duration` seconds is read with psutil once the first round of checks is spread out. Plain
-TCP checks by default, `--http` for `option httpchk` (the server then answers 200). It
-measures; it asserts nothing. Target from the issue: 1,000 servers every 2 s under 5% CPU.
+TCP checks by default, `--http` for `option httpchk` (the server then answers 200; with
+`--date` its answer carries a `Date:` header, as real servers' do, which changes every
+second). It measures; it asserts nothing. Target from the issue: 1,000 servers every 2 s
+under 5% CPU.
 A/B: `--tree [LABEL=]DIR` (repeatable) runs haproxy-py from a copy of the source tree (its
 haproxy_py/, worker/, master/ put first on PYTHONPATH) besides the installed one, and
 `--rounds N` alternates all of them N times, so that a busy machine weighs on each alike.
 
-    .venv/bin/python bench/checks.py [--servers 1000] [--inter 2s] [--duration 20] [--http]
+    .venv/bin/python bench/checks.py [--servers 1000] [--inter 2s] [--duration 20] [--http [--date]]
                                      [--tree base=/tmp/before]... [--trees-only] [--rounds 3]
                                      [--settle 3] [--no-haproxy]
 """
@@ -18,6 +20,7 @@ haproxy_py/, worker/, master/ put first on PYTHONPATH) besides the installed one
 from __future__ import annotations
 
 import argparse
+import email.utils
 import os
 import shutil
 import signal
@@ -34,7 +37,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(http: bool) -> tuple[socket.socket, list[int]]:
+def _answer(date: bool) -> bytes:
+    if not date:
+        return b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+    now = email.utils.formatdate(usegmt=True)  # e.g. Sun, 22 Nov 2026 00:40:00 GMT
+    return f"HTTP/1.0 200 OK\r\nDate: {now}\r\nContent-Length: 0\r\n\r\n".encode()
+
+
+def start_server(http: bool, date: bool = False) -> tuple[socket.socket, list[int]]:
     sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
     accepted = [0]
 
@@ -51,7 +61,7 @@ def start_server(http: bool) -> tuple[socket.socket, list[int]]:
                 try:
                     conn.settimeout(1)
                     conn.recv(4096)
-                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    conn.sendall(_answer(date))
                 except OSError:
                     pass
             conn.close()
@@ -104,6 +114,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--http", action="store_true")
     parser.add_argument(
+        "--date", action="store_true", help="with --http: a Date header, new every second"
+    )
+    parser.add_argument(
         "--tree", action="append", default=[], help="another source tree: [LABEL=]DIR"
     )
     parser.add_argument("--rounds", type=int, default=1)
@@ -111,7 +124,7 @@ def main() -> None:
     parser.add_argument("--no-haproxy", action="store_true")
     parser.add_argument("--trees-only", action="store_true", help="not the installed one")
     args = parser.parse_args()
-    server, accepted = start_server(args.http)
+    server, accepted = start_server(args.http, args.date)
     port = server.getsockname()[1]
     probe = socket.create_server(("127.0.0.1", 0))
     listen = probe.getsockname()[1]
@@ -128,7 +141,7 @@ def main() -> None:
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if os.access(haproxy, os.X_OK) and not args.no_haproxy:
         targets["haproxy 2.6"] = ([haproxy], None)
-    kind = "httpchk" if args.http else "tcp connect"
+    kind = ("httpchk, Date header" if args.date else "httpchk") if args.http else "tcp connect"
     print(f"{args.servers} servers, {kind} checks every {args.inter}, {args.duration:.0f} s")
     print(f"load average before: {_loadavg()}")
     print("| proxy | CPU % (user + system) | RSS MiB | checks/s seen | load |")

@@ -6,8 +6,10 @@ allows (a send is tried at once, a receive too, except the one right after the
 request, which the registration reports), and registers the socket in one
 edge-triggered epoll shared by every check of the worker. One task (`Driver.serve`) waits
 for that epoll to be readable and for the earliest deadline, and resumes the checks whose
-sockets are ready or whose time is up. A check costs its system calls and a few dict
-operations, not a trio task, a cancel scope and a wait per step.
+sockets are ready or whose time is up; the check scheduler also reads what is ready at the
+end of each of its wake-ups (`ready()`), which spares this task most of its own. A check
+costs its system calls and a few dict operations, not a trio task, a cancel scope and a
+wait per step.
 Only plans whose one connect is the implicit first step come here (a `connect` rule needs a
 new socket mid-dialogue: those run in a task, worker/checks.py `run_check`).
 `start_plan()` skips the probe for the usual dialogue (one request, then the answer): the
@@ -17,7 +19,9 @@ an answer that came in one piece is remembered by those bytes (a server answerin
 last time, or as its neighbours did, costs a dict look-up, not a generator, a response
 parser and an expect). Anything else (a send that finds no room, an error, an answer the
 probe wants more of, a timeout) gets a real probe, replayed to the same point: the probe
-is a pure function of its plan and outcomes, so both ways give the same result.
+is a pure function of its plan and outcomes, so both ways give the same result. Servers
+of a backend mostly answer alike within a second: even with a changing `Date` header most
+answers come from memory (bench/checks.py `--http --date`: 7.9 % CPU, 10.7 % without).
 Rules: every socket registered is closed when its check ends, on every way out (closing
 takes it out of the epoll set: no socket is ever dup'ed); deadlines are those of
 `run_check` (the rest of `inter`, or `timeout check` once connected).
@@ -284,18 +288,24 @@ class Driver:
             heapq.heappop(heap)  # stale entries of checks already ended
         return heap[0][0] if heap else math.inf
 
+    def ready(self) -> None:
+        """Go on with the checks whose sockets are ready, without waiting. The check
+        scheduler calls it at the end of each of its wake-ups: the answers that came while
+        it started checks are read then, saving this task a wake-up of its own."""
+        for fd, _events in self._epoll.poll(0):
+            active = self._active.get(fd)
+            if active is None:
+                continue
+            if active.memo is not None:
+                self._answer(active)
+            else:
+                self._advance(active, None)
+
     async def serve(self) -> None:
         """Resume checks as their sockets become ready or their time runs out."""
         try:
             while True:
-                for fd, _events in self._epoll.poll(0):
-                    active = self._active.get(fd)
-                    if active is None:
-                        continue
-                    if active.memo is not None:
-                        self._answer(active)
-                    else:
-                        self._advance(active, None)
+                self.ready()
                 if not self._timers:
                     await wait_readable(self._epoll.fileno())
                     continue

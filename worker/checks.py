@@ -57,7 +57,7 @@ from worker.check_agent import serve_agent
 from worker.check_driver import Driver, drivable
 from worker.check_effects import Effects, Follower, followers_of
 from worker.check_observe import Watch, attach_observers
-from worker.check_scheduler import Scheduler, close_reset, connect_now
+from worker.check_scheduler import MAX_TICK, Scheduler, close_reset, connect_now
 from worker.connecting import connect_socket
 from worker.proxy_header import check_header, checks_send_proxy
 from worker.shared_state import SharedState
@@ -84,6 +84,7 @@ class ServerCheck:
     scheduler: Scheduler | None = None
     due: float = 0.0  # trio clock of its next check (the scheduler's current entry)
     running: bool = False  # a check in flight in a task of its own
+    late: float = 0.0  # how late the scheduler started the current (or last) check, in s
     hurried: float | None = None  # a hurry() that came while it was running
     rng: random.Random | None = None
     written: dict[str, int] | None = None  # its row as this worker last wrote it
@@ -278,7 +279,7 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
     def finished(check: ServerCheck, result: CheckResult) -> None:
         check.running = False
         apply_result(check, result, reporter, shared)
-        scheduler.add(check, check.next_due(trio.current_time()))
+        scheduler.add(check, check.next_due(scheduler.resumed(check, trio.current_time())))
 
     async def slow(check: ServerCheck, pending: Pending | None) -> None:
         try:
@@ -286,14 +287,22 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             apply_result(check, result, reporter, shared)
         finally:
             check.running = False
-            scheduler.add(check, check.next_due(trio.current_time()))
+            scheduler.add(check, check.next_due(scheduler.resumed(check, trio.current_time())))
 
     scheduler = Scheduler(slow, fast)
     scheduler.on_wake = read_epoch
+    scheduler.tick = MAX_TICK
+    for check in checks:
+        _fit(scheduler, check)
     # The driver's timeouts ride on the scheduler's wake-ups: its own wait needs no cancel
     # scope (one per answer read, otherwise).
     driver = Driver(finished, timers=False)
-    scheduler.timers = driver.expire
+
+    def timers(now: float) -> float:
+        driver.ready()  # the answers already there, read while this wake-up lasts
+        return driver.expire(now)
+
+    scheduler.timers = timers
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(effects.serve_warmups)
@@ -312,6 +321,7 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
 
             def take(check: object) -> None:  # a dynamic server's (worker/cli_checks.py)
                 check.scheduler, check.rng = scheduler, rng  # type: ignore[attr-defined]
+                _fit(scheduler, check)  # type: ignore[arg-type]
                 if check.runs:  # type: ignore[attr-defined]
                     scheduler.add(check, trio.current_time())
                 if check.agent is not None:  # type: ignore[attr-defined]
@@ -321,6 +331,12 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
             for waiting in shared.waiting_checks:  # added before this ran (a respawn's replay)
                 take(waiting)
             shared.waiting_checks.clear()
+
+
+def _fit(scheduler: Scheduler, check: ServerCheck) -> None:
+    """The scheduler's tick made fine enough for the check's shortest interval."""
+    settings = check.settings
+    scheduler.fit(min(settings.inter, settings.fastinter, settings.downinter) / 1000)
 
 
 def _paused(check: ServerCheck, shared: SharedState | None, epoch: int) -> bool:
@@ -404,8 +420,10 @@ def _try_now(
     apply_result(check, result, reporter, shared)
     scheduler = check.scheduler
     assert scheduler is not None
-    # Due again an interval after this wake-up (the check took a few µs of it).
-    scheduler.add(check, check.next_due(scheduler.now))
+    # Due again an interval after it was due (it took a few µs), unless it came more than a
+    # tick late (a worker held up): then from now, with no burst of checks to catch up.
+    base = check.due if check.late < scheduler.tick else scheduler.now
+    scheduler.add(check, check.next_due(base))
     return True, None
 
 

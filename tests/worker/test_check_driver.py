@@ -290,3 +290,30 @@ async def test_timeouts_ride_on_the_scheduler(tmp_path: Path) -> None:
     assert results[0].status is st.L7TOUT
     assert 0.25 <= time.monotonic() - started < 0.9
     assert sock.fileno() == -1
+
+
+async def test_ready_reads_answers_without_the_task(tmp_path: Path) -> None:
+    """`ready()` (what the scheduler calls at the end of its wake-ups) finishes the checks
+    whose answer is already there, with no `serve()` task running; one not answered yet
+    stays registered for later."""
+    results: list[CheckResult] = []
+    driver = Driver(lambda check, result: results.append(result), timers=False)
+    answered, _ = serve_once([b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n"])
+    silent, _ = serve_once([], pause=1.0)
+    plan = http_plan(tmp_path)
+    socks = []
+    for port in (answered, silent):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        socks.append(sock)
+        now = trio.current_time()
+        driver.start_plan(object(), sock, plan, True, now, now + 5)
+    deadline = time.monotonic() + 5
+    while not results and time.monotonic() < deadline:
+        await trio.sleep(0.01)  # the server thread answers
+        driver.ready()
+    assert [(r.status, r.code) for r in results] == [(st.L7OK, 200)]
+    assert socks[0].fileno() == -1 and socks[1].fileno() != -1  # the other still waits
+    assert list(driver._active) == [socks[1].fileno()]
+    socks[1].close()
+    driver._epoll.close()

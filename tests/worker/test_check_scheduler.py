@@ -1,4 +1,5 @@
-"""The checks' scheduler: due order, ticks, the fast try, the task fallback, hurry()."""
+"""The checks' scheduler: due order, ticks, the fast try, the task fallback, hurry(),
+lateness that does not add up."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 
 import trio
 
-from worker.check_scheduler import TICK, Scheduler, connect_now
+from worker.check_scheduler import MAX_TICK, TICK, Scheduler, connect_now, tick_for
 
 
 class FakeCheck:
@@ -148,3 +149,43 @@ async def test_timers_wake_the_scheduler_by_their_deadline(autojump_clock: objec
         await trio.sleep(2)
         nursery.cancel_scope.cancel()
     assert [round(at - start, 3) for at in calls] == [0.0, 0.25, 0.7]
+
+
+def test_the_tick_follows_the_shortest_interval() -> None:
+    assert tick_for(2.0) == 0.05  # the default inter: 20 wake-ups a second, not 50
+    assert tick_for(0.1) == TICK  # short intervals keep the finest tick
+    assert tick_for(60) == MAX_TICK
+    scheduler = Scheduler(None, None)  # type: ignore[arg-type]
+    scheduler.tick = MAX_TICK
+    scheduler.fit(2.0)
+    scheduler.fit(10.0)  # a longer interval does not coarsen it again
+    assert scheduler.tick == 0.05
+    scheduler.fit(0.4)
+    assert scheduler.tick == TICK
+
+
+async def test_coarse_ticks_late_by_less_than_a_tick(autojump_clock: object) -> None:
+    """With a 50 ms tick a check due between two ticks runs at the next one, and one that
+    counts its next interval from `resumed()` keeps its phase: round after round it is late
+    by the same few ms (under a tick), the lateness does not add up."""
+    runs: list[float] = []
+    scheduler = Scheduler(None, None)  # type: ignore[arg-type]
+
+    def fast(check: FakeCheck) -> tuple[bool, object]:
+        now = trio.current_time()
+        runs.append(now)
+        scheduler.add(check, scheduler.resumed(check, now) + 1.0)
+        return True, None
+
+    scheduler._fast = fast  # type: ignore[assignment]
+    scheduler.tick = 0.05
+    start = trio.current_time()
+    first = start + 0.013  # between two ticks: each run is late by up to 37 ms
+    scheduler.add(FakeCheck("a"), first)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scheduler.serve, nursery)
+        await trio.sleep(20.5)
+        nursery.cancel_scope.cancel()
+    assert len(runs) == 21
+    for k, at in enumerate(runs):
+        assert first + k <= at < first + k + 0.05 + 0.001
