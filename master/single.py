@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from haproxy_py.checks.track import edges as track_edges
+from haproxy_py.checks.track_admin import inherit_all
 from haproxy_py.config.model import Config
 from haproxy_py.process.daemon import daemonize, write_pidfile
 from haproxy_py.process.handoff import HANDED_OVER_SIGNALS, HANDOFF_ENV, write_handoff
@@ -97,6 +99,7 @@ def serve_alone(config: Config, settings: Mapping[str, Any], reporter: Reporter)
         reporter.alert(f"[haproxy.main()] Cannot create pidfile {pidfile} ({error})")
     stop_old_processes(settings)
     table = create_table(layout_for(config, 1))
+    inherit_all(table, track_edges(config))  # followers of `disabled` servers: in maintenance
     handoff = write_handoff(config, listeners, settings, table.fd)
     environment = dict(config.environment)  # with setenv/unsetenv of the global section
     environment[HANDOFF_ENV] = str(handoff)

@@ -46,6 +46,8 @@ from typing import Any
 
 import trio
 
+from haproxy_py.checks.track import edges as track_edges
+from haproxy_py.checks.track_admin import inherit_all
 from haproxy_py.config.model import Config
 from haproxy_py.process.daemon import release_stderr, write_pidfile
 from haproxy_py.process.handoff import send_start
@@ -234,6 +236,7 @@ class Master:
         previous = self.tables.get(self.serving)
         if previous is not None:
             carry_over(previous, table)
+        inherit_all(table, track_edges(config))  # followers of servers in maintenance or drain
         self.tables[self.generation] = table
         fresh: list[WorkerProcess] = []
         for number in range(1, count + 1):

@@ -23,9 +23,20 @@ import trio
 from haproxy_py.checks import messages
 from haproxy_py.checks.shared import Timeline
 from haproxy_py.checks.track import Name
+from haproxy_py.checks.track_admin import drain_tail
+from haproxy_py.config.model import Server
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
-from haproxy_py.stats.layout import CHKDOWN, RUNNING, STARTING, STOPPED, STOPPING, ServerSlot
+from haproxy_py.stats.layout import (
+    CHKDOWN,
+    DRAIN_MASK,
+    MAINT_MASK,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    ServerSlot,
+)
 from worker.backend import BackendRuntime, ServerRuntime
 
 WARMUP_TICK_MS = 1000  # the shortest step of a slowstart ramp (HAProxy's too)
@@ -68,21 +79,26 @@ def followers_of(
             runtime = _runtime(backend, server_name)
             if backend is None or runtime is None:
                 continue
-            model = next(s for s in backend.proxy.servers if s.name == server_name)
             slot = _slot(table, backend_name, server_name)
+            model = None if slot is not None and slot.dynamic else _model(backend, server_name)
             row = table.read_health(slot) if table is not None and slot is not None else None
             timeline = Timeline(int(time.time()))
             if row is not None:
                 timeline = Timeline(row.last_change, row.downtime, row.down_since, row.changed_ms)
             follower = Follower(
-                backend, runtime, slot, f"{name[0]}/{name[1]}", bool(model.option("backup")),
-                int(model.option("slowstart") or 0), timeline,
+                backend, runtime, slot, f"{name[0]}/{name[1]}",
+                bool(model.option("backup")) if model is not None else runtime.lb.backup,
+                int(model.option("slowstart") or 0) if model is not None else 0, timeline,
             )  # fmt: skip
             follower.followers = build((backend_name, server_name), seen | {name})
             found.append(follower)
         return found
 
     return build(root, frozenset())
+
+
+def _model(backend: BackendRuntime, name: str) -> Server | None:
+    return next((s for s in backend.proxy.servers if s.name == name), None)
 
 
 def _runtime(backend: BackendRuntime | None, name: str) -> ServerRuntime | None:
@@ -167,6 +183,10 @@ class Effects:
     ) -> None:
         """A root's transition, passed down its followers: row, farm, log line, in order
         (`was_stopping`: the root, hence its followers, was in NOLB before)."""
+        if followers and followers[0].backend.state_sync is not None:
+            # this worker's farms may not have seen the latest admin rows yet (a drain, a
+            # maintenance just left): the farm counts logged below must (HAProxy's are live)
+            followers[0].backend.state_sync()
         for follower in followers:
             timeline = follower.timeline
             if up:
@@ -218,6 +238,8 @@ class Effects:
             server.draining = False
         requeued = backend.set_usable(server, up)
         lb = server.lb
+        # A drained server stays out of the farm: HAProxy says so after its line, no alert.
+        drained = self._drained(backend.name, server.name)
         if up:
             self.reporter.warning(
                 messages.server_up_line(
@@ -226,6 +248,8 @@ class Effects:
                     requeued=requeued, queued=lb.pending, via=via,
                 )
             )  # fmt: skip
+            if drained:
+                self.reporter.warning(drain_tail(f"{backend.name}/{server.name}", drained, via))
             return
         self.reporter.warning(
             messages.server_down_line(
@@ -234,9 +258,21 @@ class Effects:
                 sessions=lb.cur_conns, requeued=requeued, queued=lb.pending, via=via,
             )
         )  # fmt: skip
-        if not farm.available and not was_stopping:
+        if drained:
+            self.reporter.warning(drain_tail(f"{backend.name}/{server.name}", drained, via))
+        elif not farm.available and not was_stopping:
             backend.counters.row[CHKDOWN] += 1  # the backend's chkdown: times it went down
             self.reporter.alert(messages.no_server_alert(backend.name, _kind(backend)))
+
+    def _drained(self, backend: str, server: str) -> int:
+        """The server's admin state if it is in drain (not in maintenance), else 0."""
+        if self.table is None:
+            return 0
+        try:
+            state = self.table.read_admin(self.table.layout.server(backend, server)).admin_state
+        except KeyError:
+            return 0
+        return state if state & DRAIN_MASK and not state & MAINT_MASK else 0
 
     def log_stopping(
         self,
@@ -267,3 +303,45 @@ class Effects:
         if not farm.available:
             backend.counters.row[CHKDOWN] += 1
             self.reporter.alert(messages.no_server_alert(backend.name, _kind(backend)))
+
+
+# -- dynamic followers (`add server ... track`, worker/cli_dynamic.py) ----------------------------
+
+
+def adopt(followers: list[Follower], target: Name, root: Name, follower: Follower) -> bool:
+    """Put a dynamic server's Follower under the server it tracks (`target`, the root itself
+    or one of its followers), first: HAProxy visits the last tracker added first. False when
+    the target is not in the tree, or the server is there already (a replay)."""
+    if _find(followers, follower.server) is not None:
+        return False
+    if target == root:
+        followers.insert(0, follower)
+        return True
+    for node in followers:
+        if (node.backend.name, node.server.name) == target:
+            node.followers.insert(0, follower)
+            return True
+        if adopt(node.followers, target, (node.backend.name, node.server.name), follower):
+            return True
+    return False
+
+
+def drop(followers: list[Follower], server: ServerRuntime) -> bool:
+    """Take a deleted server out of the tree; True when it was there."""
+    for position, node in enumerate(followers):
+        if node.server is server:
+            del followers[position]
+            return True
+        if drop(node.followers, server):
+            return True
+    return False
+
+
+def _find(followers: list[Follower], server: ServerRuntime) -> Follower | None:
+    for node in followers:
+        if node.server is server:
+            return node
+        found = _find(node.followers, server)
+        if found is not None:
+            return found
+    return None

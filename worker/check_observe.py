@@ -51,13 +51,18 @@ def attach_observers(state: object, owned: dict | None = None) -> None:
             runtime = runtimes.get(server.name)
             if settings is None or runtime is None or settings.observe == "none":
                 continue
-            tripped = (owned or {}).get((backend.name, server.name))
-            counter = Consecutive(settings.error_limit)
-            layer7 = settings.observe == "layer7"
-            runtime.observe = _connect_hook(runtime, counter, tripped, layer7)
-            if layer7:
-                runtime.observe_http = _http_hook(runtime, counter, tripped)
-                runtime.observe_failure = _failure_hook(runtime, counter, tripped)
+            observe_server(runtime, settings, (owned or {}).get((backend.name, server.name)))
+
+
+def observe_server(runtime: ServerRuntime, settings: object, tripped: Tripped = None) -> None:
+    """One server's hooks (a configured one, or one `add server ... observe` added):
+    `settings` its CheckSettings, `tripped` the owner's immediate action, if this is it."""
+    counter = Consecutive(settings.error_limit)  # type: ignore[attr-defined]
+    layer7 = settings.observe == "layer7"  # type: ignore[attr-defined]
+    runtime.observe = _connect_hook(runtime, counter, tripped, layer7)
+    if layer7:
+        runtime.observe_http = _http_hook(runtime, counter, tripped)
+        runtime.observe_failure = _failure_hook(runtime, counter, tripped)
 
 
 Tripped = Callable[[str], None] | None
@@ -132,6 +137,27 @@ class Watch:
         layout = table.layout
         self.rows = [layout.server_row(c.settings.backend, c.settings.server) for c in checks]
         self.seen = [self._trips(row) for row in self.rows]
+        self.wanted = trio.Event()  # the watch sleeps until it has something to watch
+        if checks:
+            self.wanted.set()
+
+    def add(self, check: object) -> Callable[[str], None]:
+        """A dynamic server's check (`add server ... check observe ...`): watched from now
+        on; returns its immediate trip action."""
+        self.checks.append(check)
+        settings = check.settings  # type: ignore[attr-defined]
+        row = self.table.layout.server_row(settings.backend, settings.server)
+        self.rows.append(row)
+        self.seen.append(self._trips(row))
+        self.wanted.set()
+        return lambda last, check=check: self._local_trip(self.checks.index(check), last)
+
+    def remove(self, check: object) -> None:
+        """A deleted server's: its row is a spare again, soon another server's."""
+        if check in self.checks:
+            position = self.checks.index(check)
+            for found in (self.checks, self.rows, self.seen):
+                del found[position]
 
     def owned(self) -> dict[tuple[str, str], Callable[[str], None]]:
         """The immediate trip actions of this worker's own observed servers."""
@@ -150,6 +176,7 @@ class Watch:
         return sum(table.counter_row(w, row)[HANAFAIL] for w in range(table.layout.workers))
 
     async def serve(self) -> None:
+        await self.wanted.wait()
         while True:
             await trio.sleep(WATCH_PERIOD)
             for position, check in enumerate(self.checks):

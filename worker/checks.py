@@ -39,7 +39,7 @@ from haproxy_py.checks.probe import PLAIN, Connect, IoError, Plan, Receive, Send
 from haproxy_py.checks.settings import CheckSettings, check_settings
 from haproxy_py.checks.shared import NO_DURATION, Timeline, owner_of, resume, row_values
 from haproxy_py.checks.status import INI, CheckResult
-from haproxy_py.checks.track import direct_trackers
+from haproxy_py.checks.track import direct_trackers, dynamic_edges
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.report import Reporter
 from haproxy_py.stats.layout import (
@@ -142,6 +142,9 @@ def checks_for(
     if effects is None:
         effects = Effects(table, shared.slot if shared is not None else 0, reporter)
     trackers = direct_trackers(config)
+    if table is not None:  # servers `add server ... track` added (a respawn's replay)
+        for follower, target in dynamic_edges(table.layout):
+            trackers.setdefault(target, []).insert(0, follower)
     result = []
     for backend in backends.values():
         proxy = backend.proxy
@@ -229,12 +232,14 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
     checks = checks_for(state, reporter, effects)
     observed = [check for check in checks if check.settings.observe != "none"]
     watch = None
-    if observed and table is not None:
+    if table is not None:  # (`add server ... observe` may give it servers to watch later)
 
         def apply(check: ServerCheck, result: CheckResult) -> None:
             apply_result(check, result, reporter, shared)
 
         watch = Watch(observed, table, apply)
+        if shared is not None:
+            shared.watch = watch  # worker/cli_dynamic.py
     attach_observers(state, watch.owned() if watch is not None else None)  # every worker counts
     if not checks and shared is None:
         return  # (with a table, `add server ... check` may give this worker checks later)
@@ -360,6 +365,8 @@ def _paused(check: ServerCheck, shared: SharedState | None, epoch: int) -> bool:
         check.health = Health(check.settings.rise, check.settings.fall)
         check.stopping = False
         commit(check, was_up, shared)  # op_state RUNNING: every worker routes to it again
+        if check.effects is not None:  # its followers left maintenance UP with it (HAProxy)
+            check.effects.align(check.followers, check.up)
     return False
 
 

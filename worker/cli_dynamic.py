@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from haproxy_py.checks.settings import check_settings
+from haproxy_py.checks.shared import Timeline
+from haproxy_py.checks.track import roots, tracked_by
 from haproxy_py.config.address import SERVER_RULES, Family, parse_address
 from haproxy_py.config.diagnostics import Where
 from haproxy_py.config.keywords.server_kw import SERVER_OPTIONS
@@ -34,7 +37,11 @@ from haproxy_py.runtime_api.dynamic_servers import (
     split_name,
 )
 from haproxy_py.runtime_api.dynamic_servers import is_dynamic_command as is_dynamic
+from haproxy_py.stats.layout import ServerSlot
 from worker.backend import BackendRuntime, ServerRuntime, Target
+from worker.check_effects import Follower, adopt, drop
+from worker.check_observe import Watch, observe_server
+from worker.checks import ServerCheck
 from worker.cli_checks import start_dynamic_check, stop_dynamic_check
 from worker.http_server import DEFAULT_PURGE_DELAY, IdlePool
 from worker.runtime import WorkerState
@@ -121,10 +128,64 @@ def apply_dynamic(state: WorkerState, command: str) -> str:
     if pools is not None:  # a connection carrying one client's PROXY header is not shared
         pools.pools[server] = IdlePool(0 if sends_proxy else -1, DEFAULT_PURGE_DELAY, server)
     backend.readdressed(server)  # `cookie ... dynamic`: its cookie from its address
-    shared.sync.add(backend, server, slot, int(options.get("slowstart") or 0))
+    tracked = tracked_by(shared.table.layout, backend.name, slot.name)  # `track`
+    root = roots(state.config).get(tracked, tracked) if tracked is not None else None
+    root_slot = shared.table.layout.server(*root) if root is not None else None
+    shared.sync.add(backend, server, slot, int(options.get("slowstart") or 0), root=root_slot,
+                    options=options)  # fmt: skip
+    model = Server(_CLI, slot.name, address, options)
     # `check`, `agent-check`: its owner checks it once `enable health|agent` (cli_checks.py)
-    start_dynamic_check(state, backend, server, Server(_CLI, slot.name, address, options))
+    start_dynamic_check(state, backend, server, model)
+    if tracked is not None and root is not None:
+        _follow(state, backend, server, slot, tracked, root)
+    if options.get("observe", "none") != "none":
+        _observe(state, backend, server, model)
     return ""
+
+
+def _follow(
+    state: WorkerState,
+    backend: BackendRuntime,
+    server: ServerRuntime,
+    slot: ServerSlot,
+    tracked: tuple[str, str],
+    root: tuple[str, str],
+) -> None:
+    """The owner of the root's checks adds the new server to the servers following it: it
+    writes its health row from now on and logs its transitions (worker/check_effects.py),
+    starting from the root's verdict of now."""
+    root_backend = state.backends.get(root[0])
+    servers = root_backend.servers.values() if root_backend is not None else ()
+    check = next((s.check for s in servers if s.name == root[1]), None)
+    if not isinstance(check, ServerCheck) or check.effects is None:
+        return  # another worker checks the root (or nobody does: it is in no scheduler)
+    row = state.shared.table.read_health(slot)
+    timeline = Timeline(row.last_change, row.downtime, row.down_since, row.changed_ms)
+    follower = Follower(backend, server, slot, f"{tracked[0]}/{tracked[1]}", server.lb.backup,
+                        0, timeline)  # fmt: skip
+    if adopt(check.followers, tracked, root, follower):
+        check.effects.align([follower], check.up, check.stopping)
+
+
+def _observe(
+    state: WorkerState, backend: BackendRuntime, server: ServerRuntime, model: Server
+) -> None:
+    """`observe layer4|layer7`: every worker counts the server's errors; its check owner
+    acts on them (`on-error`) like on a configured server's (worker/check_observe.py).
+    Without `check` nothing counts, as for a configured server without one."""
+    if not model.option("check"):
+        return
+    settings = check_settings(backend.proxy, model, state.config.global_, force=True)
+    if settings is None:
+        return
+    check = server.check if isinstance(server.check, ServerCheck) else None
+    watch = state.shared.watch
+    tripped = watch.add(check) if check is not None and isinstance(watch, Watch) else None
+    observe_server(server, settings, tripped)
+
+
+def backend_servers(state: WorkerState) -> list[ServerRuntime]:
+    return [s for backend in state.backends.values() for s in backend.servers.values()]
 
 
 def _target(backend: str, name: str, address: Any, options: dict) -> Target | None:
@@ -142,6 +203,11 @@ def _remove(state: WorkerState, backend: BackendRuntime, server: ServerRuntime) 
     """Drop a deleted server: out of the StateSync and the farm; its idle connections are
     closed, and its pool takes no more (a connection handed back later is closed)."""
     state.shared.sync.remove(server)
+    if isinstance(server.check, ServerCheck) and isinstance(state.shared.watch, Watch):
+        state.shared.watch.remove(server.check)  # `observe`: its row is a spare again
+    for other in backend_servers(state):  # `track`: the root's owner stops writing its row
+        if isinstance(other.check, ServerCheck) and drop(other.check.followers, server):
+            break
     stop_dynamic_check(server)
     backend.remove_server(server)
     if backend.cookie is not None:

@@ -146,8 +146,8 @@ async def serve(
                 root.start_soon(_handle_signals, state, signals, root)
                 await root.start(_serve_listeners, state, root.cancel_scope)
                 root.start_soon(serve_checks, state)  # health checks (worker/checks.py)
-                if sync.closes_sessions:  # on-marked-down/up (worker/sessions_registry.py)
-                    root.start_soon(watch_server_states, sync.poll)
+                # on-marked-down/up (worker/sessions_registry.py), once a server has them
+                root.start_soon(watch_server_states, sync.poll, sync.closing)
                 _serve_stats_sockets(state, start, sockets, root, started)
                 if channel is not None:
                     root.start_soon(_serve_master_channel, state, channel, root, started)

@@ -191,10 +191,13 @@ def _target_text(target: object) -> str:
 STATE_POLL = 0.1  # seconds between two looks at the shared server states
 
 
-async def watch_server_states(poll: Callable[[], None]) -> None:
+async def watch_server_states(poll: Callable[[], None], wanted: trio.Event | None = None) -> None:
     """With `on-marked-down`/`on-marked-up` servers: apply the shared server states on a
     timer too, so that a worker with established sessions and no new connection (which would
-    poll before its server choice) still closes them within STATE_POLL of a change."""
+    poll before its server choice) still closes them within STATE_POLL of a change.
+    `wanted`: wait for it first (set when `add server` brings the first such server)."""
+    if wanted is not None:
+        await wanted.wait()
     while True:
         await trio.sleep(STATE_POLL)
         poll()

@@ -87,18 +87,37 @@ class StateSync:
         # Whether a server's transitions close sessions: then every worker polls on a timer
         # too (worker/sessions_registry.py), not only before a server choice.
         self.closes_sessions = any(e.on_down or e.on_up for e in self.entries)
+        self.closing = trio.Event()  # set once a server closes sessions (a dynamic one too)
+        if self.closes_sessions:
+            self.closing.set()
         self.seen = -1
         for backend in backends.values():
             backend.state_sync = self.poll
 
     def add(
-        self, backend: BackendRuntime, server: ServerRuntime, slot: ServerSlot, slowstart: int = 0
+        self,
+        backend: BackendRuntime,
+        server: ServerRuntime,
+        slot: ServerSlot,
+        slowstart: int = 0,
+        *,
+        root: ServerSlot | None = None,
+        options: Mapping[str, object] | None = None,
     ) -> None:
         """A dynamic server (worker/cli_dynamic.py): followed from now on, its rows applied
         at once (it starts in maintenance unless added `enabled`); with `check` or
-        `agent-check` its health row rules it too (`slowstart`: ms of warm-up)."""
-        follows = slot.checked or slot.agent
-        self.entries.append(_Entry(slot, backend, server, follows, slowstart, None, server.target))
+        `agent-check` its health row rules it too (`slowstart`: ms of warm-up), with `track`
+        too (`root`: the checked server at the end of the chain, whose owner writes it);
+        `options`: its `on-marked-down|up`."""
+        follows = slot.checked or slot.agent or root is not None
+        entry = _Entry(slot, backend, server, follows, slowstart, root, server.target)
+        options = options or {}
+        entry.on_down = options.get("on-marked-down") == "shutdown-sessions"
+        entry.on_up = options.get("on-marked-up") == "shutdown-backup-sessions"
+        if entry.on_down or entry.on_up:
+            self.closes_sessions = True
+            self.closing.set()  # the timer of worker/sessions_registry.py starts
+        self.entries.append(entry)
         self.seen = -1
         self.poll()
 
@@ -232,6 +251,7 @@ class SharedState:
         # this worker owns (worker/cli_checks.py `start_dynamic_check`)
         self.check_runner: Callable[[object], None] | None = None
         self.waiting_checks: list[object] = []  # taken by the runner when it starts
+        self.watch: object | None = None  # worker/check_observe.py's Watch, once checks run
 
     async def admin(self, op: AdminOp) -> str:
         """Have `op` written by the admin section's single writer; "" or its error. Under a

@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from haproxy_py.checks.track import followers_in_order
+from haproxy_py.checks.track import dynamic_edges, followers_in_order, tracked, tracked_by
+from haproxy_py.checks.track_admin import drain_line, drain_tail, own_maint_line, pass_down
 from haproxy_py.stats.layout import (
     CMAINT,
     DRAIN_MASK,
     FDRAIN,
     FMAINT,
-    IDRAIN,
     MAINT_MASK,
     RUNNING,
     SERVER,
@@ -140,10 +140,11 @@ def parse_admin(
         found = find_server(table, words[2] if len(words) > 2 else None)
         if isinstance(found, str):
             return found
-        if words[0] == "disable":
-            return AdminOp(*found, set_bits=FMAINT)
-        # Enabling a `disabled` server (CMAINT) takes it out of maintenance too (HAProxy).
-        return AdminOp(*found, clear_bits=FMAINT | CMAINT)
+        if words[0] == "disable":  # a forced drain ends there (HAProxy: admin state 1)
+            return AdminOp(*found, set_bits=FMAINT, clear_bits=FDRAIN)
+        # Enabling a `disabled` server (CMAINT) takes it out of maintenance too, and it ends
+        # a forced drain, as `set server .. state ready` (HAProxy).
+        return AdminOp(*found, clear_bits=FMAINT | CMAINT | FDRAIN)
     if words[:2] == ["set", "weight"]:
         found = find_server(table, words[2] if len(words) > 2 else None)
         if isinstance(found, str):
@@ -247,47 +248,26 @@ def apply_op(table: StatsTable, config: Config, op: AdminOp) -> list[tuple[str, 
     if values:
         table.write_admin(slot, **values)
     lines = _transition_lines(table, config, op, before.admin_state, state)
-    if bool(before.admin_state & DRAIN_MASK) != bool(state & DRAIN_MASK):
-        lines += _drain_followers(table, config, op)
+    if (before.admin_state ^ state) & (MAINT_MASK | DRAIN_MASK):
+        # maintenance and drain pass down the servers tracking it (IMAINT, IDRAIN)
+        extra = dynamic_edges(table.layout)  # `add server ... track`
+        followers = followers_in_order(config, (op.backend, op.server), extra)
+        lines += pass_down(table, followers, lambda backend: _online(table, config, backend))
     return lines
 
 
-def _drain_followers(table: StatsTable, config: Config, op: AdminOp) -> list[tuple[str, str]]:
-    """A server's drain passes down the servers tracking it, as HAProxy's inherited drain
-    (IDRAIN): each follower is in drain while the server it tracks is, and says so."""
-    lines: list[tuple[str, str]] = []
-    changed = int(time.time())
-    for (backend, server), via in followers_in_order(config, (op.backend, op.server)):
-        try:
-            slot, via_slot = table.layout.server(backend, server), table.layout.server(*via)
-        except KeyError:
-            continue  # not in the table (a disabled proxy's): nothing to pass on
-        was = table.read_admin(slot).admin_state
-        via_drained = table.read_admin(via_slot).admin_state & DRAIN_MASK
-        now = was | IDRAIN if via_drained else was & ~IDRAIN
-        if now == was:
-            continue
-        table.write_admin(slot, admin_state=now, admin_changed=changed)
-        if bool(was & DRAIN_MASK) == bool(now & DRAIN_MASK) or now & MAINT_MASK:
-            continue  # in drain on its own too, or in maintenance: nothing new to say
-        name = f"{backend}/{server}"
-        if now & DRAIN_MASK:
-            active, backups = _online(table, config, backend)
-            lines.append(("warning", _drain_line(name, active, backups, f" via {via[0]}/{via[1]}")))
-            if not active and not backups:
-                lines.append(("alert", f"backend '{backend}' has no server available!"))
-        else:
-            lines.append(
-                ("warning", f"Server {name} is {_up_down(table, slot)} (leaving forced drain).")
-            )
-    return lines
-
-
-def _drain_line(name: str, active: int, backups: int, via: str = "") -> str:
-    return (
-        f"Server {name} enters drain state{via}. {active} active and {backups} backup servers"
-        " online. 0 sessions requeued, 0 total in queue."
-    )
+def _via(config: Config, backend: str, server: str, table: StatsTable | None = None) -> str:
+    """The server `backend/server` tracks directly, as `be/s`, or ""."""
+    if table is not None and table.layout.server(backend, server).dynamic:
+        target = tracked_by(table.layout, backend, server)
+        return f"{target[0]}/{target[1]}" if target else ""
+    for proxy in config.proxies:
+        if proxy.name == backend:
+            for model in proxy.servers:
+                if model.name == server:
+                    target = tracked(proxy, model)
+                    return f"{target[0]}/{target[1]}" if target else ""
+    return ""
 
 
 def _up_down(table: StatsTable, slot: ServerSlot) -> str:
@@ -319,11 +299,19 @@ def _transition_lines(
     elif was & MAINT_MASK and not now & MAINT_MASK:
         if now & DRAIN_MASK:
             lines.append(("warning", f"Server {name} is UP/DRAIN (leaving forced maintenance)."))
+            lines.append(
+                ("warning", drain_tail(name, now, _via(config, op.backend, op.server, table)))
+            )
         else:
             lines.append(("warning", f"Server {name} is UP/READY (leaving forced maintenance)."))
+    elif now & MAINT_MASK:  # still in maintenance (another reason): drain changes say nothing
+        line = own_maint_line(name, was, now, _via(config, op.backend, op.server, table))
+        if line is not None:
+            lines.append(line)
     elif now & DRAIN_MASK and not was & DRAIN_MASK:
-        lines.append(("warning", _drain_line(name, active, backups)))
-        if not active and not backups:
+        down = _up_down(table, table.layout.server(op.backend, op.server)) == "DOWN"
+        lines.append(("warning", drain_line(name, active, backups, down=down)))
+        if not active and not backups and not down:
             lines.append(("alert", f"backend '{op.backend}' has no server available!"))
     elif was & DRAIN_MASK and not now & DRAIN_MASK:
         slot = table.layout.server(op.backend, op.server)

@@ -9,7 +9,9 @@ generation builds or drops the server (worker/cli_dynamic.py). Answers are HAPro
 for byte. As in HAProxy 2.6: no `default-server` setting applies, a new server starts in
 maintenance (`enable server` to use it) unless `enabled` is given, and only backends whose
 algorithm takes servers at run time accept one. `del server` takes configured servers
-too, except those other configuration elements name (`pinned_servers`). Rules: pure (no
+too, except those other configuration elements name (`pinned_servers`) or a dynamic
+server tracks (`track`: the record keeps the tracked server's slot, and the new server
+starts as it is, its maintenance included). Rules: pure (no
 I/O); nothing here writes anything but `master_*`, which write the table they are given.
 """
 
@@ -23,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from haproxy_py.checks.track import track_refusal
+from haproxy_py.checks.track_admin import inherited
 from haproxy_py.config.address import SERVER_RULES, Address, Family, parse_address
 from haproxy_py.config.diagnostics import ConfigError, Where
 from haproxy_py.config.keywords.server_kw import SERVER_OPTIONS
@@ -37,7 +41,9 @@ from haproxy_py.stats.layout import (
     DYN_DISABLED,
     DYN_FORCED_ID,
     DYN_NAME_BYTES,
+    DYN_OBSERVE,
     DYN_RISE_SHIFT,
+    DYN_TRACK_SHIFT,
     FMAINT,
     HEALTH_OFF,
     MAINT_MASK,
@@ -75,6 +81,16 @@ NO_ROW_FOR_DELETE = (
     " (it holds {spares} added or deleted servers at a time; a reload makes new room).\n"
 )
 NAME_TOO_LONG = f"haproxy-py keeps dynamic server names up to {DYN_NAME_BYTES} bytes.\n\n"
+LAYER7_TCP = "'layer7' can only be used in http proxies..\n\n"
+CHECK_AND_TRACK = "unable to enable checks and tracking at the same time!\n\n"
+# The configuration parser's messages the CLI words otherwise (HAProxy 2.6's answers).
+_CLI_WORDING = (
+    ("'track' expects", "'track' expects [<proxy>/]<server> as argument..\n\n"),
+    ("'observe' expects none", "'observe' expects <mode> as argument..\n\n"),
+    ("'on-error' expects", "'on-error' expects one of 'fastinter', 'fail-check',"
+     " 'sudden-death' or 'mark-down' but got '{got}'.\n\n"),
+    ("'error-limit' expects", "error-limit has to be > 0..\n\n"),
+)  # fmt: skip
 PINNED = (
     "This server cannot be removed at runtime due to other configuration elements pointing to it.\n"
 )
@@ -166,7 +182,10 @@ BUILT_KEYWORDS = frozenset(
      # the agent (worker/check_agent.py), off until `enable agent` as in HAProxy 2.6
      "agent-check", "agent-addr", "agent-inter", "agent-port", "agent-send",
      # warm-up under checks; the PROXY protocol to the server and on its checks
-     "slowstart", "send-proxy", "send-proxy-v2", "proxy-v2-options", "check-send-proxy"}
+     "slowstart", "send-proxy", "send-proxy-v2", "proxy-v2-options", "check-send-proxy",
+     # following a configured server's state (worker/cli_dynamic.py), observing traffic
+     # (worker/check_observe.py), closing sessions on a state change (worker/shared_state.py)
+     "track", "observe", "error-limit", "on-error", "on-marked-down", "on-marked-up"}
 )  # fmt: skip
 # Algorithms that take a server at run time (HAProxy's "dynamic" ones); the hashing ones
 # only with `hash-type consistent`.
@@ -240,6 +259,15 @@ def parse_add(words: Sequence[str], config: Config, layout: Layout) -> AddServer
         options = parse_suboptions(words[4:], SERVER_OPTIONS, _OWNER)
     except ConfigError as exc:
         return _config_answer(exc.message, name)
+    if options.get("observe") == "layer7" and proxy.mode != "http":
+        return LAYER7_TCP
+    track = options.get("track")
+    if track and options.get("check"):
+        return CHECK_AND_TRACK
+    if track:
+        refused = track_refusal(config, layout, proxy.name, track)
+        if refused:
+            return refused
     if options.get("agent-check") and not options.get("agent-port"):
         # (HAProxy 2.6 says "Server" the first time in its life, "server" after)
         return f"server {name} does not have agent port. Agent check has been disabled.\n\n"
@@ -274,6 +302,10 @@ def _refused_keyword(words: Sequence[str]) -> str:
 def _config_answer(message: str, name: str) -> str:
     """A configuration parser's message as the CLI says it (no owner, HAProxy's dots)."""
     message = message.removeprefix(f"{_OWNER} : ")
+    for start, answer in _CLI_WORDING:
+        if message.startswith(start):
+            got = re.search(r"got '([^']*)'", message)
+            return answer.format(got=got.group(1) if got else "")
     if message.startswith("'id' expects an integer"):
         return "'id' : custom id has to be > 0.\n\n"
     if message.startswith("weight of server "):
@@ -337,9 +369,11 @@ def parse_del(
         return NO_SUCH_BACKEND
     if not _exists(layout, backend, name):
         return NO_SUCH_SERVER
-    configured = not layout.server(backend, name).dynamic
-    if config is not None and configured and (backend, name) in pinned_servers(config):
+    slot = layout.server(backend, name)
+    if config is not None and not slot.dynamic and (backend, name) in pinned_servers(config):
         return PINNED
+    if any(other.tracks == slot.index for other in layout.servers):
+        return PINNED  # a dynamic server tracks it (HAProxy: its tracker list is not empty)
     return backend, name
 
 
@@ -417,6 +451,11 @@ def master_add(table: StatsTable, words: Sequence[str], order: int) -> str:
     flags |= dynamic_flags(bool(options.get("check")), rise, fall)
     if options.get("agent-check") and options.get("agent-port"):
         flags |= DYN_AGENT
+    if options.get("observe", "none") != "none":
+        flags |= DYN_OBSERVE
+    tracked = _tracked_slot(layout, backend, options.get("track"))
+    if tracked is not None:
+        flags |= (tracked.index + 1) << DYN_TRACK_SHIFT
     weight = int(options.get("weight", 1))
     maxconn = int(options.get("maxconn", 0) or 0)
     entry = DynamicEntry(spare, backends[backend], sid or next_id(layout, backend), weight,
@@ -424,8 +463,21 @@ def master_add(table: StatsTable, words: Sequence[str], order: int) -> str:
     state = dynamic_state(entry, int(time.time()))
     with contextlib.suppress(ConfigError, ValueError):  # the asker checked it
         state.update(_address_state(parse_address(words[3], "server", SERVER_RULES)))
+    if tracked is not None:  # it starts as the server it tracks is: its maintenance, its state
+        state["admin_state"] |= inherited(table.read_admin(tracked).admin_state)
+        state["op_state"] = table.read_health(tracked).op_state
     table.add_dynamic(entry, state)
     return ""
+
+
+def _tracked_slot(layout: Layout, backend: str, track: tuple | None) -> ServerSlot | None:
+    if not track:
+        return None
+    try:
+        slot = layout.server(track[0] or backend, track[1])
+    except KeyError:
+        return None
+    return None if slot.dynamic else slot
 
 
 def dynamic_state(entry: DynamicEntry, now: int) -> dict[str, int]:

@@ -319,6 +319,8 @@ class ServerSlot:
     backup: bool = False  # known for dynamic servers only (static ones: the configuration)
     forced_id: bool = False  # known for dynamic servers only: added with `id`
     agent: bool = False  # known for dynamic servers only: added with `agent-check`
+    observe: bool = False  # known for dynamic servers only: added with `observe`
+    tracks: int = -1  # known for dynamic servers only: the state slot of the server it tracks
 
     def flags(self) -> tuple[int, int, int, int]:
         return int(self.disabled), int(self.checked), self.rise, self.fall
@@ -345,6 +347,9 @@ DYN_DISABLED, DYN_BACKUP, DYN_FORCED_ID, DYN_CHECKED = 1, 2, 4, 8
 DYN_DELETED = 16
 DYN_AGENT = 32  # added with `agent-check` (and `agent-port`): show stat's agent columns
 DYN_RISE_SHIFT, DYN_FALL_SHIFT = 16, 32  # a checked server's rise and fall, 16 bits each
+DYN_OBSERVE = 64  # added with `observe layer4|layer7`: show stat's hanafail column
+# added with `track`: the state slot of the server it tracks, plus one, in the top 16 bits
+DYN_TRACK_SHIFT = 48
 
 
 def dynamic_flags(checked: bool, rise: int, fall: int) -> int:
@@ -513,6 +518,8 @@ class Layout:
                             backup=bool(entry.flags & DYN_BACKUP),
                             forced_id=bool(entry.flags & DYN_FORCED_ID),
                             agent=bool(entry.flags & DYN_AGENT),
+                            observe=bool(entry.flags & DYN_OBSERVE),
+                            tracks=(entry.flags >> DYN_TRACK_SHIFT & 0xFFFF) - 1,
                         )
                     )
             rows.append(row)

@@ -17,7 +17,7 @@ from operator import add
 from typing import TYPE_CHECKING
 
 from haproxy_py.checks.track import roots as track_roots
-from haproxy_py.checks.track import track_label
+from haproxy_py.checks.track import track_label, tracked_by
 from haproxy_py.stats.layout import (
     COUNTER_FIELDS,
     FRONTEND,
@@ -282,8 +282,16 @@ class ServerFacts:
         if server is None:
             self.backup, self.slowstart, self.maxqueue = slot.backup, 0, ""
             self.addr = admin_address(reading.admin(slot))
-            self.agent, self.observe = slot.agent, False
+            self.agent, self.observe = slot.agent, slot.observe
             self.root = None
+            target = (
+                tracked_by(reading.table.layout, slot.backend, slot.name) if slot.dynamic else None
+            )
+            if target is not None:  # `add server ... track`: shown as the chain's root is
+                self.tracked = f"{target[0]}/{target[1]}"
+                self.root = reading.roots.get(target, target)
+                root_server = reading.servers.get(self.root)
+                self.root_agent = root_server is not None and has_agent(root_server)
             return
         self.backup = slot.backup or bool(server.option("backup", False))
         self.slowstart = int(server.option("slowstart", 0) or 0)

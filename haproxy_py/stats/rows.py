@@ -22,6 +22,7 @@ from haproxy_py.stats.layout import (
     DRAIN_MASK,
     FRONTEND,
     HEALTH_OFF,
+    IMAINT,
     LASTSESS,
     LBTOT,
     MAINT_MASK,
@@ -147,8 +148,10 @@ def server_values(reading: Reading, row: Row, proxy: Proxy) -> Built:
         root_slot = table.layout.server(*root)
         root_admin = reading.admin(root_slot).admin_state
         check_health = reading.health(root_slot).check_health
-        if root_admin & MAINT_MASK and not admin_state & MAINT_MASK:
-            status = f"MAINT (via {root[0]}/{root[1]})"
+        if admin_state & IMAINT:  # inherited: HAProxy names the server tracked directly
+            status = f"MAINT (via {facts.tracked})"
+        elif root_admin & MAINT_MASK and not admin_state & MAINT_MASK:
+            status = f"MAINT (via {root[0]}/{root[1]})"  # a row not yet written (start-up)
         else:
             status = status_text(admin_state, op_state, True, check_health, root_slot.rise,
                              root_slot.fall, facts.root_agent, 1)  # fmt: skip

@@ -110,7 +110,7 @@ def delete(table, line: str, config=None) -> str:
         ("add server be/s3 127.0.0.1:1 id 0", "'id' : custom id has to be > 0.\n\n"),
         ("add server be/s3 127.0.0.1:1 agent-check",
          "server s3 does not have agent port. Agent check has been disabled.\n\n"),
-        ("add server be/s3 127.0.0.1:1 observe layer4", "'observe' " + NOT_YET),
+        ("add server be/s3 127.0.0.1:1 pool-max-conn 2", "'pool-max-conn' " + NOT_YET),
         ("add server be/s3 127.0.0.1:1 foo", "unknown keyword 'foo'.\n\n"),
         ("add server be/" + "n" * 129 + " 127.0.0.1:1", D.NAME_TOO_LONG),
     ],
@@ -397,4 +397,7 @@ def test_agent_check_starts_off_until_enable_agent(table) -> None:
     plain = stats.layout.server("be", "b")
     assert not plain.agent and not plain.checked
     assert stats.read_health(plain).check_flags == 0
-    assert add(stats, config, "add server be/c 127.0.0.1:1 track s1") == "'track' " + NOT_YET
+    # `track` needs a checked target (tests/unit/test_dynamic_track.py)
+    assert add(stats, config, "add server be/c 127.0.0.1:1 track s1") == (
+        "unable to use be/s1 for tracking as it does not have any check nor agent enabled.\n\n"
+    )

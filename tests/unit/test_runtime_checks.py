@@ -251,7 +251,7 @@ def test_dynamic_server_checks_start_off(setup) -> None:
     assert ask(setup, "set server be/d1 check-port 80") == CheckCommand(
         "check-port", "be", "d1", port=80
     )
-    still = ["add", "server", "be/d3", "127.0.0.1:1", "observe", "layer4"]
+    still = ["add", "server", "be/d3", "127.0.0.1:1", "pool-max-conn", "2"]
     assert D.parse_add(still, config, table.layout) == (
-        "'observe' is not yet supported on dynamic servers by haproxy-py.\n\n"
+        "'pool-max-conn' is not yet supported on dynamic servers by haproxy-py.\n\n"
     )

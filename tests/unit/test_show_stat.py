@@ -70,7 +70,11 @@ def test_rows_in_haproxy_order_and_summed(loaded) -> None:
 
 def test_admin_commands_and_their_errors(loaded) -> None:
     table, config = loaded
-    assert parse_admin(table, ["disable", "server", "be/s1"]) == AdminOp("be", "s1", FMAINT)
+    # `disable server` ends a forced drain, `enable server` too (HAProxy 2.6: admin state 1, 0)
+    assert parse_admin(table, ["disable", "server", "be/s1"]) == AdminOp("be", "s1", FMAINT, FDRAIN)
+    assert parse_admin(table, ["enable", "server", "be/s1"]) == AdminOp(
+        "be", "s1", 0, FMAINT | CMAINT | FDRAIN
+    )
     assert parse_admin(table, ["disable", "server", "be"]) == "Require 'backend/server'.\n\n"
     assert parse_admin(table, ["disable", "server", "x/s1"]) == "No such backend.\n\n"
     assert parse_admin(table, ["disable", "server", "be/zz"]) == "No such server.\n\n"
