@@ -8,6 +8,7 @@ logged; `option dontlognull` drops a refused session that sent nothing.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from pathlib import Path
@@ -53,6 +54,10 @@ def _config(log_port: int, ports: list[int], dead: int) -> str:
     )
 
 
+def _total_masked(line: bytes) -> bytes:
+    return re.sub(rb"(<NOSRV> [-0-9/]*/)[01] ", rb"\1T ", line)
+
+
 @pytest.mark.skipif(haproxy_command() is None, reason="HAProxy 2.6 is not installed")
 def test_refused_sessions_are_logged_as_haproxy_does(tmp_path: Path) -> None:
     ports = [free_port() for _ in range(6)]
@@ -70,7 +75,9 @@ def test_refused_sessions_are_logged_as_haproxy_does(tmp_path: Path) -> None:
         cfg = _config(sink.getsockname()[1], ports, dead)
         ours = _run_and_collect(haproxy_py_command(), cfg, tmp_path, null, sink, actions)
         theirs = _run_and_collect(haproxy_command(), cfg, tmp_path, null, sink, actions)
-    assert ours == theirs
+    # A total time (the timers' last field) of 0 or 1 ms is either, as the machine's load
+    # has it: compared masked (longer ones as they are).
+    assert [_total_masked(line) for line in ours] == [_total_masked(line) for line in theirs]
     assert len(ours) == 3, ours
     assert all(b"/<NOSRV> " in line and b" PR" in line for line in ours), ours
     assert not any(b" conn conn/" in line for line in ours)
