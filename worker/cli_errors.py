@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import trio
-
 from haproxy_py.proto.cli_help import Level
 from haproxy_py.runtime_api.errors import (
     decode_captures,
@@ -22,7 +20,7 @@ from haproxy_py.runtime_api.errors import (
     merge_captures,
     show_errors_answer,
 )
-from worker.cli_sessions import _ask_peer  # one peer's answer, as `show sess` reads it
+from worker.cli_sessions import ask_peers  # every peer's answer, as `show sess` asks
 from worker.error_captures import CAPTURES
 from worker.runtime import WorkerState
 
@@ -45,13 +43,7 @@ def show_errors_here(state: WorkerState, words: Sequence[str]) -> str:
 
 async def show_errors_everywhere(state: WorkerState, words: Sequence[str]) -> str:
     parts = [(CAPTURES.events, CAPTURES.captures())]
-    peers = await state.shared.ask_peers(0) if state.shared is not None else None
-    ends = peers[0] if peers is not None else []
-    answers = [""] * len(ends)
-    request = f"{LOCAL_ERRORS}\n".encode()
-    async with trio.open_nursery() as nursery:
-        for index, end in enumerate(ends):
-            nursery.start_soon(_ask_peer, end, request, answers, index)
+    answers, _ = await ask_peers(state, f"{LOCAL_ERRORS}\n".encode())
     parts.extend(decode_captures(answer) for answer in answers if answer)
     events, captures = merge_captures(parts)
     return show_errors_answer(state.config, captures, events, words[2:])

@@ -113,16 +113,22 @@ async def _ask(
     action = session_action(words)
     assert action is not None and state.shared is not None
     mine = run_sessions(state, action, words) if own else None
-    peers = await state.shared.ask_peers(pid)
-    ends, position = peers if peers is not None else ([], 0)
-    answers = [""] * len(ends)
-    request = local_form(words)
-    async with trio.open_nursery() as nursery:
-        for index, end in enumerate(ends):
-            nursery.start_soon(_ask_peer, end, request, answers, index)
+    answers, position = await ask_peers(state, local_form(words), pid)
     if mine is not None:
         answers.insert(position, mine)
     return answers
+
+
+async def ask_peers(state: WorkerState, request: bytes, pid: int = 0) -> tuple[list[str], int]:
+    """`request` asked of every peer of the generation (or of worker `pid`), at once: their
+    answers in @N order ("" for a silent one) and where this worker's own would go."""
+    peers = await state.shared.ask_peers(pid) if state.shared is not None else None
+    ends, position = peers if peers is not None else ([], 0)
+    answers = [""] * len(ends)
+    async with trio.open_nursery() as nursery:
+        for index, end in enumerate(ends):
+            nursery.start_soon(_ask_peer, end, request, answers, index)
+    return answers, position
 
 
 async def _ask_peer(end: socket.socket, request: bytes, answers: list[str], index: int) -> None:
@@ -144,4 +150,12 @@ async def _ask_peer(end: socket.socket, request: bytes, answers: list[str], inde
             return
 
 
-__all__ = ["ACTIONS", "LOCAL", "run_everywhere", "run_local", "run_sessions", "session_action"]
+__all__ = [
+    "ACTIONS",
+    "LOCAL",
+    "ask_peers",
+    "run_everywhere",
+    "run_local",
+    "run_sessions",
+    "session_action",
+]

@@ -6,9 +6,9 @@ kept by haproxy_py/runtime_api/errors.py. Only error paths come here: the normal
 nothing. The copy is bounded by one buffer (the head limit plus HAProxy's default reserve).
 
 The store is one per worker process, like the session registry (worker/sessions_registry.py):
-the sessions that refuse a message do not carry the worker's state. Reading the core's buffer
-goes through its private fields on purpose: it is done only here, after an error, and the core
-keeps the bytes of the message in error until its connection is dropped.
+the sessions that refuse a message do not carry the worker's state. The bytes come from the
+core's `held()` (a copy, taken only here, after an error): the core keeps the bytes of the
+message in error until its connection is dropped.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ def capture_error(
         return  # a peer that left mid-message sent nothing invalid (HAProxy keeps no capture)
     event = CAPTURES.next_event()
     try:
-        buf = bytes(conn._buf)  # type: ignore[attr-defined]
-        pos = int(conn._pos)  # type: ignore[attr-defined]
+        buf, pos = conn.held()  # type: ignore[attr-defined]
         limit = conn.limits.max_head_size + _RESERVE  # type: ignore[attr-defined]
         whole_head = in_body or error.reason != "head larger than the buffer"
         start, index = locate(buf, pos, error.offset, whole_head)

@@ -93,6 +93,11 @@ class _Connection:
         self._upgrade_asked = False
         self.exchanges = 0  # completed cycles, for logs and tests
 
+    def held(self) -> tuple[bytes, int]:
+        """A copy of the bytes held and how far they were parsed: `show errors`' capture of a
+        refused message (worker/error_captures.py), taken only after an error."""
+        return bytes(self._buf), self._pos
+
     # -- input ---------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
