@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.cookie_tools import NamedBackend, wait_port
-from tests.e2e.mworker_tools import master
 from tests.e2e.side_by_side import needs_haproxy
-from tests.e2e.test_runtime_writes import answers_on_both, config, served_by, socat
-from tests.helpers import free_port
+from tests.e2e.test_runtime_writes import (
+    answers_on_both,
+    served_by,
+    setup,  # noqa: F401 (the two workers' fixture)
+    socat,
+)
 
 DIFFERENTIAL = [
     "show map",
@@ -57,24 +57,8 @@ def masked(answer: bytes) -> bytes:
     return re.sub(rb"(?m)^0x[0-9a-f]+ ", b"0xID ", answer)
 
 
-@pytest.fixture
-def setup(tmp_path: Path):
-    port = free_port()
-    one, two = NamedBackend("one"), NamedBackend("two")
-    try:
-        text = config(tmp_path, port, one, two)
-        with master(tmp_path, text, "-S", str(tmp_path / "m.sock")) as running:
-            running.wait_ready()
-            running.wait_for(lambda: len(running.workers()) == 2)
-            wait_port(port, running.process)
-            yield port, tmp_path
-    finally:
-        one.close()
-        two.close()
-
-
-def test_commit_switches_every_worker(setup) -> None:
-    port, tmp_path = setup
+def test_commit_switches_every_worker(setup) -> None:  # noqa: F811 (the imported fixture)
+    _, port, tmp_path = setup
     sock, mcli = tmp_path / "stats.sock", tmp_path / "m.sock"
     path = tmp_path / "hosts.map"
     assert socat(sock, f"prepare map {path}") == "New version created: 1\n\n"
