@@ -57,6 +57,9 @@ class CarriedWorker:
     started_at: float
     reloads: int
     old: bool
+    # Reaped by the old image while its channel was still being read: its end is not yet
+    # reported, and its pid may already belong to another process (no pidfd is opened).
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,14 @@ def carry_master(master: Master, requesters: tuple[int, ...]) -> CarriedState:
         mcli=tuple((bound.spec, int(level), bound.sock.fileno()) for bound, level in master.mcli),
         workers=tuple(
             CarriedWorker(
-                w.pid, w.channel.fileno(), w.generation, w.relative, w.started_at, w.reloads, w.old
+                w.pid,
+                w.channel.fileno(),
+                w.generation,
+                w.relative,
+                w.started_at,
+                w.reloads,
+                w.old,
+                w.exit_code,
             )
             for w in master.workers
         ),
@@ -193,6 +203,7 @@ def adopt_carried(state: CarriedState) -> dict[str, Any]:
             generation=carried.generation,
             relative=carried.relative,
             started_at=carried.started_at,
+            exit_code=carried.exit_code,
         )
         worker.reloads, worker.old = carried.reloads, carried.old
         worker.ready.set()

@@ -194,8 +194,7 @@ class Master:
     async def resume(self, carried: CarriedState) -> None:
         """The first thing a re-executed master does: adopt its workers, then reload."""
         assert self.nursery is not None
-        for worker in self.workers:
-            self.nursery.start_soon(self.watch_worker, worker)
+        self.watch_carried_workers()
         for program in self.programs:
             self.nursery.start_soon(self.watch_program, program)
         self._close_retired()
@@ -206,6 +205,17 @@ class Master:
             await answer_and_close(fd, answer)
         if not self.workers:
             self._leave_when_alone()
+
+    def watch_carried_workers(self) -> None:
+        """Watch each carried worker; one the previous image reaped just before its exec (its
+        channel was still being read) has its end reported now, as that image would have."""
+        assert self.nursery is not None
+        for worker in list(self.workers):
+            if worker.exit_code is None:
+                self.nursery.start_soon(self.watch_worker, worker)
+            else:
+                worker.channel.close()
+                self.worker_exited(worker, worker.exit_code)
 
     def final_status(self) -> int:
         if self.exit_status is not None:

@@ -91,21 +91,30 @@ def adopt_worker(
     generation: int,
     relative: int,
     started_at: float | None = None,
+    exit_code: int | None = None,
 ) -> WorkerProcess:
-    """A worker record for child `pid` (just spawned, or carried across a re-exec)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except BaseException:
-        sock.close()
-        raise
-    return WorkerProcess(
+    """A worker record for child `pid` (just spawned, or carried across a re-exec). With
+    `exit_code`, a worker the previous image already reaped: no pidfd (-1), already exited."""
+    pidfd = -1
+    if exit_code is None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            sock.close()
+            raise
+    worker = WorkerProcess(
         pid,
         Channel(sock, "master"),
         pidfd,
         generation,
         relative,
         started_at=time.time() if started_at is None else started_at,
+        exit_code=exit_code,
     )
+    if exit_code is not None:
+        worker.exited.set()
+        worker.settled.set()
+    return worker
 
 
 async def wait_for_exit(worker: WorkerProcess) -> int:
