@@ -4,11 +4,19 @@ lateness that does not add up."""
 from __future__ import annotations
 
 import errno
+import functools
 import socket
+from collections.abc import Awaitable, Callable
 
+import pytest
 import trio
 
 from worker.check_scheduler import MAX_TICK, TICK, Scheduler, connect_now, tick_for
+
+
+def on_virtual_time(scheduler: Scheduler) -> Callable[[trio.Nursery], Awaitable[None]]:
+    """`serve` waiting on trio deadlines: a timerfd counts real time, not the MockClock's."""
+    return functools.partial(scheduler.serve, timerfd=False)
 
 
 class FakeCheck:
@@ -43,7 +51,7 @@ async def test_due_order_fast_and_slow_paths(autojump_clock: object) -> None:
     scheduler.add(a, start + 0.1)
     scheduler.add(c, start + 0.3)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(scheduler.serve, nursery)
+        nursery.start_soon(on_virtual_time(scheduler), nursery)
         await slow_done.wait()
         await trio.sleep(1)
         nursery.cancel_scope.cancel()
@@ -70,7 +78,7 @@ async def test_hurry_supersedes_and_waits_for_a_running_check(autojump_clock: ob
     check = FakeCheck("a")
     scheduler.add(check, start + 10)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(scheduler.serve, nursery)
+        nursery.start_soon(on_virtual_time(scheduler), nursery)
         await trio.sleep(0.1)
         scheduler.hurry(check, trio.current_time() + 0.2)
         await trio.sleep(1)
@@ -125,7 +133,7 @@ async def test_serve_sleeps_when_empty(autojump_clock: object) -> None:
     scheduler = Scheduler(None, None)  # type: ignore[arg-type]
     with trio.move_on_after(5) as scope:
         async with trio.open_nursery() as nursery:
-            await scheduler.serve(nursery)
+            await on_virtual_time(scheduler)(nursery)
     assert scope.cancelled_caught
 
 
@@ -145,22 +153,23 @@ async def test_timers_wake_the_scheduler_by_their_deadline(autojump_clock: objec
     scheduler = Scheduler(lambda check, pending: trio.sleep(0), lambda check: (True, None))
     scheduler.timers = timers
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(scheduler.serve, nursery)
+        nursery.start_soon(on_virtual_time(scheduler), nursery)
         await trio.sleep(2)
         nursery.cancel_scope.cancel()
     assert [round(at - start, 3) for at in calls] == [0.0, 0.25, 0.7]
 
 
 def test_the_tick_follows_the_shortest_interval() -> None:
-    assert tick_for(2.0) == 0.05  # the default inter: 20 wake-ups a second, not 50
+    assert tick_for(2.0) == MAX_TICK == 0.1  # the default inter: 10 wake-ups a second
+    assert tick_for(1.0) == 0.05
     assert tick_for(0.1) == TICK  # short intervals keep the finest tick
     assert tick_for(60) == MAX_TICK
     scheduler = Scheduler(None, None)  # type: ignore[arg-type]
     scheduler.tick = MAX_TICK
-    scheduler.fit(2.0)
+    scheduler.fit(1.0)
     scheduler.fit(10.0)  # a longer interval does not coarsen it again
     assert scheduler.tick == 0.05
-    scheduler.fit(0.4)
+    scheduler.fit(0.2)
     assert scheduler.tick == TICK
 
 
@@ -183,9 +192,60 @@ async def test_coarse_ticks_late_by_less_than_a_tick(autojump_clock: object) -> 
     first = start + 0.013  # between two ticks: each run is late by up to 37 ms
     scheduler.add(FakeCheck("a"), first)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(scheduler.serve, nursery)
+        nursery.start_soon(on_virtual_time(scheduler), nursery)
         await trio.sleep(20.5)
         nursery.cancel_scope.cancel()
     assert len(runs) == 21
     for k, at in enumerate(runs):
         assert first + k <= at < first + k + 0.05 + 0.001
+
+
+@pytest.mark.parametrize("timerfd", [True, False], ids=["timerfd", "trio-deadline"])
+async def test_real_time_waits_and_an_earlier_add_brings_the_wake_up_forward(
+    timerfd: bool,
+) -> None:
+    """On the real clock the scheduler waits on its timerfd (or, without one, on a trio
+    deadline): checks run in due order, never early; a check added for sooner while it
+    waits for a later one wakes it in time; with nothing left it sleeps until an add()."""
+    runs: list[tuple[str, float]] = []
+
+    def fast(check: FakeCheck) -> tuple[bool, object]:
+        runs.append((check.name, trio.current_time()))
+        return True, None
+
+    scheduler = Scheduler(None, fast)  # type: ignore[arg-type]
+    scheduler.tick = TICK
+    start = trio.current_time()
+    scheduler.add(FakeCheck("late"), start + 2.0)
+    scheduler.add(FakeCheck("first"), start + 0.05)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(scheduler.serve, nursery, timerfd=timerfd))
+        await trio.sleep(0.2)  # "first" ran; the scheduler now waits for "late"
+        assert scheduler._timer is not None if timerfd else scheduler._wake is not None
+        added = trio.current_time()
+        scheduler.add(FakeCheck("sooner"), added + 0.1)
+        await trio.sleep(0.4)
+        nursery.cancel_scope.cancel()
+    assert [name for name, _ in runs] == ["first", "sooner"]
+    assert start + 0.05 <= runs[0][1] < start + 0.05 + 0.15
+    assert added + 0.1 <= runs[1][1] < added + 0.1 + 0.15  # not at start + 2 s
+
+
+async def test_empty_on_real_time_until_an_add() -> None:
+    """Nothing to run: the timer is disarmed, and an add() arms it."""
+    runs: list[float] = []
+
+    def fast(check: FakeCheck) -> tuple[bool, object]:
+        runs.append(trio.current_time())
+        return True, None
+
+    scheduler = Scheduler(None, fast)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(scheduler.serve, nursery)
+        await trio.sleep(0.1)
+        assert runs == [] and scheduler._waking == float("inf")
+        added = trio.current_time()
+        scheduler.add(FakeCheck("a"), added + 0.05)
+        await trio.sleep(0.3)
+        nursery.cancel_scope.cancel()
+    assert len(runs) == 1 and added + 0.05 <= runs[0] < added + 0.05 + 0.2
