@@ -9,7 +9,7 @@ before it counts as serving (`replay`), so all workers hold the same maps. A rel
 a new generation from the files, as HAProxy does; the lists are not carried across the
 master's re-exec (only a new generation follows one).
 `add server`/`del server` are written here first, into the generation's stats table (the
-master is the one writer of its dynamic area: haproxy_py/runtime_api/dynamic_servers.py);
+master is the one writer of its dynamic area: haproxy_py/runtime_api/dynamic_master.py);
 a refusal (name taken meanwhile, no spare row, not in maintenance, sessions left) goes back
 to the asker and round to nobody.
 Rules: one list per generation, in the order changes arrived; bounded (MAX_CHANGES).
@@ -25,7 +25,8 @@ import trio
 from haproxy_py.process.shm import StatsTable
 from haproxy_py.proto.ipc import AdminDone, RuntimeApply, RuntimeChange
 from haproxy_py.runtime_api.check_commands import is_transient
-from haproxy_py.runtime_api.dynamic_servers import is_dynamic_command, master_add, master_del
+from haproxy_py.runtime_api.dynamic_master import master_add, master_del
+from haproxy_py.runtime_api.dynamic_servers import is_dynamic_command
 from master.workers import WorkerProcess
 
 MAX_CHANGES = 100_000  # per generation: a reload (maps read again from files) starts afresh

@@ -26,16 +26,10 @@ from haproxy_py.config.keywords.server_kw import SERVER_OPTIONS
 from haproxy_py.config.keywords.suboptions import parse_suboptions
 from haproxy_py.config.model import Server
 from haproxy_py.lb import LbServer
-from haproxy_py.runtime_api.dynamic_servers import (
-    DELETED,
-    REGISTERED,
-    AddServer,
-    master_add,
-    master_del,
-    parse_add,
-    parse_del,
-    split_name,
-)
+from haproxy_py.runtime_api.add_server import parse_add
+from haproxy_py.runtime_api.del_server import parse_del
+from haproxy_py.runtime_api.dynamic_master import master_add, master_del
+from haproxy_py.runtime_api.dynamic_servers import DELETED, REGISTERED, AddServer, split_name
 from haproxy_py.runtime_api.dynamic_servers import is_dynamic_command as is_dynamic
 from haproxy_py.stats.layout import ServerSlot
 from worker.backend import BackendRuntime, ServerRuntime, Target

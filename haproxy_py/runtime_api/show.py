@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from haproxy_py.runtime_api.dynamic_servers import dynamic_models
+from haproxy_py.runtime_api.dynamic_rows import dynamic_models
 from haproxy_py.stats.layout import (
     AGENT_OFF,
     CONN_TOT,

@@ -12,7 +12,15 @@ import pytest
 
 from haproxy_py.lb import Farm, LbServer, make_algorithm
 from haproxy_py.process.shm import create_table, open_table
-from haproxy_py.runtime_api import dynamic_servers as D
+from haproxy_py.runtime_api.add_server import NAME_TOO_LONG, NOT_DYNAMIC_LB, parse_add
+from haproxy_py.runtime_api.del_server import NO_SUCH_SERVER, PINNED, parse_del, pinned_servers
+from haproxy_py.runtime_api.dynamic_master import (
+    HAS_CONNECTIONS,
+    NOT_IN_MAINT,
+    master_add,
+    master_del,
+)
+from haproxy_py.runtime_api.dynamic_servers import ALREADY_EXISTS, DELETED, REGISTERED
 from haproxy_py.runtime_api.show import show_servers_conn, show_servers_state
 from haproxy_py.stats.csv import show_stat
 from haproxy_py.stats.layout import (
@@ -74,18 +82,18 @@ def table(tmp_path: Path):
 def add(table, config, line: str) -> str:
     """The whole `add server` as the CLI answers it: the worker's check, the master's write."""
     words = line.split()
-    checked = D.parse_add(words, config, table.layout)
+    checked = parse_add(words, config, table.layout)
     if isinstance(checked, str):
         return checked
-    return D.master_add(table, words, order=table.state_epoch()) or D.REGISTERED
+    return master_add(table, words, order=table.state_epoch()) or REGISTERED
 
 
 def delete(table, line: str, config=None) -> str:
     words = line.split()
-    checked = D.parse_del(words, table.layout, config)
+    checked = parse_del(words, table.layout, config)
     if isinstance(checked, str):
         return checked
-    return D.master_del(table, words) or D.DELETED
+    return master_del(table, words) or DELETED
 
 
 # -- HAProxy's answers -------------------------------------------------------------------------
@@ -98,11 +106,11 @@ def delete(table, line: str, config=None) -> str:
         ("add server be/ 127.0.0.1:1", "Require 'backend/server'.\n"),
         ("add server /s 127.0.0.1:1", "Require 'backend/server'.\n"),
         ("add server nob/s3 127.0.0.1:1", "No such backend.\n"),
-        ("add server src/s3 127.0.0.1:1", D.NOT_DYNAMIC_LB),
-        ("add server mapped/s3 127.0.0.1:1", D.NOT_DYNAMIC_LB),
-        ("add server static/s3 127.0.0.1:1", D.NOT_DYNAMIC_LB),
+        ("add server src/s3 127.0.0.1:1", NOT_DYNAMIC_LB),
+        ("add server mapped/s3 127.0.0.1:1", NOT_DYNAMIC_LB),
+        ("add server static/s3 127.0.0.1:1", NOT_DYNAMIC_LB),
         ("add server be/s3", "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"),
-        ("add server be/s1 127.0.0.1:1", D.ALREADY_EXISTS),
+        ("add server be/s1 127.0.0.1:1", ALREADY_EXISTS),
         ("add server be/s3 127.0.0.1:1 cookie c", "'cookie' " + NOT_ACCEPTED),
         ("add server be/s3 127.0.0.1:1 init-addr none", "'init-addr' " + NOT_ACCEPTED),
         ("add server be/s3 127.0.0.1:1 non-stick", "'non-stick' " + NOT_ACCEPTED),
@@ -112,7 +120,7 @@ def delete(table, line: str, config=None) -> str:
          "server s3 does not have agent port. Agent check has been disabled.\n\n"),
         ("add server be/s3 127.0.0.1:1 pool-max-conn 2", "'pool-max-conn' " + NOT_YET),
         ("add server be/s3 127.0.0.1:1 foo", "unknown keyword 'foo'.\n\n"),
-        ("add server be/" + "n" * 129 + " 127.0.0.1:1", D.NAME_TOO_LONG),
+        ("add server be/" + "n" * 129 + " 127.0.0.1:1", NAME_TOO_LONG),
     ],
 )  # fmt: skip
 def test_add_refusals(table, line: str, answer: str) -> None:
@@ -126,7 +134,7 @@ def test_forced_id_taken_names_its_line(table) -> None:
     answer = add(stats, config, "add server be/s3 127.0.0.1:1 id 5")
     where = f"{config.files[0]}:11"  # the file as named on the command line
     assert answer == f"'id' : custom id 5 already used at {where} ('server s2').\n\n"
-    assert add(stats, config, "add server be/s3 127.0.0.1:1 id 7") == D.REGISTERED
+    assert add(stats, config, "add server be/s3 127.0.0.1:1 id 7") == REGISTERED
     line = show_servers_state(stats, config, ["be"]).splitlines()[-2].split()
     assert line[2:4] == ["7", "s3"] and line[16] == "1"  # srv_f_forced_id, as HAProxy
     answer = add(stats, config, "add server be/s4 127.0.0.1:1 id 7")
@@ -135,8 +143,8 @@ def test_forced_id_taken_names_its_line(table) -> None:
 
 def test_algorithms_taking_servers_at_run_time(table) -> None:
     stats, config = table
-    assert add(stats, config, "add server ring/s2 127.0.0.1:1") == D.REGISTERED
-    assert add(stats, config, "add server few/a 127.0.0.1:1") == D.REGISTERED  # no servers yet
+    assert add(stats, config, "add server ring/s2 127.0.0.1:1") == REGISTERED
+    assert add(stats, config, "add server few/a 127.0.0.1:1") == REGISTERED  # no servers yet
 
 
 # -- the table: rows, ids, states ----------------------------------------------------------------
@@ -161,7 +169,7 @@ def test_added_server_is_in_maintenance_with_the_next_free_id(table) -> None:
     assert state[-1].split()[12] == "0"  # srv_check_health: 0 while in maintenance, as HAProxy
     conn = show_servers_conn(stats, config, ["be"]).splitlines()
     assert conn[-2].split()[:4] == ["be/s3", "2/2", "127.0.0.1", "20153"]
-    assert add(stats, config, "add server be/s4 127.0.0.1:1 enabled") == D.REGISTERED
+    assert add(stats, config, "add server be/s4 127.0.0.1:1 enabled") == REGISTERED
     assert stats.read_admin(stats.layout.server("be", "s4")).admin_state == 0
     assert stats.layout.server("be", "s4").sid == 3
 
@@ -170,12 +178,12 @@ def test_every_mapping_of_the_table_sees_the_server(table) -> None:
     stats, config = table
     other = open_table(os.dup(stats.fd))  # another process's mapping of the same table
     try:
-        assert add(stats, config, "add server be/s3 127.0.0.1:1") == D.REGISTERED
+        assert add(stats, config, "add server be/s3 127.0.0.1:1") == REGISTERED
         assert other.layout.server("be", "s3").sid == 2
         row = other.layout.server_row("be", "s3")
         other.counter_row(1, row)[STOT] += 4
         assert stats.read_counters("be", "s3")["stot"] == 4
-        assert delete(stats, "del server be/s3") == D.DELETED
+        assert delete(stats, "del server be/s3") == DELETED
         with pytest.raises(KeyError):
             other.layout.server("be", "s3")
     finally:
@@ -188,7 +196,7 @@ def test_del_refusals_and_row_reuse(table) -> None:
     assert delete(stats, "del server nob/s1") == "No such backend.\n"
     assert delete(stats, "del server be/nope") == "No such server.\n"
     assert delete(stats, "del server be/s1") == "Only servers in maintenance mode can be deleted.\n"
-    assert add(stats, config, "add server be/s3 127.0.0.1:1 enabled") == D.REGISTERED
+    assert add(stats, config, "add server be/s3 127.0.0.1:1 enabled") == REGISTERED
     assert delete(stats, "del server be/s3") == "Only servers in maintenance mode can be deleted.\n"
     slot = stats.layout.server("be", "s3")
     stats.write_admin(slot, admin_state=FMAINT)
@@ -202,7 +210,7 @@ def test_del_refusals_and_row_reuse(table) -> None:
     assert delete(stats, "del server be/s3") == "Server deleted.\n"
     assert delete(stats, "del server be/s3") == "No such server.\n"
     # The freed row goes to the next server, its counters zeroed.
-    assert add(stats, config, "add server be/s9 127.0.0.1:1") == D.REGISTERED
+    assert add(stats, config, "add server be/s9 127.0.0.1:1") == REGISTERED
     again = stats.layout.server("be", "s9")
     assert again.index == slot.index and again.sid == 2
     assert stats.read_counters("be", "s9")["stot"] == 0
@@ -213,12 +221,12 @@ def test_pool_exhausted(tmp_path: Path) -> None:
     stats = create_table(layout_for(config, 1, spares=2))
     try:
         for name in ("a", "b"):
-            assert add(stats, config, f"add server be/{name} 127.0.0.1:1") == D.REGISTERED
+            assert add(stats, config, f"add server be/{name} 127.0.0.1:1") == REGISTERED
         answer = add(stats, config, "add server be/c 127.0.0.1:1")
         assert answer.startswith("No spare server row left") and "2 dynamic servers" in answer
         stats.write_admin(stats.layout.server("be", "a"), admin_state=FMAINT)
-        assert delete(stats, "del server be/a") == D.DELETED
-        assert add(stats, config, "add server be/c 127.0.0.1:1") == D.REGISTERED
+        assert delete(stats, "del server be/a") == DELETED
+        assert add(stats, config, "add server be/c 127.0.0.1:1") == REGISTERED
     finally:
         stats.close()
 
@@ -306,7 +314,7 @@ backend be2
 
 def test_pinned_servers_are_those_haproxy_refuses(tmp_path: Path) -> None:
     config = load_text(tmp_path, PINNING).config
-    assert D.pinned_servers(config) == {
+    assert pinned_servers(config) == {
         ("be", "s1"),  # tracked
         ("be", "s4"),  # srv_is_up in an ACL
         ("be", "s5"),  # tracked from another backend
@@ -322,22 +330,22 @@ def test_del_configured_server(tmp_path: Path) -> None:
         maint = {(s.backend, s.name) for s in stats.layout.servers}
         for backend, name in maint:
             stats.write_admin(stats.layout.server(backend, name), admin_state=FMAINT)
-        pinned = D.PINNED
+        pinned = PINNED
         for name in ("be/s1", "be/s4", "be/s5", "be2/s1", "be2/s2"):
             assert delete(stats, f"del server {name}", config) == pinned, name
         # The refusal comes before the maintenance check, as in HAProxy 2.6.
         stats.write_admin(stats.layout.server("be", "s1"), admin_state=0)
         assert delete(stats, "del server be/s1", config) == pinned
         stats.write_admin(stats.layout.server("be", "s3"), admin_state=0)
-        assert delete(stats, "del server be/s3", config) == D.NOT_IN_MAINT
+        assert delete(stats, "del server be/s3", config) == NOT_IN_MAINT
         stats.write_admin(stats.layout.server("be", "s3"), admin_state=FMAINT)
         row = stats.layout.server_row("be", "s3")
         stats.counter_row(1, row)[QCUR] = 1
-        assert delete(stats, "del server be/s3", config) == D.HAS_CONNECTIONS
+        assert delete(stats, "del server be/s3", config) == HAS_CONNECTIONS
         stats.counter_row(1, row)[QCUR] = 0
         other = open_table(os.dup(stats.fd))  # a worker's mapping
         try:
-            assert delete(stats, "del server be/s3", config) == D.DELETED
+            assert delete(stats, "del server be/s3", config) == DELETED
             for view in (stats, other):
                 assert [s.name for s in view.layout.servers if s.backend == "be"] == [
                     "s1", "s2", "s4", "s5"
@@ -350,11 +358,11 @@ def test_del_configured_server(tmp_path: Path) -> None:
             conn = show_servers_conn(other, config, ["be"])
             assert "be/s3 " not in conn and "be/s4 " in conn
             # A tracker is deletable; what it tracked stays pinned (as HAProxy).
-            assert delete(stats, "del server be2/s3", config) == D.DELETED
+            assert delete(stats, "del server be2/s3", config) == DELETED
             assert delete(stats, "del server be/s5", config) == pinned
-            assert delete(stats, "del server be/s3", config) == D.NO_SUCH_SERVER
+            assert delete(stats, "del server be/s3", config) == NO_SUCH_SERVER
             # The name is free again: `add server` takes it, with the lowest free id.
-            assert add(stats, config, "add server be/s3 127.0.0.1:9") == D.REGISTERED
+            assert add(stats, config, "add server be/s3 127.0.0.1:9") == REGISTERED
             again = other.layout.server("be", "s3")
             assert again.dynamic and again.sid == 3
             state = show_servers_state(other, config, ["be"]).split("\n")
@@ -363,8 +371,8 @@ def test_del_configured_server(tmp_path: Path) -> None:
             ]  # fmt: skip
             assert show_servers_conn(other, config, ["be"]).count("be/s3 ") == 1
             stats.write_admin(again, admin_state=FMAINT)
-            assert delete(stats, "del server be/s3", config) == D.DELETED
-            assert delete(stats, "del server be/s3", config) == D.NO_SUCH_SERVER
+            assert delete(stats, "del server be/s3", config) == DELETED
+            assert delete(stats, "del server be/s3", config) == NO_SUCH_SERVER
         finally:
             other.close()
     finally:
@@ -375,7 +383,7 @@ def test_del_configured_server_needs_a_spare_record(tmp_path: Path) -> None:
     config = load_text(tmp_path, CONFIG).config
     stats = create_table(layout_for(config, 1, spares=1))
     try:
-        assert add(stats, config, "add server be/a 127.0.0.1:1") == D.REGISTERED
+        assert add(stats, config, "add server be/a 127.0.0.1:1") == REGISTERED
         stats.write_admin(stats.layout.server("be", "s1"), admin_state=FMAINT)
         answer = delete(stats, "del server be/s1", config)
         assert answer.startswith("No spare server row left") and "record the deletion" in answer
@@ -387,12 +395,12 @@ def test_del_configured_server_needs_a_spare_record(tmp_path: Path) -> None:
 def test_agent_check_starts_off_until_enable_agent(table) -> None:
     stats, config = table
     line = "add server be/a 127.0.0.1:1 agent-check agent-port 2 agent-inter 500 check"
-    assert add(stats, config, line) == D.REGISTERED
+    assert add(stats, config, line) == REGISTERED
     slot = stats.layout.server("be", "a")
     assert slot.agent and slot.checked
     assert stats.read_health(slot).check_flags == HEALTH_OFF | AGENT_OFF
     assert add(stats, config, "add server be/b 127.0.0.1:1 send-proxy-v2 slowstart 5s") == (
-        D.REGISTERED
+        REGISTERED
     )
     plain = stats.layout.server("be", "b")
     assert not plain.agent and not plain.checked

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from haproxy_py.checks.track import dynamic_edges, followers_in_order, tracked_by
-from haproxy_py.runtime_api import dynamic_servers as D
+from haproxy_py.runtime_api.add_server import parse_add
 from haproxy_py.runtime_api.admin import AdminOp, apply_op
+from haproxy_py.runtime_api.del_server import PINNED, parse_del
+from haproxy_py.runtime_api.dynamic_master import master_add, master_del
+from haproxy_py.runtime_api.dynamic_servers import REGISTERED
 from haproxy_py.stats.csv import show_stat
 from haproxy_py.stats.layout import FMAINT, IMAINT, STOPPED
 from tests.helpers import stats_table
@@ -43,10 +46,10 @@ def table(tmp_path: Path):
 
 def add(stats, config, line: str) -> str:
     words = line.split()
-    checked = D.parse_add(words, config, stats.layout)
+    checked = parse_add(words, config, stats.layout)
     if isinstance(checked, str):
         return checked
-    return D.master_add(stats, words, order=stats.state_epoch()) or D.REGISTERED
+    return master_add(stats, words, order=stats.state_epoch()) or REGISTERED
 
 
 @pytest.mark.parametrize(
@@ -81,7 +84,7 @@ def test_refusals_are_haproxys(table, options: str, answer: str) -> None:
 
 def test_tracking_a_dynamic_server_is_refused(table) -> None:
     stats, config = table
-    assert add(stats, config, "add server be2/x 127.0.0.1:1 track be/s1") == D.REGISTERED
+    assert add(stats, config, "add server be2/x 127.0.0.1:1 track be/s1") == REGISTERED
     assert add(stats, config, "add server be2/y 127.0.0.1:1 track x") == (
         "unable to use be2/x for tracking as it is a dynamic server.\n\n"
     )
@@ -98,7 +101,7 @@ def test_accepted_and_recorded(table) -> None:
         "add server hb/o 127.0.0.1:1 observe layer7 on-marked-down shutdown-sessions"
         " on-marked-up shutdown-backup-sessions",
     ):
-        assert add(stats, config, line) == D.REGISTERED, line
+        assert add(stats, config, line) == REGISTERED, line
     layout = stats.layout
     assert tracked_by(layout, "be2", "x") == ("be", "s1")
     assert tracked_by(layout, "be2", "y") == ("be2", "s2")
@@ -159,7 +162,7 @@ def test_del_refuses_a_tracked_server(table) -> None:
     stats, config = table
     add(stats, config, "add server be2/x 127.0.0.1:1 track be/a1")
     apply_op(stats, config, AdminOp("be", "a1", set_bits=FMAINT))
-    assert D.parse_del(["del", "server", "be/a1"], stats.layout, config) == D.PINNED
-    assert D.master_del(stats, ["del", "server", "be/a1"]) == D.PINNED
-    assert D.master_del(stats, ["del", "server", "be2/x"]) == ""  # in maintenance via be/a1
-    assert D.parse_del(["del", "server", "be/a1"], stats.layout, config) == ("be", "a1")
+    assert parse_del(["del", "server", "be/a1"], stats.layout, config) == PINNED
+    assert master_del(stats, ["del", "server", "be/a1"]) == PINNED
+    assert master_del(stats, ["del", "server", "be2/x"]) == ""  # in maintenance via be/a1
+    assert parse_del(["del", "server", "be/a1"], stats.layout, config) == ("be", "a1")

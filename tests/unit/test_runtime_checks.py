@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from haproxy_py.proto.cli_help import Level
-from haproxy_py.runtime_api import dynamic_servers as D
+from haproxy_py.runtime_api.add_server import parse_add
 from haproxy_py.runtime_api.check_commands import (
     CheckCommand,
     is_check_command,
@@ -16,6 +16,7 @@ from haproxy_py.runtime_api.check_commands import (
     parse_check_command,
 )
 from haproxy_py.runtime_api.commands import find_command, help_text
+from haproxy_py.runtime_api.dynamic_master import master_add
 from haproxy_py.runtime_api.pools import Pool, parse_mallocstats, show_pools, table_answer
 from haproxy_py.runtime_api.show import show_servers_state
 from haproxy_py.stats.csv import show_stat
@@ -229,8 +230,8 @@ def test_dynamic_server_checks_start_off(setup) -> None:
     for line in ("add server be/d1 127.0.0.1:9001 check inter 300ms rise 4 fall 5",
                  "add server be/d2 127.0.0.1:9002"):  # fmt: skip
         words = line.split()
-        assert not isinstance(D.parse_add(words, config, table.layout), str)
-        assert D.master_add(table, words, order=table.state_epoch()) == ""
+        assert not isinstance(parse_add(words, config, table.layout), str)
+        assert master_add(table, words, order=table.state_epoch()) == ""
     checked, plain = table.layout.server("be", "d1"), table.layout.server("be", "d2")
     assert (checked.checked, checked.rise, checked.fall) == (True, 4, 5)
     assert (plain.checked, plain.rise, plain.fall) == (False, 2, 3)
@@ -252,6 +253,6 @@ def test_dynamic_server_checks_start_off(setup) -> None:
         "check-port", "be", "d1", port=80
     )
     still = ["add", "server", "be/d3", "127.0.0.1:1", "pool-max-conn", "2"]
-    assert D.parse_add(still, config, table.layout) == (
+    assert parse_add(still, config, table.layout) == (
         "'pool-max-conn' is not yet supported on dynamic servers by haproxy-py.\n\n"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from haproxy_py.runtime_api import dynamic_servers as D
+from haproxy_py.runtime_api.dynamic_servers import REGISTERED
 from haproxy_py.stats import reading as R
 from haproxy_py.stats.csv import show_stat
 from tests.helpers import stats_table
@@ -98,7 +98,7 @@ def test_dynamic_server_addr_comes_from_its_admin_row(tmp_path: Path) -> None:
             "add server be/d3 10.1.2.3",
             "add server be/d4 [fe80::1]:81",
         ):
-            assert add(table, config, line) == D.REGISTERED
+            assert add(table, config, line) == REGISTERED
         text = show_stat(table, config, now=0)
         header = text.splitlines()[0].removeprefix("# ").split(",")
         column = header.index("addr")
