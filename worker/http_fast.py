@@ -375,7 +375,7 @@ async def _relay_response(session: HttpSession, conn: ServerConn) -> bool:
         return await session.relay_response(conn) == "tunnel"
     except ServerFailed as failure:
         if data:  # response bytes were read: not a failure to replay
-            raise ServerFailed(failure.status, False) from None
+            raise ServerFailed(failure.status, False, failure.termination) from None
         raise
 
 

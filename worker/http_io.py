@@ -5,7 +5,8 @@ session's failures are named here as exceptions the session turns into answers:
 `ClientGone` (the client reset, closed or was too slow), `BadBody` (the request body broke
 the framing rules: answer its status and close) and `ServerFailed` (the server connection
 broke; `replayable` when no response byte had been read, `status` 0 when the response was
-already under way and the client can only be cut).
+already under way and the client can only be cut; `termination` the log's state when it is
+not the one its status implies: `PH` for an invalid response answered 502).
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ class BadBody(Exception):
 class ServerFailed(Exception):
     """The server connection broke; `replayable`: before any response byte was read."""
 
-    def __init__(self, status: int, replayable: bool) -> None:
+    def __init__(self, status: int, replayable: bool, termination: str = "") -> None:
         super().__init__(status)
         self.status = status
         self.replayable = replayable
+        self.termination = termination
 
 
 async def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:

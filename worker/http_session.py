@@ -48,6 +48,7 @@ from haproxy_py.proto.http1 import (
     Response,
 )
 from haproxy_py.proto.http1.connection import DONE
+from haproxy_py.proto.http1.failure import closed_inside, invalid_response
 from haproxy_py.proto.http1.sizes import (
     END_OF_CHUNKED,
     canonical_head_size,
@@ -143,6 +144,7 @@ class HttpSession:
         # counted on its rows at its end; when the request went out (counters' clock: rtime).
         self.req_size = 0
         self.res_size = 0
+        self.res_flushed = 0  # res_size when the response's parts read so far went out
         self.sent_at = 0.0
         self.request_captures: tuple[tuple[bytes, int], ...] = ()
         self.response_captures: tuple[tuple[bytes, int], ...] = ()
@@ -724,9 +726,13 @@ class HttpSession:
         if server.observe_failure is not None:  # `observe layer7` (worker/check_observe.py)
             server.observe_failure(failure)
         if self.record is not None:
-            self.record.termination = _SERVER_FAILURE.get(failure.status, "SH")
+            self.record.termination = failure.termination or _SERVER_FAILURE.get(
+                failure.status, "SH"
+            )
         if failure.status == 0:
             raise ClientGone from None  # response under way: cut the client
+        # HAProxy counts the answer in the backend's hrsp_* too (not the server's).
+        backend.counters.response(failure.status)
         return await self.answer(failure.status, self.error_pages)
 
     def read_cookie(
@@ -890,16 +896,21 @@ class HttpSession:
         server = conn.server
         timeout = self.settings.server_timeout
         chunked = False
+        held: list = []  # body events read with a chunked head (read_held_body), reversed
+        self.res_flushed = self.res_size  # bout of what went out: kept when refused
         while True:
-            try:
-                event = h1.next_event()
-            except H1Error as exc:
-                self.capture(h1, exc, conn, response=True)
-                raise ServerFailed(0 if started else 502, not received) from None
+            if held:
+                event = held.pop()
+            else:
+                try:
+                    event = h1.next_event()
+                except H1Error as exc:
+                    raise await self.refuse_response(conn, exc, started, received, out) from None
             cls = event.__class__
             if event is NEED_DATA:
                 if out:
                     await self.flush(out)
+                    self.res_flushed = self.res_size
                 try:
                     # The first read follows our request: the server cannot have answered.
                     data = await recv_some(sock, trio.current_time() + timeout, not received)
@@ -930,6 +941,14 @@ class HttpSession:
                         continue  # interim: the final response follows
                 else:
                     chunked = _chunked(headers)
+                    if chunked:
+                        # A bad chunk read with the head makes it all invalid: 502, as
+                        # HAProxy, before the head is counted, logged or sent.
+                        try:
+                            held = h1.read_held_body()
+                        except H1Error as exc:
+                            raise await self.refuse_response(conn, exc, False, True, out) from None
+                        held.reverse()
                     # rtime: request sent to response head (the counters' coarse clock)
                     response_ms = int((server.counters.clock.read() - self.sent_at) * 1000)
                     server.counters.timing(RTIME_SUM, response_ms)
@@ -953,6 +972,23 @@ class HttpSession:
                     return "tunnel"
             elif cls is ConnectionClosed:
                 raise ServerFailed(0 if started else 502, not received)
+
+    async def refuse_response(
+        self, conn: ServerConn, exc: H1Error, started: bool, received: bool, out: list[bytes]
+    ) -> ServerFailed:
+        """An invalid response (haproxy_py/proto/http1/failure.py): before its head went
+        out, 502 `PH` (what `out` holds, an interim response read with it, is dropped as
+        HAProxy drops it); after, what was parsed before the error goes out, then the cut."""
+        self.capture(conn.h1, exc, conn, response=True)
+        closed = closed_inside(exc.reason)
+        status, termination = invalid_response(started, closed)
+        if started and out:
+            with contextlib.suppress(ClientGone):
+                await self.flush(out)
+        elif not started:
+            self.res_size = self.res_flushed  # show stat's bout: the dropped parts are not
+        # Replayed on a fresh connection only when a reused one closed before a byte came.
+        return ServerFailed(status, closed and not received, termination)
 
     async def flush(self, out: list[bytes]) -> None:
         data = b"".join(out) if len(out) > 1 else out[0]

@@ -13,7 +13,10 @@ the events we send into bytes with `send`. Rules:
   server-close); `keep_alive` says whether the cycle may restart;
 - 101 and a 2xx answer to CONNECT put both directions in TUNNEL: nothing more is parsed and
   the bytes are read raw through `trailing_data` / `take_trailing_data()`;
-- a parse error raises H1Error once and leaves the connection in ERROR: it must be closed.
+- a parse error raises H1Error once and leaves the connection in ERROR: it must be closed;
+- `BackendConnection.read_held_body()` reads, right after a response head, the body bytes
+  held with it (HAProxy parses a whole buffer before it looks at the head): a body error
+  there is found while nothing of the response went out, and is answered 502.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ from haproxy_py.proto.http1.plain import (
     plain_response,
 )
 
+# tune.maxrewrite: a buffer (tune.bufsize) is the head limit plus this reserve.
+MAXREWRITE = 1024
+
 # States, for each direction.
 IDLE = "IDLE"  # waiting for a head
 BODY = "BODY"  # head seen (or sent), body in progress
@@ -84,6 +90,7 @@ class _Connection:
         self._search_from = 0
         self._eof = False
         self._reader = make_reader(NO_BODY, 0, 400, 0, limits)
+        self._head_size = 0  # of the message being read (read_held_body's window)
         self._writer = BodyWriter(NO_BODY, 0)
         self._their_keep_alive = True
         self._our_keep_alive = True
@@ -184,6 +191,7 @@ class _Connection:
         self._reader = make_reader(
             framing.kind, framing.length, self._error_status, head_size, self.limits
         )
+        self._head_size = head_size
         self.their_state = BODY
 
     # -- output --------------------------------------------------------------------------------
@@ -349,6 +357,31 @@ class BackendConnection(_Connection):
         self._method = method
         self._upgrade_asked = False
         self.our_state = DONE
+
+    def read_held_body(self) -> list[Event]:
+        """The body events the bytes already held give, read now; call it right after
+        next_event() gave a final response head, before acting on that head.
+
+        HAProxy 2.6 turns all of a buffer it received into its internal message before its
+        stream looks at the head, so a body error in the same buffer as the head makes the
+        whole response invalid (502, nothing forwarded), while one in a later read cuts a
+        response already under way. The window is that buffer: the message's first
+        tune.bufsize bytes (head limit + tune.maxrewrite); a Data event may run past it, as
+        the chunk it reads can. Raises H1Error as next_event() does (the state is then
+        ERROR); stops at NEED_DATA or the EndOfMessage, which it includes.
+        """
+        events: list[Event] = []
+        if self.their_state != BODY:
+            return events
+        window = self._pos + self.limits.max_head_size + MAXREWRITE - self._head_size
+        while self._pos < window:
+            event = self.next_event()
+            if event is NEED_DATA:
+                break
+            events.append(event)  # type: ignore[arg-type]
+            if event.__class__ is EndOfMessage:
+                break
+        return events
 
     def _next_head(self) -> Event | Sentinel:
         if self.our_state == IDLE:
