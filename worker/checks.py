@@ -56,7 +56,7 @@ from worker.backend import BackendRuntime, ServerRuntime, Target
 from worker.check_agent import serve_agent
 from worker.check_driver import Driver, drivable
 from worker.check_effects import Effects, Follower, followers_of
-from worker.check_observe import Watch, attach_observers
+from worker.check_observe import Watch, attach_observers, observe_server
 from worker.check_scheduler import MAX_TICK, Scheduler, close_reset, connect_now
 from worker.connecting import connect_socket
 from worker.proxy_header import check_header, checks_send_proxy
@@ -241,6 +241,10 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
         if shared is not None:
             shared.watch = watch  # worker/cli_dynamic.py
     attach_observers(state, watch.owned() if watch is not None else None)  # every worker counts
+    if shared is not None and watch is not None:
+        for server, server_settings, check in shared.waiting_observed:  # worker/cli_dynamic.py
+            observe_server(server, server_settings, watch.add(check))  # type: ignore[arg-type]
+        shared.waiting_observed.clear()
     if not checks and shared is None:
         return  # (with a table, `add server ... check` may give this worker checks later)
     rng = rng or random.Random()

@@ -174,6 +174,10 @@ def _observe(
         return
     check = server.check if isinstance(server.check, ServerCheck) else None
     watch = state.shared.watch
+    if check is not None and not isinstance(watch, Watch):
+        # Added before this worker's checks started (right after its start): the Watch
+        # takes it as it starts (worker/checks.py), with the owner's immediate action.
+        state.shared.waiting_observed.append((server, settings, check))
     tripped = watch.add(check) if check is not None and isinstance(watch, Watch) else None
     observe_server(server, settings, tripped)
 

@@ -252,6 +252,9 @@ class SharedState:
         self.check_runner: Callable[[object], None] | None = None
         self.waiting_checks: list[object] = []  # taken by the runner when it starts
         self.watch: object | None = None  # worker/check_observe.py's Watch, once checks run
+        # (server, settings, check) observed by this worker's checks, added before they ran:
+        # the Watch takes them when it exists (worker/cli_dynamic.py `_observe`)
+        self.waiting_observed: list[tuple[object, object, object]] = []
 
     async def admin(self, op: AdminOp) -> str:
         """Have `op` written by the admin section's single writer; "" or its error. Under a
