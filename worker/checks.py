@@ -64,7 +64,7 @@ from worker.shared_state import SharedState
 
 RECV_SIZE = 16 * 1024
 PLAIN_CONNECT = Connect(None, None)  # the one step of a plain connect check
-PAUSED_POLL = 0.25  # seconds between two looks at a paused (maintenance) server's admin state
+PAUSED_POLL = 0.25  # seconds between two looks for the master's admin writes (maintenance)
 _LB_FIELDS = ("op_state", "changed_ms", "agent_health")  # what StateSync applies
 
 
@@ -98,6 +98,7 @@ class ServerCheck:
     agent_disabled: bool = False  # `disable agent`: the agent is not asked
     removed: bool = False  # `del server` (with `disabled`): never scheduled again
     admin_epoch: int = -1  # the state epoch when `paused` was last looked up
+    maint_known: bool = False  # `paused` was looked up once (the first look changes nothing)
     tried_now: bool = True  # its first connect is tried by the scheduler (`_try_now`)
     address: tuple[int, object] = (0, None)  # (family, address) the checks connect to...
     address_of: object = None  # ... worked out for this target (ServerRuntime.target)
@@ -263,12 +264,18 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
     def read_epoch() -> None:
         epoch[0] = table.state_epoch() if table is not None else -1
 
+    look = _MaintenanceLook(list(checks), shared)
+
     def fast(check: ServerCheck) -> tuple[bool, Pending | None]:
+        if check.__class__ is _MaintenanceLook:
+            look.look()
+            scheduler.add(look, scheduler.now + PAUSED_POLL)
+            return True, None
         # Maintenance is looked up only when an admin write moved the epoch (or it is on).
         looked = check.paused or epoch[0] != check.admin_epoch
         if check.disabled or (looked and _paused(check, shared, epoch[0])):
             if not check.removed:
-                scheduler.add(check, trio.current_time() + PAUSED_POLL)
+                scheduler.add(check, _paused_due(check))
             return True, None
         done, pending = _try_now(check, reporter, shared, plain_results)
         if pending is not None and pending.connected and _drivable(check.settings.plan):
@@ -327,8 +334,10 @@ async def serve_checks(state: object, *, rng: random.Random | None = None) -> No
                 nursery.start_soon(serve_agent, check, shared, offset, commit, announce)
         nursery.start_soon(scheduler.serve, nursery)
         if shared is not None:
+            scheduler.add(look, start)
 
             def take(check: object) -> None:  # a dynamic server's (worker/cli_checks.py)
+                look.checks.append(check)  # type: ignore[arg-type]
                 check.scheduler, check.rng = scheduler, rng  # type: ignore[attr-defined]
                 _fit(scheduler, check)  # type: ignore[arg-type]
                 if check.runs:  # type: ignore[attr-defined]
@@ -349,29 +358,101 @@ def _fit(scheduler: Scheduler, check: ServerCheck) -> None:
 
 
 def _paused(check: ServerCheck, shared: SharedState | None, epoch: int) -> bool:
-    """Whether the server is in maintenance, which pauses its checks (as HAProxy). Leaving
-    it, the server starts again UP at `rise`, not yet confirmed, and is checked at once.
+    """Whether the server is in maintenance, which pauses its checks (as HAProxy).
     `epoch`: the table's state epoch (an admin write moves it: the row is read only then)."""
     if check.slot is None or shared is None:
         return False
-    table = shared.table
     if epoch != check.admin_epoch:
         check.admin_epoch = epoch
-        maint = bool(table.read_admin(check.slot).admin_state & MAINT_MASK)
-        if maint:
-            check.paused = True
-            return True
-    elif check.paused:
-        return True
-    if check.paused:
-        check.paused = False
-        was_up = check.up
-        check.health = Health(check.settings.rise, check.settings.fall)
-        check.stopping = False
-        commit(check, was_up, shared)  # op_state RUNNING: every worker routes to it again
-        if check.effects is not None:  # its followers left maintenance UP with it (HAProxy)
-            check.effects.align(check.followers, check.up)
-    return False
+        follow_maintenance(check, shared)
+    return check.paused
+
+
+def _paused_due(check: ServerCheck) -> float:
+    """When a check that is not run (maintenance, `disable health`) is looked at again. In
+    maintenance its schedule goes on every `inter` (HAProxy's does): leaving it, the server
+    shows `UP 1/3` until the check that was due anyway confirms it; the watch of
+    `_MaintenanceLook` sees it leave in the meantime."""
+    now = trio.current_time()
+    if check.disabled or not check.paused:
+        return now + PAUSED_POLL
+    due = check.due + check.settings.inter / 1000
+    return due if due > now else now + check.settings.inter / 1000
+
+
+def follow_maintenance(check: ServerCheck, shared: SharedState) -> None:
+    """Bring the check in line with its server's admin row: maintenance pauses it, leaving
+    it starts the server again UP at `rise`, not yet confirmed (`UP 1/3` in show stat), its
+    next check due when it would have been. The first look only notes the state (a server
+    configured `disabled`, or resumed in maintenance, has nothing to leave)."""
+    assert check.slot is not None
+    maint = bool(shared.table.read_admin(check.slot).admin_state & MAINT_MASK)
+    quiet, check.maint_known = not check.maint_known, True
+    if maint == check.paused:
+        return
+    check.paused = maint
+    if quiet:
+        return
+    if maint:
+        _enter_maintenance(check, shared)
+    else:
+        _leave_maintenance(check, shared)
+
+
+def _enter_maintenance(check: ServerCheck, shared: SharedState) -> None:
+    """An UP server going into maintenance goes down as HAProxy counts it: chkdown, lastchg
+    and downtime from now; its counter drops to `rise`, what `show stat` shows on leaving.
+    A server already DOWN keeps its row (HAProxy's lastchg and downtime go on)."""
+    if not check.up:
+        return
+    check.server.counters.row[CHKDOWN] += 1
+    check.timeline.went_down(time.time())
+    check.health.health = check.health.rise
+    commit(check, True, shared)
+
+
+def _leave_maintenance(check: ServerCheck, shared: SharedState) -> None:
+    was_up = check.up
+    check.health = Health(check.settings.rise, check.settings.fall)
+    check.stopping = False
+    # HAProxy restarts lastchg, and leaves the time in maintenance (and a DOWN spell just
+    # before it) out of downtime.
+    timeline = check.timeline
+    timeline.down_since = 0
+    if was_up:
+        timeline.last_change, timeline.changed_ms = int(time.time()), int(time.time() * 1000)
+    commit(check, was_up, shared)  # op_state RUNNING: every worker routes to it again
+    if check.effects is not None:  # its followers left maintenance UP with it (HAProxy)
+        check.effects.align(check.followers, check.up)
+
+
+class _MaintenanceLook:
+    """The master's admin writes (its epoch word) followed for the checks this worker owns,
+    so that maintenance is seen within PAUSED_POLL rather than at a check's next due time.
+    It is an entry of the check scheduler's heap, not a task: its wake-ups fall on the
+    scheduler's ticks, which the checks wake anyway (none added while they run). One word
+    is read per look, the rows only when the master wrote."""
+
+    def __init__(self, checks: list[ServerCheck], shared: SharedState | None) -> None:
+        self.checks = checks
+        self.shared = shared
+        self.seen = -1
+        self.due = 0.0  # the scheduler's fields of a heap entry
+        self.running = False
+        self.late = 0.0
+
+    def look(self) -> None:
+        shared = self.shared
+        if shared is None:
+            return
+        master = int(shared.table.epochs[0])
+        if master == self.seen:
+            return
+        self.seen = master
+        self.checks[:] = [check for check in self.checks if not check.removed]
+        for check in self.checks:
+            if check.runs and check.slot is not None:
+                follow_maintenance(check, shared)
 
 
 # -- one check ----------------------------------------------------------------------------------
@@ -599,8 +680,8 @@ def apply_result(
 ) -> None:
     """Feed the rise/fall machine, write the server's shared row, log, apply a transition
     (to this server, then to the servers tracking it)."""
-    if check.disabled:
-        return  # `disable health` came while the check ran: its result is ignored
+    if check.disabled or check.paused:
+        return  # `disable health` or maintenance came while the check ran: result ignored
     if _steady(check, result, shared):
         return
     settings = check.settings

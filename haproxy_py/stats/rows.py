@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from haproxy_py.checks.shared import warmup_percent, warmup_weight
-from haproxy_py.stats.assembly import ASSEMBLIES, NO_AGENT, NO_CHECK, TIME_SLOTS, Assembly, Built
+from haproxy_py.stats.assembly import ASSEMBLIES, NO_AGENT, TIME_SLOTS, Assembly, Built
 from haproxy_py.stats.columns import STAT_COLUMNS
 from haproxy_py.stats.layout import (
     AGENT_OFF,
@@ -34,7 +34,12 @@ from haproxy_py.stats.layout import (
 )
 from haproxy_py.stats.limits import ProxyLimits
 from haproxy_py.stats.reading import Reading
-from haproxy_py.stats.status_texts import agent_values, check_values, status_text
+from haproxy_py.stats.status_texts import (
+    agent_values,
+    check_values,
+    status_text,
+    unchecked_values,
+)
 
 if TYPE_CHECKING:
     from haproxy_py.config.model import Config, Proxy
@@ -176,9 +181,10 @@ def server_values(reading: Reading, row: Row, proxy: Proxy) -> Built:
         samples = snapshot[base + count]
         computed.append(snapshot[base + total] // samples if samples else 0)
     if checked:
-        computed += check_values(reading.now, slot, health, counters, facts.observe)
+        paused = bool(admin_state & MAINT_MASK)  # maintenance pauses the checks
+        computed += check_values(now, slot, health, counters, facts.observe, paused=paused)
     else:
-        computed += NO_CHECK
+        computed += unchecked_values(counters, facts.observe)
     computed += agent_values(health) if agent else NO_AGENT
     return ASSEMBLIES[proxy.mode == "http"][SERVER], counters + computed
 

@@ -12,6 +12,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from haproxy_py.checks.status import STATUSES
+from haproxy_py.stats.assembly import NO_CHECK
 from haproxy_py.stats.layout import (
     CHECK_STATUSES,
     CHKDOWN,
@@ -71,20 +72,40 @@ def server_status(
 
 
 def check_values(
-    now_s: float, slot: ServerSlot, health: Health, counters: list[int], observe: bool
+    now_s: float,
+    slot: ServerSlot,
+    health: Health,
+    counters: list[int],
+    observe: bool,
+    *,
+    paused: bool = False,
 ) -> tuple[object, ...]:
-    """chkfail ... check_duration of a checked server (_SERVER_COMPUTED's order)."""
+    """chkfail ... check_duration of a checked server (_SERVER_COMPUTED's order).
+    `paused`: in maintenance, where HAProxy keeps the counters (chkfail, chkdown, downtime,
+    hanafail) but leaves the check's own columns empty, its checks being paused."""
     now = int(now_s)
+    down = health.downtime + (max(now - health.down_since, 0) if health.down_since else 0)
+    hanafail = counters[HANAFAIL] if observe else ""
+    if paused:
+        return (counters[CHKFAIL], counters[CHKDOWN], down, "", "", "", "", "", "", hanafail,
+                "", "")  # fmt: skip
     index = health.check_status
     name = CHECK_STATUSES[index] if index < len(CHECK_STATUSES) else ""
-    down = health.downtime + (max(now - health.down_since, 0) if health.down_since else 0)
     return (
         counters[CHKFAIL], counters[CHKDOWN], down, name, CHECK_DESCRIPTIONS.get(name, ""),
-        _text(health, _INFO), slot.rise, slot.fall, health.check_health,
-        counters[HANAFAIL] if observe else "",
+        _text(health, _INFO), slot.rise, slot.fall, health.check_health, hanafail,
         health.check_code if name in STATUSES_WITH_CODE else "",
         health.check_duration if name not in _NO_DURATION else "",
     )  # fmt: skip
+
+
+def unchecked_values(counters: list[int], observe: bool) -> tuple[object, ...]:
+    """The check columns of a server whose checks are off: all empty but `hanafail`, which
+    HAProxy shows for every server with `observe` (its counter is the observer's, not the
+    check's)."""
+    if not observe:
+        return NO_CHECK
+    return ("",) * 9 + (counters[HANAFAIL], "", "")
 
 
 def agent_values(health: Health) -> tuple[object, ...]:
