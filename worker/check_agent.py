@@ -23,7 +23,7 @@ import trio
 from trio.lowlevel import wait_readable
 
 from haproxy_py.checks import status as st
-from haproxy_py.checks.agent import DOWN_WORDS, AgentReply, first_line, parse_reply
+from haproxy_py.checks.agent import DOWN_WORDS, AgentReply, first_line, no_reply, parse_reply
 from haproxy_py.runtime_api.admin import AdminOp
 from haproxy_py.stats.layout import FDRAIN, FMAINT
 from worker.connecting import connect_socket
@@ -71,11 +71,13 @@ async def ask_agent(check: object) -> tuple[AgentReply | None, st.CheckResult]:
         info = "" if error == errno.ETIMEDOUT else os.strerror(error)
         return None, st.CheckResult(status, info=info, duration_ms=_ms(started))
     try:
-        data = await _exchange(sock, settings.send, deadline)
+        data, error = await _exchange(sock, settings.send, deadline)
     finally:
         sock.close()
     if data is None:
         return None, st.CheckResult(st.L7TOUT, duration_ms=_ms(started))
+    if not data:
+        return None, no_reply(error, _ms(started))
     reply = parse_reply(first_line(data))
     return reply, reply.result(_ms(started))
 
@@ -84,30 +86,31 @@ def _ms(started: float) -> int:
     return int((trio.current_time() - started) * 1000)
 
 
-async def _exchange(sock: socket.socket, send: bytes, deadline: float) -> bytes | None:
-    """Send, then read up to a line end or the close; None on timeout."""
+async def _exchange(sock: socket.socket, send: bytes, deadline: float) -> tuple[bytes | None, int]:
+    """Send, then read up to a line end or the close: (what came, None on timeout; the
+    errno that ended it, 0 for a close or a line)."""
     data = b""
     with trio.move_on_at(deadline):
         if send:
             try:
                 sock.send(send)  # a few bytes into an empty socket buffer
-            except OSError:
-                return b""
+            except OSError as exc:
+                return b"", exc.errno or errno.EIO
         while len(data) < MAX_REPLY:
             try:
                 chunk = sock.recv(MAX_REPLY)
             except BlockingIOError:
                 await wait_readable(sock)
                 continue
-            except OSError:
-                return data
+            except OSError as exc:
+                return data, exc.errno or errno.EIO
             if not chunk:
-                return data
+                return data, 0
             data += chunk
             if b"\n" in data or b"\r" in data:
-                return data
-        return data
-    return None
+                return data, 0
+        return data, 0
+    return None, 0
 
 
 async def _apply_admin(check: object, reply: AgentReply, shared: object) -> None:

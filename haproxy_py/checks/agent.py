@@ -13,6 +13,7 @@ Pure: the worker runs the I/O (worker/check_agent.py).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from haproxy_py.config.model import Global, Proxy, Server
 _SEPARATORS = re.compile(r"[ \t,]+")
 _WEIGHT = re.compile(r"([0-9]+)%")
 DOWN_WORDS = ("down", "fail", "stopped")
+# HAProxy 2.6 runs an agent as a two-step tcp-check (send, then expect), whether or not
+# `agent-send` is set: an agent that closes without a word fails the second step.
+EMPTY_REPLY = "TCPCHK got an empty response at step 2"
 ADMIN_WORDS = ("ready", "drain", "maint")
 
 
@@ -73,6 +77,15 @@ class AgentReply:
             info += f": {self.description}"
         status = st.L7OK if self.state == "up" else st.L7STS
         return st.CheckResult(status, 0, info, duration_ms)
+
+
+def no_reply(error: int, duration_ms: int) -> st.CheckResult:
+    """An agent connected to that answered nothing: it closed (`error` 0: L7RSP, HAProxy's
+    words) or the connection broke (SOCKERR with the error's text). Neither changes the
+    server's state, as no reply does not."""
+    if error:
+        return st.CheckResult(st.SOCKERR, info=os.strerror(error), duration_ms=duration_ms)
+    return st.CheckResult(st.L7RSP, info=EMPTY_REPLY, duration_ms=duration_ms)
 
 
 def first_line(data: bytes) -> str:

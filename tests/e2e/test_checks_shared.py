@@ -452,8 +452,8 @@ def _agent_status(sock: Path) -> str:
 
 
 def _agent_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str], list[dict]]:
-    """The agent says up, stopped, `up 50%`, something wrong, `drain`: the transition
-    lines and show stat's agent columns of s1 after each."""
+    """The agent says up, stopped, `up 50%`, something wrong, `drain`, then nothing (it
+    closes): the transition lines and show stat's agent columns of s1 after each."""
     from tests.helpers import write_cfg
 
     agent, live = Agent(), BannerServer(b"s1")
@@ -483,6 +483,7 @@ def _agent_run(command: list[str], tmp_path: Path, name: str) -> tuple[list[str]
                 (b"up 50%\n", lambda row: row["weight"] == "10" and row["agent_health"] == "1"),
                 (b"bogus\n", lambda row: row["last_agt"].startswith("agent reports")),
                 (b"drain\n", lambda row: row["status"].startswith("DRAIN")),
+                (b"", lambda row: row["agent_status"] == "L7RSP"),
             )
             for reply, reached in steps:
                 agent.reply = reply
@@ -518,9 +519,13 @@ def test_agent_check_as_haproxy(tmp_path: Path) -> None:
         ' "via agent : up", check duration: Nms. 2 active and 0 backup servers online. 0'
         " sessions requeued, 0 total in queue.",
     ]
-    assert [row["status"] for row in rows] == ["UP", "DOWN (agent)", "UP", "UP", "DRAIN (agent)"]
-    assert [row["weight"] for row in rows] == ["20", "20", "10", "10", "10"]
+    assert [row["status"] for row in rows] == [
+        "UP", "DOWN (agent)", "UP", "UP", "DRAIN (agent)", "DRAIN (agent)",
+    ]  # fmt: skip
+    assert [row["weight"] for row in rows] == ["20", "20", "10", "10", "10", "10"]
     assert rows[3]["last_agt"] == "agent reports an error : bogus"
+    # Closed without a word: HAProxy's empty-response failure, nothing else changes.
+    assert rows[5]["last_agt"] == "TCPCHK got an empty response at step 2"
     if shutil.which("haproxy") is not None:
         (tmp_path / "theirs").mkdir()
         their_lines, their_rows = _agent_run(["haproxy"], tmp_path, "theirs")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from haproxy_py.checks.agent import AgentReply, first_line, parse_reply
+from haproxy_py.checks import status as st
+from haproxy_py.checks.agent import AgentReply, first_line, no_reply, parse_reply
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,14 @@ def test_results_in_haproxys_words() -> None:
     assert parse_reply("50%").result(0).status.name == "CHECKED"
     error = parse_reply("bogus").result(0)
     assert (error.status.name, error.info) == ("CHECKED", "agent reports an error : bogus")
+
+
+def test_no_reply_is_an_empty_response_or_a_socket_error() -> None:
+    """An agent that closes without a word fails HAProxy's second tcp-check step; one whose
+    connection breaks is a socket error with the errno's text (as haproxy 2.6 shows them)."""
+    closed = no_reply(0, 3)
+    assert (closed.status, closed.info, closed.duration_ms) == (
+        st.L7RSP, "TCPCHK got an empty response at step 2", 3,
+    )  # fmt: skip
+    reset = no_reply(errno.ECONNRESET, 1)
+    assert (reset.status, reset.info) == (st.SOCKERR, "Connection reset by peer")
